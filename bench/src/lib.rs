@@ -1,0 +1,1 @@
+//! bench: placeholder while the crate is built; see ARCHITECTURE.md.

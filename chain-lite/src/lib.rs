@@ -1,0 +1,1 @@
+//! chain-lite: placeholder while the crate is built; see ARCHITECTURE.md.

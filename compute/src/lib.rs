@@ -1,0 +1,1 @@
+//! compute: placeholder while the crate is built; see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! da: placeholder while the crate is built; see ARCHITECTURE.md.

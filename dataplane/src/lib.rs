@@ -1,0 +1,1 @@
+//! dataplane: placeholder while the crate is built; see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! gateway: placeholder while the crate is built; see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! kernel-bypass: placeholder while the crate is built; see ARCHITECTURE.md.
