@@ -5,4 +5,6 @@
 //! Keccak kernels, which hash many fixed-size messages at once; everything above them sees a
 //! safe batch API (`keccak::hash_chunks`, `keccak::hash_pairs`).
 
+pub mod file;
+pub mod flow;
 pub mod keccak;

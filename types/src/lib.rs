@@ -18,7 +18,7 @@ pub const SEGMENT_BYTES: usize = CHUNK_BYTES * SEGMENT_CHUNKS;
 /// log2 of `SEGMENT_CHUNKS`: the height of a full segment's subtree.
 pub const SEGMENT_HEIGHT: u32 = SEGMENT_CHUNKS.trailing_zeros();
 
-const _: () = assert!(SEGMENT_BYTES % CHUNK_BYTES == 0);
+const _: () = assert!(SEGMENT_BYTES.is_multiple_of(CHUNK_BYTES));
 const _: () = assert!(SEGMENT_CHUNKS.is_power_of_two());
 const _: () = assert!(1 << SEGMENT_HEIGHT == SEGMENT_CHUNKS);
 
@@ -37,7 +37,9 @@ impl H256 {
     pub fn from_hex(text: &str) -> Result<H256, HexError> {
         let digits = text.strip_prefix("0x").unwrap_or(text);
         if digits.len() != 64 {
-            return Err(HexError::Length { found_chars: digits.len() });
+            return Err(HexError::Length {
+                found_chars: digits.len(),
+            });
         }
         let mut out = [0u8; 32];
         hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::NotHex)?;
@@ -60,7 +62,10 @@ impl fmt::Display for HexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HexError::Length { found_chars } => {
-                write!(f, "expected 64 hex digits for a 32-byte hash, found {found_chars}")
+                write!(
+                    f,
+                    "expected 64 hex digits for a 32-byte hash, found {found_chars}"
+                )
             }
             HexError::NotHex => write!(f, "hash contains a character that is not hex"),
         }
@@ -167,7 +172,10 @@ impl fmt::Display for ShardConfigError {
             ShardConfigError::NotPowerOfTwo { num_shard } => {
                 write!(f, "num_shard must be a power of two, got {num_shard}")
             }
-            ShardConfigError::IdOutOfRange { num_shard, shard_id } => {
+            ShardConfigError::IdOutOfRange {
+                num_shard,
+                shard_id,
+            } => {
                 write!(f, "shard_id {shard_id} is not below num_shard {num_shard}")
             }
         }
@@ -178,16 +186,25 @@ impl std::error::Error for ShardConfigError {}
 
 impl ShardConfig {
     /// A node that stores everything.
-    pub const ALL: ShardConfig = ShardConfig { num_shard: 1, shard_id: 0 };
+    pub const ALL: ShardConfig = ShardConfig {
+        num_shard: 1,
+        shard_id: 0,
+    };
 
     pub fn new(num_shard: u64, shard_id: u64) -> Result<ShardConfig, ShardConfigError> {
         if !num_shard.is_power_of_two() {
             return Err(ShardConfigError::NotPowerOfTwo { num_shard });
         }
         if shard_id >= num_shard {
-            return Err(ShardConfigError::IdOutOfRange { num_shard, shard_id });
+            return Err(ShardConfigError::IdOutOfRange {
+                num_shard,
+                shard_id,
+            });
         }
-        Ok(ShardConfig { num_shard, shard_id })
+        Ok(ShardConfig {
+            num_shard,
+            shard_id,
+        })
     }
 
     pub fn owns(&self, segment: FlowSegmentIndex) -> bool {
@@ -220,7 +237,10 @@ mod tests {
 
     #[test]
     fn hash_hex_rejects_bad_input() {
-        assert_eq!(H256::from_hex("0x12"), Err(HexError::Length { found_chars: 2 }));
+        assert_eq!(
+            H256::from_hex("0x12"),
+            Err(HexError::Length { found_chars: 2 })
+        );
         assert_eq!(H256::from_hex(&"zz".repeat(32)), Err(HexError::NotHex));
     }
 
