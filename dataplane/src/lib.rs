@@ -1,1 +1,510 @@
-//! dataplane: placeholder while the crate is built; see ARCHITECTURE.md.
+//! The data plane: one glommio executor per core ("shard"), each owning the flow segments
+//! `k ≡ shard (mod N)`, their bytes in append-only extents and their index.
+//!
+//! Key decision: a shard is share-nothing and talks to the control plane only through a pair
+//! of SPSC rings with eventfd-style wake-ups ([`ShardClient`]), never a mutex or an async
+//! channel, and a write is answered only when it is durable. A shard pops up to `max_batch`
+//! requests, verifies each segment against its file root (leaf hashing on the shard that owns
+//! the bytes), writes all records of the batch concurrently with O_DIRECT through io_uring,
+//! issues one `fdatasync` per touched extent, commits one redb transaction with all index
+//! entries, and only then pushes the answers. Restart reads the write cursor from the index
+//! (the committed end of each extent) and never scans extents: bytes that a crashed batch left
+//! past the cursor are simply overwritten.
+//!
+//! On-disk layout, per shard: `data_dir/shard-{k}/extent-{n}.dat` (fallocated to
+//! `extent_bytes`, 4 KiB-aligned records), `index.redb` (segments keyed by `(tx_seq, segment)`
+//! with extent, offset, length, segment root and CRC32C; committed end per extent; format
+//! version and shard layout), and `probe.dat` (4 KiB read by every executor before any other
+//! file, so glommio's IOPOLL probe sees a non-empty file on virtio disks).
+#![forbid(unsafe_code)]
+
+mod extent;
+mod index;
+mod ring;
+mod shard;
+
+use glommio::{CpuSet, LocalExecutorBuilder, Placement};
+use kernel_bypass::MemlockBudget;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use types::{FlowSegmentIndex, H256, SEGMENT_BYTES, SegmentIndex, TxSeq};
+
+pub use kernel_bypass::BufferMode;
+pub use merkle::file::{Proof, ProofError};
+pub use ring::{RingFull, ShardClient};
+
+/// Largest record: one full segment. Client data longer than this is never written.
+pub const MAX_RECORD_BYTES: usize = SEGMENT_BYTES;
+/// Upper bound on `DataPlaneConfig::max_batch`.
+pub const MAX_BATCH: usize = 256;
+/// Default requests per batch: 32 segments = 8 MiB of data per `fdatasync` and commit.
+pub const DEFAULT_MAX_BATCH: usize = 32;
+/// Upper bound on `DataPlaneConfig::ring_capacity` (unanswered requests per shard).
+pub const MAX_RING_CAPACITY: usize = 1 << 16;
+/// Default unanswered requests per shard.
+pub const DEFAULT_RING_CAPACITY: usize = 1024;
+/// Upper bound on shards per data plane.
+pub const MAX_SHARDS: usize = 256;
+/// Default extent size: 1 GiB.
+pub const DEFAULT_EXTENT_BYTES: u64 = 1 << 30;
+/// Largest extent: 1 TiB.
+pub const MAX_EXTENT_BYTES: u64 = 1 << 40;
+/// Smallest extent: one full record.
+pub const MIN_EXTENT_BYTES: u64 = MAX_RECORD_BYTES as u64;
+/// Alignment of records in extents (O_DIRECT on 4 KiB-block devices).
+pub const RECORD_ALIGNMENT: u64 = kernel_bypass::DMA_ALIGNMENT as u64;
+
+const _: () = assert!((MAX_RECORD_BYTES as u64).is_multiple_of(RECORD_ALIGNMENT));
+const _: () = assert!(DEFAULT_EXTENT_BYTES.is_multiple_of(RECORD_ALIGNMENT));
+const _: () = assert!(DEFAULT_MAX_BATCH <= MAX_BATCH);
+const _: () = assert!(DEFAULT_RING_CAPACITY <= MAX_RING_CAPACITY);
+
+/// How the data plane is laid out and bounded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataPlaneConfig {
+    /// Root of all shard directories.
+    pub data_dir: PathBuf,
+    /// Number of shards (executors); flow segment k goes to shard `k % shards`.
+    pub shards: usize,
+    /// Size of each pre-allocated extent file: a multiple of 4096, at least one record.
+    pub extent_bytes: u64,
+    /// Limit on extent bytes for the whole data plane, split evenly between shards; `None`
+    /// means until the file system is full.
+    pub max_disk_bytes: Option<u64>,
+    /// Most unanswered requests per shard.
+    pub ring_capacity: usize,
+    /// Most requests a shard takes into one batch (one `fdatasync`, one index commit).
+    pub max_batch: usize,
+}
+
+impl DataPlaneConfig {
+    /// Defaults: one shard per available core, 1 GiB extents, no disk limit.
+    pub fn new(data_dir: impl Into<PathBuf>) -> DataPlaneConfig {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        DataPlaneConfig {
+            data_dir: data_dir.into(),
+            shards: cores.min(MAX_SHARDS),
+            extent_bytes: DEFAULT_EXTENT_BYTES,
+            max_disk_bytes: None,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
+
+    fn validate(&self) -> Result<(), DataPlaneError> {
+        let invalid =
+            |field: &'static str, reason: String| Err(DataPlaneError::Config { field, reason });
+        if self.shards == 0 || self.shards > MAX_SHARDS {
+            return invalid(
+                "shards",
+                format!("{} is not in 1..={MAX_SHARDS}", self.shards),
+            );
+        }
+        if !self.extent_bytes.is_multiple_of(RECORD_ALIGNMENT)
+            || !(MIN_EXTENT_BYTES..=MAX_EXTENT_BYTES).contains(&self.extent_bytes)
+        {
+            return invalid(
+                "extent_bytes",
+                format!(
+                    "{} is not a multiple of {RECORD_ALIGNMENT} in {MIN_EXTENT_BYTES}..={MAX_EXTENT_BYTES}",
+                    self.extent_bytes
+                ),
+            );
+        }
+        if self.ring_capacity == 0 || self.ring_capacity > MAX_RING_CAPACITY {
+            return invalid(
+                "ring_capacity",
+                format!("{} is not in 1..={MAX_RING_CAPACITY}", self.ring_capacity),
+            );
+        }
+        if self.max_batch == 0 || self.max_batch > MAX_BATCH {
+            return invalid(
+                "max_batch",
+                format!("{} is not in 1..={MAX_BATCH}", self.max_batch),
+            );
+        }
+        Ok(())
+    }
+
+    /// Extents one shard may allocate under `max_disk_bytes`.
+    fn max_extents_per_shard(&self) -> Option<u64> {
+        self.max_disk_bytes
+            .map(|bytes| bytes / self.shards as u64 / self.extent_bytes)
+    }
+}
+
+/// One segment to store, with the client's proof that it belongs to `file_root`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteSegment {
+    pub tx_seq: TxSeq,
+    pub file_root: H256,
+    pub file_size: u64,
+    pub segment: SegmentIndex,
+    pub flow_segment: FlowSegmentIndex,
+    pub data: Vec<u8>,
+    pub proof: Proof,
+}
+
+/// What the control plane asks of a shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Write(WriteSegment),
+    Read {
+        tx_seq: TxSeq,
+        segment: SegmentIndex,
+        flow_segment: FlowSegmentIndex,
+    },
+    /// Which segments of this tx the shard holds, with their segment roots (recovery of
+    /// unfinalized files without a full rescan).
+    Stored {
+        tx_seq: TxSeq,
+    },
+    Stats,
+}
+
+/// A shard's answer to one [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// Durable: data synced and indexed.
+    Written {
+        segment_root: H256,
+    },
+    /// Already durable from an earlier write; nothing was written.
+    AlreadyStored {
+        segment_root: H256,
+    },
+    /// Bad client input: nothing written.
+    Rejected(ProofError),
+    Data(Vec<u8>),
+    NotFound,
+    Stored(Vec<(SegmentIndex, H256)>),
+    Stats(ShardStats),
+    /// IO failure (disk full included): nothing acknowledged.
+    Failed(String),
+}
+
+/// Counters of one shard. "Stored" and "used" figures come from the index and survive
+/// restarts; "written", "batches", "rejected" and "failed" count since start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardStats {
+    pub shard: usize,
+    /// Segments in the index.
+    pub segments_stored: u64,
+    /// Data bytes of the segments in the index.
+    pub payload_bytes_stored: u64,
+    /// Extent bytes up to the committed end of each extent, summed: records are 4 KiB-aligned,
+    /// and the unused tail of an extent left behind by a rollover is not counted.
+    pub record_bytes_used: u64,
+    /// Extent files known to the shard.
+    pub extents: u64,
+    /// `extents * extent_bytes`: what the shard holds on disk besides its index.
+    pub disk_bytes_allocated: u64,
+    pub segments_written: u64,
+    pub payload_bytes_written: u64,
+    /// Write batches committed (one `fdatasync` round and one index transaction each).
+    pub batches: u64,
+    pub writes_rejected: u64,
+    pub writes_failed: u64,
+    pub buffer_mode: BufferMode,
+}
+
+/// Why the data plane could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    #[error("invalid data plane config: {field}: {reason}")]
+    Config { field: &'static str, reason: String },
+    #[error("{operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("index {operation} {path}: {source}")]
+    Index {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("index {path} is corrupt: {reason}")]
+    IndexCorrupt { path: PathBuf, reason: String },
+    #[error(
+        "index {path} belongs to shard {stored_shard} of {stored_shards}, not shard {shard} of {shards}: flow segments would be routed to the wrong shard"
+    )]
+    ShardLayout {
+        path: PathBuf,
+        stored_shard: u64,
+        stored_shards: u64,
+        shard: u64,
+        shards: u64,
+    },
+    #[error("memlock limit of {limit_bytes} bytes is below glommio's minimum of {required_bytes}")]
+    MemlockTooLow {
+        limit_bytes: u64,
+        required_bytes: u64,
+    },
+    #[error("shard {shard}: starting its executor failed: {message}")]
+    ExecutorStart { shard: usize, message: String },
+    #[error("shard {shard} stopped abnormally: {message}")]
+    ShardStopped { shard: usize, message: String },
+    #[error("creating the rings of shard {shard}: {source}")]
+    Rings {
+        shard: usize,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The shard that owns `flow_segment` among `shards`.
+pub fn shard_for(flow_segment: FlowSegmentIndex, shards: usize) -> usize {
+    assert!(shards > 0, "a data plane has at least one shard");
+    (flow_segment.0 % shards as u64) as usize
+}
+
+struct ShardThread {
+    shutdown: ring::ShutdownHandle,
+    join: Option<glommio::ExecutorJoinHandle<Result<(), DataPlaneError>>>,
+}
+
+/// The running shards. Dropping it shuts them down too; [`DataPlane::shutdown`] also reports
+/// how they stopped.
+pub struct DataPlane {
+    shards: Vec<ShardThread>,
+    buffer_mode: BufferMode,
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("shards", &self.shards.len())
+            .field("buffer_mode", &self.buffer_mode)
+            .finish()
+    }
+}
+
+impl DataPlane {
+    /// Starts one executor per shard and returns the clients, in shard order. Returns once every
+    /// shard has opened its index and is ready for requests.
+    pub fn start(config: DataPlaneConfig) -> Result<(DataPlane, Vec<ShardClient>), DataPlaneError> {
+        config.validate()?;
+        let budget = MemlockBudget::probe();
+        if !budget.allows_glommio() {
+            return Err(DataPlaneError::MemlockTooLow {
+                limit_bytes: budget.limit_bytes.unwrap_or(u64::MAX),
+                required_bytes: kernel_bypass::GLOMMIO_MIN_MEMLOCK_BYTES,
+            });
+        }
+        // Registered memory for one whole batch of full records per shard, if it fits.
+        let buffer_mode = budget.plan(config.shards, config.max_batch * MAX_RECORD_BYTES);
+        tracing::info!(
+            shards = config.shards,
+            memlock_limit_bytes = ?budget.limit_bytes,
+            buffer_mode = %buffer_mode,
+            "data plane io buffers"
+        );
+        let cpus = pinned_cpus(config.shards);
+
+        let mut data_plane = DataPlane {
+            shards: Vec::new(),
+            buffer_mode: buffer_mode.clone(),
+        };
+        let mut clients = Vec::with_capacity(config.shards);
+        let mut readiness = Vec::with_capacity(config.shards);
+        for shard in 0..config.shards {
+            let dir = config.data_dir.join(format!("shard-{shard}"));
+            std::fs::create_dir_all(&dir).map_err(|source| DataPlaneError::Io {
+                operation: "create shard directory",
+                path: dir.clone(),
+                source,
+            })?;
+            let (client, rings, wake_socket, shutdown) =
+                ring::ring_pair(shard, config.ring_capacity)
+                    .map_err(|source| DataPlaneError::Rings { shard, source })?;
+            let settings = shard::ShardSettings {
+                shard,
+                shards: config.shards,
+                dir,
+                extent_bytes: config.extent_bytes,
+                max_extents: config.max_extents_per_shard(),
+                max_batch: config.max_batch,
+                buffer_mode: buffer_mode.clone(),
+            };
+            let placement = match &cpus {
+                Some(cpus) => Placement::Fixed(cpus[shard]),
+                None => Placement::Unbound,
+            };
+            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            let spawned = LocalExecutorBuilder::new(placement)
+                .name(&format!("zerog-shard-{shard}"))
+                .io_memory(buffer_mode.io_memory_bytes())
+                .spawn(move || shard::run(settings, rings, wake_socket, ready_tx));
+            let join = match spawned {
+                Ok(join) => join,
+                Err(error) => {
+                    return Err(DataPlaneError::ExecutorStart {
+                        shard,
+                        message: error.to_string(),
+                    });
+                }
+            };
+            data_plane.shards.push(ShardThread {
+                shutdown,
+                join: Some(join),
+            });
+            clients.push(client);
+            readiness.push(ready_rx);
+        }
+        for (shard, ready) in readiness.into_iter().enumerate() {
+            match ready.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    // The shard dropped its sender without a word: it panicked or its executor
+                    // failed; joining it tells which.
+                    let message = data_plane.join_shard(shard).err().map_or_else(
+                        || "exited before it was ready".to_string(),
+                        |error| error.to_string(),
+                    );
+                    return Err(DataPlaneError::ExecutorStart { shard, message });
+                }
+            }
+        }
+        Ok((data_plane, clients))
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard that owns `flow_segment`: `flow_segment % shards`.
+    pub fn shard_for(&self, flow_segment: FlowSegmentIndex) -> usize {
+        shard_for(flow_segment, self.shards.len())
+    }
+
+    /// Whether shards registered their IO memory with io_uring, as decided at start.
+    pub fn buffer_mode(&self) -> &BufferMode {
+        &self.buffer_mode
+    }
+
+    /// Asks every shard to answer what is already queued and stop, then joins them. Requests
+    /// sent after this are not answered (`ShardClient::is_closed` turns true).
+    pub fn shutdown(mut self) -> Result<(), DataPlaneError> {
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<(), DataPlaneError> {
+        for thread in &self.shards {
+            thread.shutdown.request_shutdown();
+        }
+        let mut first_error = None;
+        for shard in 0..self.shards.len() {
+            if let Err(error) = self.join_shard(shard) {
+                tracing::error!(shard, %error, "shard stopped abnormally");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn join_shard(&mut self, shard: usize) -> Result<(), DataPlaneError> {
+        let Some(join) = self.shards[shard].join.take() else {
+            return Ok(());
+        };
+        match join.join() {
+            Ok(result) => result,
+            Err(error) => Err(DataPlaneError::ShardStopped {
+                shard,
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        // Already logged inside; a drop has nobody to report to.
+        let _ = self.stop_all();
+    }
+}
+
+/// CPU ids to pin shard k to, or `None` (unpinned) when there are more shards than cores.
+fn pinned_cpus(shards: usize) -> Option<Vec<usize>> {
+    let cpus: Vec<usize> = match CpuSet::online() {
+        Ok(set) => set.into_iter().map(|location| location.cpu).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list online CPUs; shards run unpinned");
+            return None;
+        }
+    };
+    (shards <= cpus.len()).then(|| cpus.into_iter().take(shards).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_is_modulo_shards() {
+        assert_eq!(shard_for(FlowSegmentIndex(0), 2), 0);
+        assert_eq!(shard_for(FlowSegmentIndex(7), 2), 1);
+        assert_eq!(shard_for(FlowSegmentIndex(7), 4), 3);
+        assert_eq!(shard_for(FlowSegmentIndex(u64::MAX), 1), 0);
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let good = DataPlaneConfig {
+            shards: 2,
+            ..DataPlaneConfig::new("/nonexistent")
+        };
+        assert!(good.validate().is_ok());
+        let cases = [
+            DataPlaneConfig {
+                shards: 0,
+                ..good.clone()
+            },
+            DataPlaneConfig {
+                extent_bytes: 4096,
+                ..good.clone()
+            },
+            DataPlaneConfig {
+                extent_bytes: MIN_EXTENT_BYTES + 1,
+                ..good.clone()
+            },
+            DataPlaneConfig {
+                ring_capacity: 0,
+                ..good.clone()
+            },
+            DataPlaneConfig {
+                max_batch: MAX_BATCH + 1,
+                ..good.clone()
+            },
+        ];
+        for config in cases {
+            assert!(
+                matches!(config.validate(), Err(DataPlaneError::Config { .. })),
+                "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn disk_budget_is_split_between_shards() {
+        let config = DataPlaneConfig {
+            shards: 2,
+            extent_bytes: 1 << 20,
+            max_disk_bytes: Some(5 << 20),
+            ..DataPlaneConfig::new("/nonexistent")
+        };
+        assert_eq!(config.max_extents_per_shard(), Some(2));
+        assert_eq!(
+            DataPlaneConfig {
+                max_disk_bytes: None,
+                ..config
+            }
+            .max_extents_per_shard(),
+            None
+        );
+    }
+}

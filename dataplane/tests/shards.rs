@@ -1,0 +1,538 @@
+//! The data plane end to end: real glommio executors, real O_DIRECT extents in a temporary
+//! directory on the build disk, real redb indexes.
+
+mod common;
+
+use common::{TestFile, call, call_all, config, data_dir, stats};
+use dataplane::{DataPlane, DataPlaneConfig, ProofError, Request, Response};
+use types::{FlowSegmentIndex, SEGMENT_BYTES, SegmentIndex};
+
+const KIB: usize = 1024;
+
+#[test]
+fn segments_read_back_byte_identical() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+    let client = &mut clients[0];
+    // Three full segments and a partial one whose last chunk is zero-filled.
+    let file = TestFile::new(1, 3 * SEGMENT_BYTES + 5000);
+    let writes = (0..file.segments())
+        .map(|segment| file.write(segment, 100 + segment))
+        .collect();
+    let answers = call_all(client, writes);
+    for (segment, answer) in answers.into_iter().enumerate() {
+        assert_eq!(
+            answer,
+            Response::Written {
+                segment_root: file.segment_root(segment as u64)
+            },
+            "segment {segment}"
+        );
+    }
+    let reads = (0..file.segments())
+        .map(|segment| file.read(segment, 100 + segment))
+        .collect();
+    for (segment, answer) in call_all(client, reads).into_iter().enumerate() {
+        assert_eq!(
+            answer,
+            Response::Data(file.upload(segment as u64)),
+            "segment {segment}"
+        );
+    }
+    assert_eq!(call(client, file.read(9, 109)), Response::NotFound);
+    let stats = stats(client);
+    assert_eq!(stats.segments_stored, 4);
+    assert_eq!(
+        stats.payload_bytes_stored,
+        (3 * SEGMENT_BYTES + 5120) as u64
+    );
+    // Records are 4 KiB-aligned: 5120 bytes take 8 KiB; rollover after two 256 KiB records.
+    assert_eq!(
+        stats.record_bytes_used,
+        (3 * SEGMENT_BYTES + 8 * KIB) as u64
+    );
+    assert_eq!(stats.extents, 2);
+    assert!(stats.batches >= 1);
+    plane.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn duplicates_are_already_stored_and_use_no_space() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+    let client = &mut clients[0];
+    let file = TestFile::new(2, SEGMENT_BYTES + 300);
+    let root = file.segment_root(1);
+    // The same segment twice in one go: one write, one duplicate.
+    let answers = call_all(client, vec![file.write(1, 7), file.write(1, 7)]);
+    assert_eq!(answers[0], Response::Written { segment_root: root });
+    assert_eq!(answers[1], Response::AlreadyStored { segment_root: root });
+    let before = stats(client);
+    // And again later, from the index.
+    assert_eq!(
+        call(client, file.write(1, 7)),
+        Response::AlreadyStored { segment_root: root }
+    );
+    let after = stats(client);
+    assert_eq!(after.record_bytes_used, before.record_bytes_used);
+    assert_eq!(after.segments_stored, 1);
+    assert_eq!(after.segments_written, 1);
+    plane.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn bad_proofs_are_rejected_and_nothing_is_written() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+    let client = &mut clients[0];
+    let file = TestFile::new(3, 2 * SEGMENT_BYTES);
+    let before = stats(client);
+
+    // Segment 0's data with segment 1's proof.
+    let mut wrong_proof = file.write_segment(0, 0);
+    wrong_proof.proof = file.tree.proof(SegmentIndex(1)).expect("in range");
+    // Tampered data under a genuine proof.
+    let mut tampered = file.write_segment(1, 1);
+    tampered.data[10] ^= 1;
+    // Data of the wrong length.
+    let mut short = file.write_segment(1, 1);
+    short.data.truncate(4096);
+    let answers = call_all(
+        client,
+        vec![
+            Request::Write(wrong_proof),
+            Request::Write(tampered),
+            Request::Write(short),
+        ],
+    );
+    for answer in &answers {
+        assert!(matches!(answer, Response::Rejected(_)), "{answer:?}");
+    }
+    assert!(matches!(
+        answers[2],
+        Response::Rejected(ProofError::DataLength { .. })
+    ));
+
+    let after = stats(client);
+    assert_eq!(after.writes_rejected, 3);
+    assert_eq!(
+        (
+            after.segments_stored,
+            after.record_bytes_used,
+            after.extents,
+            after.batches
+        ),
+        (
+            before.segments_stored,
+            before.record_bytes_used,
+            before.extents,
+            before.batches
+        )
+    );
+    assert_eq!(call(client, file.read(0, 0)), Response::NotFound);
+    plane.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn restart_recovers_index_and_cursor_without_scanning() {
+    let dir = data_dir();
+    let first = TestFile::new(4, 3 * SEGMENT_BYTES + 100);
+    let second = TestFile::new(5, 40 * KIB);
+    {
+        let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+        let writes = (0..first.segments())
+            .map(|segment| first.write(segment, segment))
+            .collect();
+        for answer in call_all(&mut clients[0], writes) {
+            assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+        }
+        plane.shutdown().expect("clean shutdown");
+    }
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("restart");
+    let client = &mut clients[0];
+    let reads = (0..first.segments())
+        .map(|segment| first.read(segment, segment))
+        .collect();
+    for (segment, answer) in call_all(client, reads).into_iter().enumerate() {
+        assert_eq!(
+            answer,
+            Response::Data(first.upload(segment as u64)),
+            "segment {segment}"
+        );
+    }
+    let expected: Vec<_> = (0..first.segments())
+        .map(|segment| (SegmentIndex(segment), first.segment_root(segment)))
+        .collect();
+    assert_eq!(
+        call(
+            client,
+            Request::Stored {
+                tx_seq: first.tx_seq
+            }
+        ),
+        Response::Stored(expected)
+    );
+    assert_eq!(
+        call(
+            client,
+            Request::Stored {
+                tx_seq: second.tx_seq
+            }
+        ),
+        Response::Stored(vec![])
+    );
+    let recovered = stats(client);
+    assert_eq!(recovered.segments_stored, 4);
+    assert_eq!(recovered.segments_written, 0, "counted since start");
+
+    // New writes continue after the recovered cursor and overwrite nothing.
+    assert!(matches!(
+        call(client, second.write(0, 50)),
+        Response::Written { .. }
+    ));
+    assert_eq!(
+        stats(client).record_bytes_used,
+        recovered.record_bytes_used + (40 * KIB) as u64
+    );
+    let reads = (0..first.segments())
+        .map(|segment| first.read(segment, segment))
+        .collect();
+    for (segment, answer) in call_all(client, reads).into_iter().enumerate() {
+        assert_eq!(
+            answer,
+            Response::Data(first.upload(segment as u64)),
+            "segment {segment}"
+        );
+    }
+    assert_eq!(
+        call(client, second.read(0, 50)),
+        Response::Data(second.upload(0))
+    );
+    plane.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn extents_roll_over_when_full() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+    let client = &mut clients[0];
+    let file = TestFile::new(6, 5 * SEGMENT_BYTES);
+    // One at a time and all together: rollover inside a batch and between batches.
+    assert!(matches!(
+        call(client, file.write(0, 0)),
+        Response::Written { .. }
+    ));
+    let writes = (1..5).map(|segment| file.write(segment, segment)).collect();
+    for answer in call_all(client, writes) {
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+    }
+    let stats = stats(client);
+    assert_eq!(stats.extents, 3, "two records per extent");
+    assert_eq!(stats.disk_bytes_allocated, 3 * 2 * SEGMENT_BYTES as u64);
+    for extent in 0..3 {
+        let path = dir.path().join(format!("shard-0/extent-{extent}.dat"));
+        let size = std::fs::metadata(&path).expect("extent exists").len();
+        assert_eq!(
+            size,
+            2 * SEGMENT_BYTES as u64,
+            "{} is pre-allocated",
+            path.display()
+        );
+    }
+    let reads = (0..5).map(|segment| file.read(segment, segment)).collect();
+    for (segment, answer) in call_all(client, reads).into_iter().enumerate() {
+        assert_eq!(
+            answer,
+            Response::Data(file.upload(segment as u64)),
+            "segment {segment}"
+        );
+    }
+    // Records really bypass the page cache.
+    let flags = common::open_flags(dir.path(), ".dat");
+    assert!(!flags.is_empty(), "the shard keeps its extents open");
+    assert!(
+        flags.iter().all(|flags| flags & O_DIRECT != 0),
+        "extents without O_DIRECT: {flags:?}"
+    );
+    plane.shutdown().expect("clean shutdown");
+}
+
+/// `O_DIRECT` on x86-64 and aarch64 Linux, as `/proc/self/fdinfo` shows it.
+#[cfg(target_arch = "x86_64")]
+const O_DIRECT: u32 = 0o40000;
+#[cfg(target_arch = "aarch64")]
+const O_DIRECT: u32 = 0o200000;
+
+#[test]
+fn disk_full_fails_only_what_does_not_fit() {
+    let dir = data_dir();
+    let one_extent = DataPlaneConfig {
+        max_disk_bytes: Some(2 * SEGMENT_BYTES as u64),
+        ..config(dir.path(), 1)
+    };
+    let file = TestFile::new(7, 3 * SEGMENT_BYTES + 4 * KIB);
+    {
+        let (plane, mut clients) = DataPlane::start(one_extent.clone()).expect("start");
+        let client = &mut clients[0];
+        let answers = call_all(
+            client,
+            (0..3).map(|segment| file.write(segment, segment)).collect(),
+        );
+        assert!(
+            matches!(answers[0], Response::Written { .. }),
+            "{:?}",
+            answers[0]
+        );
+        assert!(
+            matches!(answers[1], Response::Written { .. }),
+            "{:?}",
+            answers[1]
+        );
+        let Response::Failed(reason) = &answers[2] else {
+            panic!("expected disk full, got {:?}", answers[2]);
+        };
+        assert!(reason.starts_with("disk full"), "{reason}");
+        // Even a small record no longer fits: the one extent is full.
+        assert!(matches!(
+            call(client, file.write(3, 3)),
+            Response::Failed(_)
+        ));
+        // Nothing half-indexed; what was written still reads back; duplicates still answer.
+        let stats = stats(client);
+        assert_eq!(
+            (stats.segments_stored, stats.extents, stats.writes_failed),
+            (2, 1, 2)
+        );
+        assert_eq!(call(client, file.read(2, 2)), Response::NotFound);
+        assert_eq!(
+            call(client, file.read(1, 1)),
+            Response::Data(file.upload(1))
+        );
+        assert!(matches!(
+            call(client, file.write(0, 0)),
+            Response::AlreadyStored { .. }
+        ));
+        plane.shutdown().expect("clean shutdown");
+    }
+    // More room after a restart: the refused writes now succeed.
+    let larger = DataPlaneConfig {
+        max_disk_bytes: Some(4 * SEGMENT_BYTES as u64),
+        ..one_extent
+    };
+    let (plane, mut clients) = DataPlane::start(larger).expect("restart");
+    let client = &mut clients[0];
+    for answer in call_all(client, vec![file.write(2, 2), file.write(3, 3)]) {
+        assert!(matches!(answer, Response::Written { .. }), "{answer:?}");
+    }
+    for segment in 0..4 {
+        assert_eq!(
+            call(client, file.read(segment, segment)),
+            Response::Data(file.upload(segment))
+        );
+    }
+    plane.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn two_shards_own_alternate_flow_segments() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 2)).expect("start");
+    assert_eq!(plane.shard_count(), 2);
+    assert_buffer_mode_fits_memlock(plane.buffer_mode());
+    let file = TestFile::new(8, 5 * SEGMENT_BYTES);
+    // The file starts at flow segment 11: segments 0..5 land on shards 1, 0, 1, 0, 1.
+    let flow = |segment: u64| 11 + segment;
+    for segment in 0..5 {
+        let shard = plane.shard_for(FlowSegmentIndex(flow(segment)));
+        assert_eq!(shard, ((11 + segment) % 2) as usize);
+        let answer = call(&mut clients[shard], file.write(segment, flow(segment)));
+        assert_eq!(
+            answer,
+            Response::Written {
+                segment_root: file.segment_root(segment)
+            }
+        );
+    }
+    let per_shard: Vec<u64> = clients
+        .iter_mut()
+        .map(|client| stats(client).segments_stored)
+        .collect();
+    assert_eq!(per_shard, vec![2, 3]);
+    for (shard, client) in clients.iter_mut().enumerate() {
+        let held: Vec<u64> = (0..5)
+            .filter(|segment| (11 + segment) % 2 == shard as u64)
+            .collect();
+        let expected = held
+            .iter()
+            .map(|segment| (SegmentIndex(*segment), file.segment_root(*segment)))
+            .collect();
+        assert_eq!(
+            call(
+                client,
+                Request::Stored {
+                    tx_seq: file.tx_seq
+                }
+            ),
+            Response::Stored(expected)
+        );
+        for segment in held {
+            assert_eq!(
+                call(client, file.read(segment, flow(segment))),
+                Response::Data(file.upload(segment))
+            );
+        }
+        assert!(
+            dir.path()
+                .join(format!("shard-{shard}/index.redb"))
+                .exists()
+        );
+    }
+    plane.shutdown().expect("clean shutdown");
+}
+
+/// Whatever the machine's memlock limit, the plan must fit it.
+fn assert_buffer_mode_fits_memlock(mode: &dataplane::BufferMode) {
+    let budget = kernel_bypass::MemlockBudget::probe();
+    if let (dataplane::BufferMode::Registered { bytes_per_shard }, Some(limit)) =
+        (mode, budget.limit_bytes)
+    {
+        let charged = *bytes_per_shard as u64 * 2 * kernel_bypass::REGISTRATIONS_PER_EXECUTOR;
+        assert!(
+            charged <= limit,
+            "{charged} registered bytes exceed the limit of {limit}"
+        );
+    }
+}
+
+#[test]
+fn a_shard_layout_change_is_refused() {
+    let dir = data_dir();
+    let (plane, clients) = DataPlane::start(config(dir.path(), 2)).expect("start");
+    drop(clients);
+    plane.shutdown().expect("clean shutdown");
+    let error =
+        DataPlane::start(config(dir.path(), 1)).expect_err("one shard over a two-shard dir");
+    assert!(error.to_string().contains("shard 0 of 2"), "{error}");
+}
+
+#[test]
+fn shutdown_answers_what_was_queued() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+    let client = &mut clients[0];
+    let file = TestFile::new(9, 8 * SEGMENT_BYTES);
+    for segment in 0..8 {
+        client
+            .try_send(segment, file.write(segment, segment))
+            .expect("room");
+    }
+    plane.shutdown().expect("clean shutdown");
+    let mut answers = Vec::new();
+    client.drain(&mut answers);
+    assert_eq!(answers.len(), 8);
+    assert!(
+        answers
+            .iter()
+            .all(|(_, answer)| matches!(answer, Response::Written { .. }))
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_misrouted_segment_stops_the_shard() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 2)).expect("start");
+    let file = TestFile::new(10, SEGMENT_BYTES);
+    // Flow segment 1 belongs to shard 1: shard 0 must refuse to touch it.
+    clients[0].try_send(0, file.read(0, 1)).expect("room");
+    // The stopping shard wakes its waiting client, which then finds it closed.
+    assert!(
+        clients[0].wait(common::ANSWER_TIMEOUT),
+        "the shard did not signal its stop"
+    );
+    let mut answers = Vec::new();
+    clients[0].drain(&mut answers);
+    assert!(answers.is_empty());
+    assert!(clients[0].is_closed());
+    // The other shard is unaffected.
+    assert!(matches!(
+        common::call(&mut clients[1], file.read(0, 1)),
+        Response::NotFound
+    ));
+    let error = plane.shutdown().expect_err("shard 0 panicked");
+    assert!(error.to_string().contains("shard 0"), "{error}");
+}
+
+#[test]
+fn wake_ups_are_never_lost() {
+    let dir = data_dir();
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 2)).expect("start");
+    // Alternate single round trips (the shard falls asleep between them), bursts (it is awake
+    // while more arrive) and pauses of varying length around the moment it parks.
+    for round in 0..600u64 {
+        let client = &mut clients[(round % 2) as usize];
+        let burst = 1 + (round % 5) as usize;
+        let answers = call_all(client, vec![Request::Stats; burst]);
+        assert!(
+            answers
+                .iter()
+                .all(|answer| matches!(answer, Response::Stats(_)))
+        );
+        if round % 7 == 0 {
+            std::thread::sleep(std::time::Duration::from_micros(round % 200));
+        }
+    }
+    plane.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn bytes_of_a_crashed_batch_are_overwritten_after_restart() {
+    use std::os::unix::fs::FileExt;
+    let dir = data_dir();
+    let file = TestFile::new(11, 2 * SEGMENT_BYTES);
+    {
+        let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("start");
+        assert!(matches!(
+            call(&mut clients[0], file.write(0, 0)),
+            Response::Written { .. }
+        ));
+        plane.shutdown().expect("clean shutdown");
+    }
+    // What a batch that crashed before its index commit leaves behind: bytes past the
+    // committed end of extent 0, and an allocated next extent that nothing points into.
+    let shard_dir = dir.path().join("shard-0");
+    let extent = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shard_dir.join("extent-0.dat"))
+        .expect("extent 0");
+    extent
+        .write_all_at(&vec![0xff; SEGMENT_BYTES], SEGMENT_BYTES as u64)
+        .expect("garbage");
+    std::fs::write(shard_dir.join("extent-1.dat"), vec![0xee; 8192]).expect("leftover extent");
+
+    let (plane, mut clients) = DataPlane::start(config(dir.path(), 1)).expect("restart");
+    let client = &mut clients[0];
+    assert_eq!(
+        stats(client).extents,
+        2,
+        "the leftover extent counts as allocated"
+    );
+    assert!(matches!(
+        call(client, file.write(1, 1)),
+        Response::Written { .. }
+    ));
+    let stats = stats(client);
+    assert_eq!(
+        stats.record_bytes_used,
+        2 * SEGMENT_BYTES as u64,
+        "written over the garbage"
+    );
+    assert_eq!(stats.extents, 2);
+    for segment in 0..2 {
+        assert_eq!(
+            call(client, file.read(segment, segment)),
+            Response::Data(file.upload(segment))
+        );
+    }
+    plane.shutdown().expect("clean shutdown");
+}
