@@ -1,1 +1,0 @@
-//! bench: placeholder while the crate is built; see ARCHITECTURE.md.

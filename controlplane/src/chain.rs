@@ -1,0 +1,158 @@
+//! The embedded dev chain: chain-lite's state machine plus persistence of its sealed blocks in
+//! the node index, replayed at start. The log sync reads it only through `submissions_since`,
+//! the same shape as `eth_getLogs` on a remote chain.
+
+use crate::index::Index;
+use crate::rpc::RpcError;
+use chain_lite::{Block, Chain, ChainConfig, ChainError, Submission};
+use merkle::file::SubmissionNode;
+use merkle::keccak::hash_pair;
+use types::{H256, SectorIndex, TxSeq};
+
+/// Sender recorded for submissions made through `zerog_submit` (no signatures before the
+/// Ethereum facade).
+const DEV_SENDER: [u8; 20] = [0; 20];
+/// Widest block range one log query asks for.
+const LOG_QUERY_BLOCKS: u64 = 1000;
+
+/// A file announced by a Submit event, as the storage side needs it.
+pub struct AnnouncedFile {
+    pub tx_seq: TxSeq,
+    pub root: H256,
+    pub size_bytes: u64,
+    pub start: SectorIndex,
+    pub nodes: Vec<SubmissionNode>,
+    pub block_number: u64,
+}
+
+pub struct EmbeddedChain {
+    chain: Chain,
+}
+
+/// The file root from submission nodes: the last node's root, folded right to left.
+pub fn root_from_nodes(nodes: &[SubmissionNode]) -> H256 {
+    let mut nodes = nodes.iter().rev();
+    let Some(last) = nodes.next() else {
+        return H256::ZERO;
+    };
+    nodes.fold(last.root, |right, node| hash_pair(&node.root, &right))
+}
+
+impl EmbeddedChain {
+    /// Replays persisted blocks; on a new node, seals and persists genesis.
+    pub fn open(index: &Index, encoded_blocks: &[Vec<u8>]) -> anyhow::Result<EmbeddedChain> {
+        let config = ChainConfig {
+            chain_id: crate::api::DEV_CHAIN_ID,
+            ..ChainConfig::default()
+        };
+        if encoded_blocks.is_empty() {
+            let chain = Chain::new(config);
+            index.put_block(0, &serde_json::to_vec(chain.head())?)?;
+            return Ok(EmbeddedChain { chain });
+        }
+        let blocks = encoded_blocks
+            .iter()
+            .enumerate()
+            .map(|(number, bytes)| {
+                serde_json::from_slice::<Block>(bytes)
+                    .map_err(|error| anyhow::anyhow!("stored block {number} is corrupt: {error}"))
+            })
+            .collect::<anyhow::Result<Vec<Block>>>()?;
+        Ok(EmbeddedChain {
+            chain: Chain::replay(config, blocks)?,
+        })
+    }
+
+    pub fn head_number(&self) -> u64 {
+        self.chain.head().number()
+    }
+
+    pub fn finalized_number(&self) -> u64 {
+        self.chain.finalized().number()
+    }
+
+    pub fn block_hash(&self, number: u64) -> Option<H256> {
+        self.chain.block(number).map(Block::hash)
+    }
+
+    pub fn flow_context(&self) -> (H256, SectorIndex) {
+        self.chain.flow_context()
+    }
+
+    pub fn flow(&self) -> &merkle::flow::FlowLog {
+        self.chain.flow()
+    }
+
+    /// Submit events of final blocks from `from_block` on: at most about `max_logs`, and the
+    /// next block to read. Never returns part of a block.
+    pub fn submissions_since(
+        &self,
+        from_block: u64,
+        max_logs: usize,
+    ) -> Result<(Vec<AnnouncedFile>, u64), ChainError> {
+        let finalized = self.finalized_number();
+        if from_block > finalized {
+            return Ok((Vec::new(), from_block));
+        }
+        let mut to_block = finalized.min(from_block + LOG_QUERY_BLOCKS - 1);
+        let logs = loop {
+            match self.chain.logs(from_block, to_block, max_logs) {
+                Ok(logs) => break logs,
+                Err(ChainError::TooManyLogs { .. }) if to_block > from_block => {
+                    to_block = from_block + (to_block - from_block) / 2;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let files = logs
+            .into_iter()
+            .map(|(block_number, event)| AnnouncedFile {
+                tx_seq: event.submission_index,
+                root: root_from_nodes(&event.submission.nodes),
+                size_bytes: event.submission.length,
+                start: event.start_pos,
+                nodes: event.submission.nodes,
+                block_number,
+            })
+            .collect();
+        Ok((files, to_block + 1))
+    }
+
+    /// Executes a submission, seals it into a block and persists the block before answering.
+    pub fn submit_and_seal(
+        &mut self,
+        index: &Index,
+        submission: Submission,
+    ) -> Result<(TxSeq, SectorIndex, u64), RpcError> {
+        let receipt = self.chain.submit(DEV_SENDER, submission).map_err(|error| {
+            RpcError::invalid_params("bad_submission", format!("submission refused: {error}"))
+        })?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis() as u64)
+            .unwrap_or(0);
+        let block = self.chain.seal_block(now_ms);
+        let encoded = serde_json::to_vec(block).expect("a block always serializes");
+        if let Err(error) = index.put_block(block.number(), &encoded) {
+            // The in-memory chain is now ahead of the disk; continuing would announce files a
+            // restart forgets. Stop before anything else depends on it.
+            tracing::error!(%error, "cannot persist a sealed block; stopping");
+            std::process::exit(70);
+        }
+        Ok((receipt.tx_seq, receipt.start, block.number()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_from_nodes_matches_the_file_tree() {
+        for size in [1usize, 4096, 300 * 1024, 5 * 256 * 1024 + 7] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+            let tree = merkle::file::FileTree::from_bytes(&data).expect("tree");
+            assert_eq!(root_from_nodes(&tree.nodes()), tree.root(), "size {size}");
+        }
+    }
+}

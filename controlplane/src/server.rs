@@ -1,0 +1,172 @@
+//! The HTTP server on the control-plane thread: JSON-RPC on `POST /`, Prometheus text on
+//! `GET /metrics`. Connections are served by hyper on the current `LocalSet`, so handlers may
+//! hold `Rc`s to the node and never cross threads.
+
+use crate::api;
+use crate::node::Node;
+use crate::rpc::{self, Incoming, RpcError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as Body;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::Value;
+use std::rc::Rc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// Largest request body: a full batch of segments in base64 with JSON around it.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+pub async fn serve(listener: TcpListener, node: Rc<Node>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let node = node.clone();
+        tokio::task::spawn_local(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let node = node.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&node, request).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
+    match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            for shard in 0..node.shards.count() {
+                node.metrics
+                    .shard_queue_depth
+                    .get_or_create(&crate::metrics::ShardLabel {
+                        shard: shard.to_string(),
+                    })
+                    .set(node.shards.queue_depth(shard) as i64);
+            }
+            crate::sector::refresh_disk_gauges(node).await;
+            reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                node.metrics.render().into(),
+            )
+        }
+        (&Method::POST, "/") => {
+            let body = match Limited::new(request.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) => {
+                    let error = if error.is::<http_body_util::LengthLimitError>() {
+                        RpcError::new(
+                            rpc::INVALID_REQUEST,
+                            "body_too_large",
+                            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+                        )
+                    } else {
+                        RpcError::new(
+                            rpc::INVALID_REQUEST,
+                            "body_truncated",
+                            format!("could not read body: {error}"),
+                        )
+                    };
+                    node.metrics.error(error.kind);
+                    // The rest of the body is never read, so the connection cannot carry
+                    // another request: tell the client not to reuse it.
+                    let mut response = json_reply(rpc::failure(Value::Null, &error));
+                    response.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
+                    return response;
+                }
+            };
+            json_reply(answer(node, &body).await)
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "POST / for JSON-RPC, GET /metrics\n".into(),
+        ),
+    }
+}
+
+async fn answer(node: &Node, body: &[u8]) -> Value {
+    match rpc::parse_body(body) {
+        Err(error) => {
+            node.metrics.error(error.kind);
+            rpc::failure(Value::Null, &error)
+        }
+        Ok(Incoming::Single(call)) => answer_one(node, call).await.unwrap_or(Value::Null),
+        Ok(Incoming::Batch(calls)) => {
+            let mut answers = Vec::with_capacity(calls.len());
+            for call in calls {
+                if let Some(answer) = answer_one(node, call).await {
+                    answers.push(answer);
+                }
+            }
+            Value::Array(answers)
+        }
+    }
+}
+
+async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> Option<Value> {
+    let call = match call {
+        Ok(call) => call,
+        Err((id, error)) => {
+            node.metrics.error(error.kind);
+            return Some(rpc::failure(id, &error));
+        }
+    };
+    let started = Instant::now();
+    let result = api::dispatch(node, &call.method, call.params).await;
+    let method_label = if result.as_ref().is_err_and(|e| e.kind == "method_not_found") {
+        "unknown"
+    } else {
+        &call.method
+    };
+    node.metrics
+        .rpc_duration
+        .get_or_create(&crate::metrics::MethodLabel {
+            method: method_label.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    let id = call.id?;
+    Some(match result {
+        Ok(value) => rpc::success(id, value),
+        Err(error) => {
+            node.metrics.error(error.kind);
+            tracing::debug!(method = %call.method, %error, "rpc error");
+            rpc::failure(id, &error)
+        }
+    })
+}
+
+fn json_reply(value: Value) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(&value).expect("a JSON value always serializes");
+    reply(StatusCode::OK, "application/json", body.into())
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        content_type
+            .parse()
+            .expect("a static content type is valid"),
+    );
+    response
+}

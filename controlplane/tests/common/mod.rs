@@ -1,0 +1,216 @@
+//! Starts and stops real `zerog node --dev` processes and talks to them over JSON-RPC.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ZEROG: &str = env!("CARGO_BIN_EXE_zerog");
+
+pub struct NodeProcess {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts a dev node on a free loopback port and waits until it prints its endpoints.
+    pub fn start(data_dir: &Path) -> NodeProcess {
+        NodeProcess::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> NodeProcess {
+        let mut child = Command::new(ZEROG)
+            .args([
+                "node",
+                "--dev",
+                "--rpc",
+                "127.0.0.1:0",
+                "--extent-mib",
+                "64",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the zerog binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the node prints its endpoints before anything else")
+                .expect("stdout is readable");
+            if let Some(url) = line.trim().strip_prefix("rpc") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        NodeProcess {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let status = self.child.wait().expect("reap");
+        assert!(status.success(), "node exited with {status}");
+    }
+
+    pub fn rpc(&self) -> Rpc {
+        Rpc::new(&self.url)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Rpc {
+    http: reqwest::blocking::Client,
+    url: String,
+}
+
+impl Rpc {
+    pub fn new(url: &str) -> Rpc {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Rpc {
+            http,
+            url: url.to_string(),
+        }
+    }
+
+    /// The whole JSON-RPC answer (result or error).
+    pub fn raw(&self, method: &str, params: Value) -> Value {
+        self.post(
+            json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params })
+                .to_string()
+                .into_bytes(),
+        )
+    }
+
+    pub fn post(&self, body: Vec<u8>) -> Value {
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("the node answers")
+            .json()
+            .expect("the answer is JSON")
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let answer = self.raw(method, params);
+        if let Some(error) = answer.get("error") {
+            panic!("{method} failed: {error}");
+        }
+        answer["result"].clone()
+    }
+
+    /// The error's `data.kind` (or `already_finalized` for 0G's bare string).
+    pub fn error_kind(&self, method: &str, params: Value) -> String {
+        let answer = self.raw(method, params);
+        let error = answer
+            .get("error")
+            .unwrap_or_else(|| panic!("{method} should fail: {answer}"));
+        match &error["data"] {
+            Value::String(text) if text == "already uploaded and finalized" => {
+                "already_finalized".to_string()
+            }
+            data => data["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("error without kind: {error}"))
+                .to_string(),
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text")
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics();
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .map(|value| value.trim().parse().expect("a number"))
+            .unwrap_or_else(|| panic!("metric {name} missing:\n{text}"))
+    }
+
+    /// Waits until the node knows tx `tx_seq` (bounded).
+    pub fn wait_indexed(&self, tx_seq: u64) -> Value {
+        let started = Instant::now();
+        loop {
+            let info = self.call("zgs_getFileInfoByTxSeq", json!([tx_seq]));
+            if !info.is_null() {
+                return info;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "tx {tx_seq} never indexed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes for test files.
+pub fn random_bytes(seed: u64, size: usize) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut data = vec![0u8; size];
+    rng.fill_bytes(&mut data);
+    data
+}
+
+/// Runs the zerog CLI, returning stdout; panics with stderr on failure.
+pub fn cli(args: &[&str]) -> String {
+    let output = Command::new(ZEROG).args(args).output().expect("zerog runs");
+    assert!(
+        output.status.success(),
+        "zerog {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Runs the zerog CLI expecting failure; returns stderr.
+pub fn cli_fails(args: &[&str]) -> String {
+    let output = Command::new(ZEROG).args(args).output().expect("zerog runs");
+    assert!(!output.status.success(), "zerog {args:?} should fail");
+    String::from_utf8(output.stderr).expect("utf-8")
+}
