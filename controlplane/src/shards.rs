@@ -97,7 +97,11 @@ async fn pump(shard: Rc<Shard>, fd: AsyncFd<OwnedFd>) {
             }
         };
         guard.clear_ready();
-        shard.client.borrow_mut().drain(&mut batch);
+        let closed = {
+            let mut client = shard.client.borrow_mut();
+            client.drain(&mut batch);
+            client.is_closed()
+        };
         let mut pending = shard.pending.borrow_mut();
         for (request_id, response) in batch.drain(..) {
             let Some(slot) = pending.remove(&request_id) else {
@@ -109,6 +113,17 @@ async fn pump(shard: Rc<Shard>, fd: AsyncFd<OwnedFd>) {
             if let Some(waker) = slot.waker.take() {
                 waker.wake();
             }
+        }
+        if closed {
+            // A shard stops on its own only when one of its invariants broke. Nothing pending
+            // was acknowledged; stop the node rather than serve with a hole in the flow.
+            let shard_id = shard.client.borrow().shard();
+            tracing::error!(
+                shard = shard_id,
+                pending = pending.len(),
+                "shard stopped unexpectedly; stopping the node"
+            );
+            std::process::exit(70);
         }
     }
 }
