@@ -8,8 +8,6 @@
 //! The node binary is taken from beside this one. Results go to stdout as a Markdown table.
 
 use anyhow::{Context, bail};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Parser;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -185,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
                     let end = start + layout.segment_upload_bytes(index) as usize;
                     json!({
                         "root": tree.root(),
-                        "data": BASE64.encode(&data[start..end.min(size)]),
+                        "data": base64_simd::STANDARD.encode_to_string(&data[start..end.min(size)]),
                         "index": index,
                         "proof": tree.proof(SegmentIndex(index)).expect("index in range"),
                         "fileSize": size,
@@ -241,7 +239,8 @@ async fn main() -> anyhow::Result<()> {
     drop(downloads);
     let download_seconds = started.elapsed().as_secs_f64();
     for (index, answer) in &answers {
-        let bytes = BASE64.decode(answer["data"].as_str().context("data")?)?;
+        let bytes =
+            base64_simd::STANDARD.decode_to_vec(answer["data"].as_str().context("data")?)?;
         let proof = serde_json::from_value(answer["proof"].clone())?;
         merkle::file::verify_segment(
             &tree.root(),

@@ -164,12 +164,13 @@ fn parse_call(value: Value) -> Result<Call, (Value, RpcError)> {
     Ok(Call { id, method, params })
 }
 
-pub fn success(id: Value, result: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+/// A success answer around `result`, which is JSON text already.
+pub fn success(id: &Value, result: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
 }
 
-pub fn failure(id: Value, error: &RpcError) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json() })
+pub fn failure(id: Value, error: &RpcError) -> String {
+    json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json() }).to_string()
 }
 
 /// Positional parameters with typed extraction and errors that name the parameter.
@@ -198,11 +199,11 @@ impl Params {
 
     /// Parameter `index` (named `name` in errors), required.
     pub fn required<T: serde::de::DeserializeOwned>(
-        &self,
+        &mut self,
         index: usize,
         name: &str,
     ) -> Result<T, RpcError> {
-        match self.values.get(index) {
+        match self.values.get_mut(index).map(std::mem::take) {
             None | Some(Value::Null) => Err(RpcError::invalid_params(
                 "missing_param",
                 format!("{}: missing parameter {index} ({name})", self.method),
@@ -213,11 +214,11 @@ impl Params {
 
     /// Parameter `index`, optional (absent or null gives `None`).
     pub fn optional<T: serde::de::DeserializeOwned>(
-        &self,
+        &mut self,
         index: usize,
         name: &str,
     ) -> Result<Option<T>, RpcError> {
-        match self.values.get(index) {
+        match self.values.get_mut(index).map(std::mem::take) {
             None | Some(Value::Null) => Ok(None),
             Some(value) => self.decode(value, index, name).map(Some),
         }
@@ -239,7 +240,7 @@ impl Params {
 
     fn decode<T: serde::de::DeserializeOwned>(
         &self,
-        value: &Value,
+        value: Value,
         index: usize,
         name: &str,
     ) -> Result<T, RpcError> {
@@ -305,7 +306,7 @@ mod tests {
 
     #[test]
     fn params_name_what_is_wrong() {
-        let params = Params::new("zgs_getFileInfo", json!(["0x12"])).expect("array params");
+        let mut params = Params::new("zgs_getFileInfo", json!(["0x12"])).expect("array params");
         let error = params
             .required::<types::H256>(0, "root")
             .expect_err("short hash");
@@ -320,7 +321,8 @@ mod tests {
 
     #[test]
     fn finalized_error_matches_what_the_sdk_looks_for() {
-        let value = failure(json!(1), &RpcError::already_finalized());
+        let value: Value =
+            serde_json::from_str(&failure(json!(1), &RpcError::already_finalized())).expect("JSON");
         assert_eq!(
             value["error"]["data"],
             json!("already uploaded and finalized")

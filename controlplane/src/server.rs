@@ -103,13 +103,13 @@ async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
     }
 }
 
-async fn answer(node: &Node, body: &[u8]) -> Value {
+async fn answer(node: &Node, body: &[u8]) -> String {
     match rpc::parse_body(body) {
         Err(error) => {
             node.metrics.error(error.kind);
             rpc::failure(Value::Null, &error)
         }
-        Ok(Incoming::Single(call)) => answer_one(node, call).await.unwrap_or(Value::Null),
+        Ok(Incoming::Single(call)) => answer_one(node, call).await.unwrap_or_default(),
         Ok(Incoming::Batch(calls)) => {
             let mut answers = Vec::with_capacity(calls.len());
             for call in calls {
@@ -117,12 +117,13 @@ async fn answer(node: &Node, body: &[u8]) -> Value {
                     answers.push(answer);
                 }
             }
-            Value::Array(answers)
+            format!("[{}]", answers.join(","))
         }
     }
 }
 
-async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> Option<Value> {
+/// The answer to one call, as JSON text; `None` for a notification (no id).
+async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> Option<String> {
     let call = match call {
         Ok(call) => call,
         Err((id, error)) => {
@@ -145,7 +146,8 @@ async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> 
         .observe(started.elapsed().as_secs_f64());
     let id = call.id?;
     Some(match result {
-        Ok(value) => rpc::success(id, value),
+        Ok(api::Reply::Value(value)) => rpc::success(&id, &value.to_string()),
+        Ok(api::Reply::Raw(text)) => rpc::success(&id, &text),
         Err(error) => {
             node.metrics.error(error.kind);
             tracing::debug!(method = %call.method, %error, "rpc error");
@@ -154,8 +156,7 @@ async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> 
     })
 }
 
-fn json_reply(value: Value) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(&value).expect("a JSON value always serializes");
+fn json_reply(body: String) -> Response<Full<Bytes>> {
     reply(StatusCode::OK, "application/json", body.into())
 }
 

@@ -6,8 +6,6 @@
 
 mod common;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{NodeProcess, Rpc, random_bytes};
 use merkle::file::FileTree;
 use rand::{Rng, SeedableRng};
@@ -31,7 +29,7 @@ fn segment_json(file: &TestFile, index: u64) -> Value {
     bytes.resize(layout.segment_upload_bytes(index) as usize, 0);
     json!({
         "root": file.tree.root(),
-        "data": BASE64.encode(&bytes),
+        "data": base64_simd::STANDARD.encode_to_string(&bytes),
         "index": index,
         "proof": file.tree.proof(SegmentIndex(index)).expect("proof"),
         "fileSize": file.tree.size_bytes(),
@@ -48,8 +46,8 @@ fn assert_reads_back(rpc: &Rpc, file: &TestFile, index: u64) {
         "zgs_downloadSegmentByTxSeq",
         json!([file.tx_seq, start, end]),
     );
-    let bytes = BASE64
-        .decode(answer.as_str().unwrap_or_else(|| {
+    let bytes = base64_simd::STANDARD
+        .decode_to_vec(answer.as_str().unwrap_or_else(|| {
             panic!("acknowledged segment {index} of tx {} is gone", file.tx_seq)
         }))
         .expect("base64");
@@ -184,8 +182,8 @@ fn acknowledged_segments_survive_kill_9() {
                 "zgs_downloadSegmentWithProofByTxSeq",
                 json!([tx_seq, index]),
             );
-            let bytes = BASE64
-                .decode(answer["data"].as_str().expect("data"))
+            let bytes = base64_simd::STANDARD
+                .decode_to_vec(answer["data"].as_str().expect("data"))
                 .expect("base64");
             let proof = serde_json::from_value(answer["proof"].clone()).expect("proof");
             merkle::file::verify_segment(

@@ -3,8 +3,6 @@
 
 mod common;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{NodeProcess, Rpc, cli, cli_fails, random_bytes};
 use merkle::file::FileTree;
 use serde_json::{Value, json};
@@ -27,7 +25,7 @@ fn segment_json(tree: &FileTree, data: &[u8], index: u64) -> Value {
     bytes.resize(layout.segment_upload_bytes(index) as usize, 0);
     json!({
         "root": tree.root(),
-        "data": BASE64.encode(&bytes),
+        "data": base64_simd::STANDARD.encode_to_string(&bytes),
         "index": index,
         "proof": tree.proof(SegmentIndex(index)).expect("proof"),
         "fileSize": tree.size_bytes(),
@@ -140,20 +138,20 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(upload(out_of_range), "segment_out_of_range");
 
     let mut truncated = segment_json(&tree, &data, 0);
-    truncated["data"] = json!(BASE64.encode(&data[..SEGMENT_BYTES - 256]));
+    truncated["data"] = json!(base64_simd::STANDARD.encode_to_string(&data[..SEGMENT_BYTES - 256]));
     assert_eq!(upload(truncated), "data_length");
 
     let mut oversized = segment_json(&tree, &data, 2);
-    oversized["data"] = json!(BASE64.encode(vec![1u8; 2048]));
+    oversized["data"] = json!(base64_simd::STANDARD.encode_to_string(vec![1u8; 2048]));
     assert_eq!(upload(oversized), "data_length");
 
     // Non-zero bytes in the zero-filled tail of the last chunk: the root cannot match.
     let mut tail = segment_json(&tree, &data, 2);
-    let mut bytes = BASE64
-        .decode(tail["data"].as_str().expect("data"))
+    let mut bytes = base64_simd::STANDARD
+        .decode_to_vec(tail["data"].as_str().expect("data"))
         .expect("base64");
     *bytes.last_mut().expect("non-empty") = 1;
-    tail["data"] = json!(BASE64.encode(&bytes));
+    tail["data"] = json!(base64_simd::STANDARD.encode_to_string(&bytes));
     assert_eq!(upload(tail), "bad_proof");
 
     let mut not_base64 = segment_json(&tree, &data, 0);
@@ -209,8 +207,8 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     // Downloads: with proof, by chunk range, and out of range.
     let segment = rpc.call("zgs_downloadSegmentWithProof", json!([tree.root(), 1]));
-    let bytes = BASE64
-        .decode(segment["data"].as_str().expect("data"))
+    let bytes = base64_simd::STANDARD
+        .decode_to_vec(segment["data"].as_str().expect("data"))
         .expect("base64");
     assert_eq!(bytes, &data[SEGMENT_BYTES..2 * SEGMENT_BYTES]);
     let proof = serde_json::from_value(segment["proof"].clone()).expect("proof");
@@ -224,8 +222,8 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     .expect("verifies");
     let chunks = rpc.call("zgs_downloadSegment", json!([tree.root(), 1020, 1030]));
     assert_eq!(
-        BASE64
-            .decode(chunks.as_str().expect("base64"))
+        base64_simd::STANDARD
+            .decode_to_vec(chunks.as_str().expect("base64"))
             .expect("base64"),
         &data[1020 * 256..1030 * 256]
     );
