@@ -250,6 +250,49 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         ),
         Value::Null
     );
+    // Flow proofs: the identifier, data sectors and the padding after the file, each checked
+    // against the flow root the node reports.
+    let context = rpc.call("zgs_getFlowContext", json!([]));
+    let flow_root: types::H256 = serde_json::from_value(context[0].clone()).expect("root");
+    let flow_length = context[1].as_u64().expect("length");
+    let start = info["tx"]["startEntryIndex"].as_u64().expect("start");
+    let chunk_leaf = |chunk: u64| {
+        let mut bytes = data[(chunk as usize * 256).min(data.len())..].to_vec();
+        bytes.truncate(256);
+        bytes.resize(256, 0);
+        merkle::keccak::keccak256(&bytes)
+    };
+    let mut cases = vec![(0, merkle::flow::IDENTIFIER)];
+    for chunk in [0u64, 5, 1023, 1024, 2047, 2051] {
+        cases.push((start + chunk, chunk_leaf(chunk)));
+    }
+    cases.push((flow_length - 1, merkle::file::zero_hash(0)));
+    for (sector, leaf) in cases {
+        let proof: merkle::file::Proof =
+            serde_json::from_value(rpc.call("zgs_getSectorProof", json!([sector, flow_root])))
+                .expect("proof");
+        assert!(
+            merkle::flow::verify_flow_proof(
+                &flow_root,
+                types::SectorIndex(flow_length),
+                types::SectorIndex(sector),
+                &leaf,
+                &proof
+            ),
+            "sector {sector} proof does not verify"
+        );
+    }
+    assert_eq!(
+        rpc.error_kind("zgs_getSectorProof", json!([flow_length, flow_root])),
+        "sector_out_of_range"
+    );
+    assert_eq!(
+        rpc.error_kind(
+            "zgs_getSectorProof",
+            json!([1, format!("0x{}", "44".repeat(32))])
+        ),
+        "unknown_flow_root"
+    );
     assert_eq!(
         rpc.call("zgs_getShardConfig", json!([])),
         json!({"numShard": 1, "shardId": 0})
