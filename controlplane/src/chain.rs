@@ -2,7 +2,7 @@
 //! the node index, replayed at start. The log sync reads it only through `submissions_since`,
 //! the same shape as `eth_getLogs` on a remote chain.
 
-use crate::index::Index;
+use crate::index::{FileRecord, Index};
 use crate::rpc::RpcError;
 use chain_lite::{Block, Chain, ChainConfig, ChainError, Submission};
 use merkle::file::SubmissionNode;
@@ -14,16 +14,6 @@ use types::{H256, SectorIndex, TxSeq};
 const DEV_SENDER: [u8; 20] = [0; 20];
 /// Widest block range one log query asks for.
 const LOG_QUERY_BLOCKS: u64 = 1000;
-
-/// A file announced by a Submit event, as the storage side needs it.
-pub struct AnnouncedFile {
-    pub tx_seq: TxSeq,
-    pub root: H256,
-    pub size_bytes: u64,
-    pub start: SectorIndex,
-    pub nodes: Vec<SubmissionNode>,
-    pub block_number: u64,
-}
 
 pub struct EmbeddedChain {
     chain: Chain,
@@ -83,13 +73,13 @@ impl EmbeddedChain {
         self.chain.flow()
     }
 
-    /// Submit events of final blocks from `from_block` on: at most about `max_logs`, and the
-    /// next block to read. Never returns part of a block.
+    /// Files announced by Submit events of final blocks from `from_block` on (at most about
+    /// `max_logs`), and the next block to read. Never returns part of a block.
     pub fn submissions_since(
         &self,
         from_block: u64,
         max_logs: usize,
-    ) -> Result<(Vec<AnnouncedFile>, u64), ChainError> {
+    ) -> Result<(Vec<FileRecord>, u64), ChainError> {
         let finalized = self.finalized_number();
         if from_block > finalized {
             return Ok((Vec::new(), from_block));
@@ -106,13 +96,14 @@ impl EmbeddedChain {
         };
         let files = logs
             .into_iter()
-            .map(|(block_number, event)| AnnouncedFile {
+            .map(|(block_number, event)| FileRecord {
                 tx_seq: event.submission_index,
                 root: root_from_nodes(&event.submission.nodes),
                 size_bytes: event.submission.length,
                 start: event.start_pos,
                 nodes: event.submission.nodes,
                 block_number,
+                finalized: false,
             })
             .collect();
         Ok((files, to_block + 1))

@@ -198,16 +198,7 @@ impl Node {
             drop(chain);
             let records: Vec<FileRecord> = events
                 .into_iter()
-                .filter(|event| !self.files.borrow().contains_key(&event.tx_seq))
-                .map(|event| FileRecord {
-                    tx_seq: event.tx_seq,
-                    root: event.root,
-                    size_bytes: event.size_bytes,
-                    start: event.start,
-                    nodes: event.nodes,
-                    block_number: event.block_number,
-                    finalized: false,
-                })
+                .filter(|record| !self.files.borrow().contains_key(&record.tx_seq))
                 .collect();
             self.index
                 .put_synced(&records, next_block)
@@ -225,27 +216,28 @@ impl Node {
         Ok(())
     }
 
-    /// The transaction a root refers to: the first one not yet finalized, else the first.
+    /// The transaction a root refers to for uploads: the first not yet finalized, else the first.
     pub fn tx_for_root(&self, root: &H256) -> Option<TxSeq> {
-        let by_root = self.by_root.borrow();
-        let candidates = by_root.get(root)?;
-        let files = self.files.borrow();
-        candidates
-            .iter()
-            .copied()
-            .find(|tx| files.get(tx).is_some_and(|f| !f.record.finalized))
-            .or_else(|| candidates.first().copied())
+        self.tx_for_root_preferring(root, false)
     }
 
-    /// Finalized transaction for a root if there is one, else any.
+    /// The transaction a root refers to for reads: the first finalized, else the first.
     pub fn readable_tx_for_root(&self, root: &H256) -> Option<TxSeq> {
+        self.tx_for_root_preferring(root, true)
+    }
+
+    fn tx_for_root_preferring(&self, root: &H256, finalized: bool) -> Option<TxSeq> {
         let by_root = self.by_root.borrow();
         let candidates = by_root.get(root)?;
         let files = self.files.borrow();
         candidates
             .iter()
             .copied()
-            .find(|tx| files.get(tx).is_some_and(|f| f.record.finalized))
+            .find(|tx| {
+                files
+                    .get(tx)
+                    .is_some_and(|f| f.record.finalized == finalized)
+            })
             .or_else(|| candidates.first().copied())
     }
 

@@ -23,17 +23,7 @@ struct TestFile {
 }
 
 fn segment_json(file: &TestFile, index: u64) -> Value {
-    let layout = file.tree.layout();
-    let start = index as usize * SEGMENT_BYTES;
-    let mut bytes = file.data[start..start + layout.segment_data_bytes(index) as usize].to_vec();
-    bytes.resize(layout.segment_upload_bytes(index) as usize, 0);
-    json!({
-        "root": file.tree.root(),
-        "data": base64_simd::STANDARD.encode_to_string(&bytes),
-        "index": index,
-        "proof": file.tree.proof(SegmentIndex(index)).expect("proof"),
-        "fileSize": file.tree.size_bytes(),
-    })
+    common::segment_json(&file.tree, &file.data, index)
 }
 
 /// Reads segment `index` back through the chunk-range API and verifies it with the proof the

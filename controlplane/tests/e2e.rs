@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{NodeProcess, Rpc, cli, cli_fails, random_bytes};
+use common::{NodeProcess, Rpc, cli, cli_fails, random_bytes, segment_json};
 use merkle::file::FileTree;
 use serde_json::{Value, json};
 use types::{SEGMENT_BYTES, SegmentIndex};
@@ -16,20 +16,6 @@ fn submit(rpc: &Rpc, tree: &FileTree) -> u64 {
     let tx_seq = receipt["txSeq"].as_u64().expect("txSeq");
     rpc.wait_indexed(tx_seq);
     tx_seq
-}
-
-fn segment_json(tree: &FileTree, data: &[u8], index: u64) -> Value {
-    let layout = tree.layout();
-    let start = index as usize * SEGMENT_BYTES;
-    let mut bytes = data[start..start + layout.segment_data_bytes(index) as usize].to_vec();
-    bytes.resize(layout.segment_upload_bytes(index) as usize, 0);
-    json!({
-        "root": tree.root(),
-        "data": base64_simd::STANDARD.encode_to_string(&bytes),
-        "index": index,
-        "proof": tree.proof(SegmentIndex(index)).expect("proof"),
-        "fileSize": tree.size_bytes(),
-    })
 }
 
 #[test]

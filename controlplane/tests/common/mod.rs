@@ -214,3 +214,18 @@ pub fn cli_fails(args: &[&str]) -> String {
     assert!(!output.status.success(), "zerog {args:?} should fail");
     String::from_utf8(output.stderr).expect("utf-8")
 }
+
+/// One `SegmentWithProof` of `data` (whose tree is `tree`) as a client uploads it.
+pub fn segment_json(tree: &merkle::file::FileTree, data: &[u8], index: u64) -> Value {
+    let layout = tree.layout();
+    let start = index as usize * types::SEGMENT_BYTES;
+    let mut bytes = data[start..start + layout.segment_data_bytes(index) as usize].to_vec();
+    bytes.resize(layout.segment_upload_bytes(index) as usize, 0);
+    json!({
+        "root": tree.root(),
+        "data": base64_simd::STANDARD.encode_to_string(&bytes),
+        "index": index,
+        "proof": tree.proof(types::SegmentIndex(index)).expect("index in range"),
+        "fileSize": tree.size_bytes(),
+    })
+}
