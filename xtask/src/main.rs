@@ -1,0 +1,217 @@
+//! `cargo xtask tidy`: the house rules that review should not have to remember. Each rule says
+//! why it exists; `tests` at the bottom runs them on every `cargo test`.
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+
+/// Crates that stay pure: no IO runtime, no async runtime, no storage engine (DESIGN §1).
+const PURE: &[&str] = &["types", "merkle", "chain-lite", "da"];
+/// What a pure crate may never depend on.
+const IO_CRATES: &[&str] = &[
+    "tokio", "glommio", "hyper", "reqwest", "redb", "io-uring", "rtrb",
+];
+/// Workspace crates each crate may depend on: the dependency direction of DESIGN §1.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("types", &[]),
+    ("merkle", &["types"]),
+    ("chain-lite", &["types", "merkle"]),
+    ("da", &["types", "merkle"]),
+    ("kernel-bypass", &["types"]),
+    ("dataplane", &["types", "merkle", "kernel-bypass", "da"]),
+    ("compute", &["types"]),
+    (
+        "controlplane",
+        &[
+            "types",
+            "merkle",
+            "chain-lite",
+            "dataplane",
+            "compute",
+            "da",
+        ],
+    ),
+    ("gateway", &["types", "merkle"]),
+    (
+        "bench",
+        &[
+            "types",
+            "merkle",
+            "kernel-bypass",
+            "dataplane",
+            "da",
+            "chain-lite",
+            "compute",
+        ],
+    ),
+    ("xtask", &[]),
+];
+/// The only places `unsafe` may appear: the kernel-bypass crate and the SIMD Keccak kernels.
+const UNSAFE_ALLOWED: &[&str] = &[
+    "kernel-bypass/",
+    "merkle/src/keccak/avx512.rs",
+    "merkle/src/keccak/avx2.rs",
+];
+
+fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("tidy") => {
+            let problems = tidy(&workspace_root())?;
+            if problems.is_empty() {
+                println!("tidy: ok");
+                Ok(())
+            } else {
+                bail!(
+                    "tidy found {} problem(s):\n{}",
+                    problems.len(),
+                    problems.join("\n")
+                )
+            }
+        }
+        _ => bail!("usage: cargo xtask tidy"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+/// Every rule, over the whole workspace; returns one line per problem.
+fn tidy(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for (krate, allowed) in ALLOWED {
+        let manifest_path = root.join(krate).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let manifest: toml::Table = text
+            .parse()
+            .with_context(|| format!("parsing {}", manifest_path.display()))?;
+        let dependencies = manifest
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .unwrap_or_default();
+        for name in dependencies.keys() {
+            let workspace_crate = ALLOWED.iter().any(|(other, _)| other == name);
+            if workspace_crate && !allowed.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{krate} depends on {name}, against the dependency direction in ARCHITECTURE.md"
+                ));
+            }
+            if PURE.contains(krate) && IO_CRATES.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{krate} is pure (no IO, no async runtime) but depends on {name}"
+                ));
+            }
+        }
+        for entry in ["src/lib.rs", "src/main.rs"] {
+            let path = root.join(krate).join(entry);
+            if let Ok(source) = std::fs::read_to_string(&path)
+                && !source.trim_start().starts_with("//!")
+            {
+                problems.push(format!(
+                    "{krate}/{entry} must open with a //! paragraph on the crate's key decision"
+                ));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    collect_rust_files(root, root, &mut sources)?;
+    for relative in sources {
+        let source = std::fs::read_to_string(root.join(&relative))?;
+        let lines: Vec<&str> = source.lines().collect();
+        for (number, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if !(code.contains("unsafe {")
+                || code.contains("unsafe fn")
+                || code.contains("unsafe impl"))
+            {
+                continue;
+            }
+            if !UNSAFE_ALLOWED
+                .iter()
+                .any(|allowed| relative.starts_with(allowed))
+            {
+                problems.push(format!(
+                    "{relative}:{}: unsafe outside the fenced modules",
+                    number + 1
+                ));
+                continue;
+            }
+            let documented = lines[number.saturating_sub(6)..number]
+                .iter()
+                .any(|above| above.contains("// SAFETY:") || above.contains("/// # Safety"));
+            if code.contains("unsafe {") && !documented && !code.contains("// SAFETY:") {
+                problems.push(format!(
+                    "{relative}:{}: unsafe block without a // SAFETY: comment above it",
+                    number + 1
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn collect_rust_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // xtask's own rules name the patterns they look for.
+        if name.starts_with('.')
+            || name == "target"
+            || name == "node_modules"
+            || path == root.join("xtask")
+        {
+            continue;
+        }
+        if path.is_dir() {
+            collect_rust_files(root, &path, out)?;
+        } else if name.ends_with(".rs") && name != "main.rs"
+            || (name == "main.rs" && !path.starts_with(root.join("xtask")))
+        {
+            let relative = path
+                .strip_prefix(root)
+                .expect("walked from the root")
+                .to_string_lossy()
+                .into_owned();
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_keeps_its_house_rules() {
+        let problems = tidy(&workspace_root()).expect("tidy runs");
+        assert!(
+            problems.is_empty(),
+            "house rules broken:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_workspace_member_has_a_dependency_rule() {
+        let text =
+            std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("root manifest");
+        let manifest: toml::Table = text.parse().expect("valid toml");
+        let members = manifest["workspace"]["members"]
+            .as_array()
+            .expect("members")
+            .clone();
+        for member in members {
+            let name = member.as_str().expect("member name");
+            assert!(
+                ALLOWED.iter().any(|(krate, _)| *krate == name),
+                "{name} has no entry in ALLOWED"
+            );
+        }
+    }
+}
