@@ -2,6 +2,8 @@
 //! synced and indexed writes, then checksummed reads, with the request ring kept full.
 //!
 //! `cargo bench -p dataplane --bench write_path` (set `ZEROG_BENCH_MIB` for the file size).
+//! Each shard count runs twice: batches settled one after another (`sequential`) and settled
+//! while the next batch is issued (`pipelined`), each followed by its per-phase times.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -42,12 +44,13 @@ fn pump(clients: &mut [ShardClient], requests: Vec<(usize, Request)>) -> Vec<Res
     answers
 }
 
-fn run(shards: usize, file: &TestFile) {
+fn run(shards: usize, pipelined: bool, file: &TestFile) {
     let dir = common::data_dir();
     let config = DataPlaneConfig {
         shards,
         extent_bytes: 256 << 20,
         ring_capacity: 256,
+        pipelined,
         ..DataPlaneConfig::new(dir.path())
     };
     let (plane, mut clients) = DataPlane::start(config).expect("start");
@@ -88,18 +91,31 @@ fn run(shards: usize, file: &TestFile) {
             .all(|answer| matches!(answer, Response::Data(_)))
     );
 
-    let batches: u64 = clients
-        .iter_mut()
-        .map(|client| common::stats(client).batches)
-        .sum();
+    let stats: Vec<_> = clients.iter_mut().map(common::stats).collect();
+    let batches: u64 = stats.iter().map(|stats| stats.batches).sum();
+    let mode = if pipelined { "pipelined" } else { "sequential" };
     println!(
-        "shards={shards} segments={segments} write {:.0} MB/s ({:.0} segments/s, {:.1} segments per batch) read {:.0} MB/s, buffers {}",
+        "{mode:>10} shards={shards} segments={segments} write {:.0} MB/s ({:.0} segments/s, {:.1} segments per batch) read {:.0} MB/s, buffers {}",
         bytes / write_secs / 1e6,
         segments as f64 / write_secs,
         segments as f64 / batches as f64,
         bytes / read_secs / 1e6,
         plane.buffer_mode(),
     );
+    // Milliseconds per batch in each phase, per shard (see `ShardStats`).
+    for stats in &stats {
+        let per_batch = |ns: u64| ns as f64 / stats.batches.max(1) as f64 / 1e6;
+        println!(
+            "           shard {} ms/batch: verify {:.2} place+copy {:.2} | write {:.2} sync {:.2} commit {:.2} | waited {:.2}",
+            stats.shard,
+            per_batch(stats.verify_ns),
+            per_batch(stats.place_ns),
+            per_batch(stats.write_ns),
+            per_batch(stats.sync_ns),
+            per_batch(stats.commit_ns),
+            per_batch(stats.settle_wait_ns),
+        );
+    }
     plane.shutdown().expect("clean shutdown");
 }
 
@@ -111,6 +127,8 @@ fn main() {
     let file = TestFile::new(1, mib << 20);
     assert_eq!(file.data.len() % SEGMENT_BYTES, 0);
     for shards in [1, 2] {
-        run(shards, &file);
+        for pipelined in [false, true] {
+            run(shards, pipelined, &file);
+        }
     }
 }

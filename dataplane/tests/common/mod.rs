@@ -31,6 +31,7 @@ pub fn config(dir: &Path, shards: usize) -> DataPlaneConfig {
         max_disk_bytes: None,
         ring_capacity: 64,
         max_batch: 16,
+        pipelined: true,
     }
 }
 
