@@ -35,3 +35,20 @@ pub mod address {
         })
     }
 }
+
+/// `U256` as a `0x`-prefixed hex quantity (Ethereum's JSON form for balances).
+pub mod u256 {
+    use super::*;
+    use alloy_primitives::U256;
+
+    pub fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{value:#x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let digits = text.strip_prefix("0x").unwrap_or(&text);
+        U256::from_str_radix(digits, 16)
+            .map_err(|error| serde::de::Error::custom(format!("invalid quantity: {error}")))
+    }
+}

@@ -1,25 +1,46 @@
 //! chain-lite: the small chain zerog embeds, as a pure deterministic state machine.
 //!
 //! Key decision: a block is its list of transactions plus a header that commits to the state
-//! after them (flow root, flow length, submission count), and the whole state is a function of
-//! the blocks. The node persists sealed blocks and rebuilds state with [`Chain::replay`], which
-//! re-executes every transaction and checks each header and event against the stored block, so
-//! a corrupted or reordered log is refused rather than silently believed. There is one
-//! validator, so a sealed block is final at once (`finalized() == head()`).
+//! after them (flow root, flow length, submission count, receipts, accounts), and the whole
+//! state is a function of the blocks. The node persists sealed blocks and rebuilds state with
+//! [`Chain::replay`], which re-executes every transaction and checks each header, receipt and
+//! event against the stored block, so a corrupted or reordered log is refused rather than
+//! silently believed. There is one validator, so a sealed block is final at once
+//! (`finalized() == head()`); a consensus engine would decide block contents and timestamps
+//! and feed them through the same `send_raw_transaction` / `seal_block` seam.
 //!
-//! Today the only transaction is a Flow submission (0G's `Flow.submit`), executed with
-//! `merkle::flow::FlowLog` exactly as the contract places nodes and computes the flow root.
-//! Seams for later: [`Transaction`] grows variants for signed Ethereum transactions and calls to
-//! native modules at fixed addresses; blocks grow event lists beside `submit_events` (NewEpoch,
-//! module events); accounts and fees live beside the flow state in [`Chain`]. No IO, no async
-//! runtime.
+//! Transactions are signed Ethereum transactions (legacy with EIP-155, EIP-2930, EIP-1559;
+//! alloy decodes them and recovers the sender) or the unsigned dev Flow submission. There is
+//! no EVM: calls go to native modules at fixed addresses ([`FLOW_ADDRESS`], [`MARKET_ADDRESS`],
+//! [`REWARD_ADDRESS`]) that speak the ABI of 0G's contracts, and value moves between
+//! accounts. Flow submissions execute with `merkle::flow::FlowLog` exactly as the contract
+//! places nodes and computes the flow root. No IO, no async runtime.
 #![forbid(unsafe_code)]
 
+pub mod abi;
 mod block;
 mod chain;
 mod hex_serde;
+mod modules;
+mod receipt;
 mod submission;
+mod tx;
 
+pub use alloy_primitives::U256;
 pub use block::{Block, BlockHeader, Transaction};
-pub use chain::{Chain, ChainConfig, ChainError, SubmitReceipt};
+pub use chain::{
+    Account, Chain, ChainConfig, ChainError, DEFAULT_GAS_PRICE, DEFAULT_MAX_CALLDATA_BYTES,
+    DEFAULT_PRICE_PER_SECTOR, DEV_ACCOUNTS, DEV_BALANCE_WEI, DevAccount, GenesisAccount,
+    SubmitReceipt, TransactionLookup,
+};
+pub use modules::{
+    FLOW_ADDRESS, MARKET_ADDRESS, MAX_CHUNKS_PER_SUBMISSION, MODULE_CALL_GAS, MarketTotals,
+    PRICING_CHUNK_SECTORS, REWARD_ADDRESS, Revert, RewardPool, is_module, submit_log,
+};
+pub use receipt::{Log, LogEntry, LogFilter, Receipt};
 pub use submission::{Address, Submission, SubmissionError, SubmitEvent, submission_digest};
+pub use tx::{
+    ACCESS_LIST_ADDRESS_GAS, ACCESS_LIST_STORAGE_KEY_GAS, CALLDATA_NONZERO_BYTE_GAS,
+    CALLDATA_ZERO_BYTE_GAS, RAW_OVERHEAD_BYTES, SignedTransaction, TX_BASE_GAS, TxError,
+    calldata_gas, decode_transaction,
+};

@@ -1,0 +1,137 @@
+//! The Solidity interfaces of the native modules, written from the ABIs the official 0G SDK
+//! ships (`FixedPriceFlow`, `FixedPrice` market), so selectors, event topics and return
+//! encodings are exactly the contracts'. Struct names are ours; only the tuple shapes count
+//! for selectors. `tests/modules.rs` pins every selector and topic the SDK computes.
+//!
+//! Reward has no ABI in the SDK: its interface here is chain-lite's own first cut, shaped
+//! after 0G's `ChunkLinearReward` but not claiming compatibility with it.
+
+use alloy_sol_types::{SolError, sol};
+
+/// Flow (`FixedPriceFlow`): submissions, the `Submit` event, flow and epoch views.
+pub mod flow {
+    use super::sol;
+
+    sol! {
+        struct SubmissionNode {
+            bytes32 root;
+            uint256 height;
+        }
+
+        struct SubmissionData {
+            uint256 length;
+            bytes tags;
+            SubmissionNode[] nodes;
+        }
+
+        struct Submission {
+            SubmissionData data;
+            address submitter;
+        }
+
+        struct MineContext {
+            uint256 epoch;
+            uint256 mineStart;
+            bytes32 flowRoot;
+            uint256 flowLength;
+            bytes32 blockDigest;
+            bytes32 digest;
+        }
+
+        struct EpochRange {
+            uint128 start;
+            uint128 end;
+        }
+
+        struct EpochRangeWithContextDigest {
+            uint128 start;
+            uint128 end;
+            bytes32 digest;
+        }
+
+        event Submit(
+            address indexed sender,
+            bytes32 indexed identity,
+            uint256 submissionIndex,
+            uint256 startPos,
+            uint256 length,
+            SubmissionData submission
+        );
+
+        event NewEpoch(
+            address indexed sender,
+            uint256 indexed index,
+            bytes32 startMerkleRoot,
+            uint256 submissionIndex,
+            uint256 flowLength,
+            bytes32 context
+        );
+
+        function submit(Submission submission) external payable
+            returns (uint256 index, bytes32 digest, uint256 startIndex, uint256 length);
+        function batchSubmit(Submission[] submissions) external payable
+            returns (uint256[] indexes, bytes32[] digests, uint256[] startIndexes, uint256[] lengths);
+        function market() external view returns (address);
+        function numSubmissions() external view returns (uint256);
+        function submissionIndex() external view returns (uint256);
+        function getFlowRootByTxSeq(uint256 txSeq) external view returns (bytes32);
+        function computeFlowRoot() external returns (bytes32);
+        function tree() external view returns (uint256 currentLength, uint256 unstagedHeight);
+        function epoch() external view returns (uint256);
+        function epochStartPosition() external view returns (uint256);
+        function blocksPerEpoch() external view returns (uint256);
+        function firstBlock() external view returns (uint256);
+        function deployDelay() external view returns (uint256);
+        function paused() external view returns (bool);
+        function rootHistory() external view returns (address);
+        function getContext() external view returns (MineContext);
+        function makeContext() external;
+        function makeContextWithResult() external returns (MineContext);
+        function makeContextFixedTimes(uint256 cnt) external;
+        function getEpochRange(bytes32 digest) external view returns (EpochRange);
+        function getEpochRangeHistory(uint256 index) external view returns (EpochRangeWithContextDigest);
+        function queryContextAtPosition(uint128 targetPosition) external
+            returns (EpochRangeWithContextDigest range);
+    }
+}
+
+/// Market (`FixedPrice`): the price per sector and the addresses it is wired to.
+pub mod market {
+    use super::sol;
+
+    sol! {
+        function pricePerSector() external view returns (uint256);
+        function flow() external view returns (address);
+        function reward() external view returns (address);
+        function chargeFee(uint256 beforeLength, uint256 uploadSectors, uint256 paddingSectors) external;
+    }
+}
+
+/// Reward: chain-lite's own interface (see the module header).
+pub mod reward {
+    use super::sol;
+
+    sol! {
+        event DistributeReward(
+            uint256 indexed pricingIndex,
+            address indexed beneficiary,
+            bytes32 indexed minerId,
+            uint256 amount
+        );
+
+        /// total: fees credited; released: the linear share unlocked by the last sealed block's
+        /// time; claimed: paid out; startTime: seconds of the first credit.
+        function rewards(uint256 pricingIndex) external view
+            returns (uint256 total, uint256 released, uint256 claimed, uint256 startTime);
+        function releaseSeconds() external view returns (uint256);
+        function claimMineReward(uint256 pricingIndex, address beneficiary, bytes32 minerId) external;
+    }
+}
+
+/// ABI encoding of `Error(string)`: the revert data ethers decodes into `reason`.
+pub fn encode_revert_reason(reason: &str) -> Vec<u8> {
+    alloy_sol_types::Revert {
+        reason: reason.to_string(),
+    }
+    .abi_encode()
+}
