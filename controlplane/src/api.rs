@@ -10,9 +10,6 @@ use types::{H256, ShardConfig, TxSeq};
 
 /// Chain id of the embedded dev chain (shown in `zgs_getStatus`).
 pub const DEV_CHAIN_ID: u64 = 31337;
-/// Flow module address reported by `zgs_getStatus`; fixed until the Ethereum facade assigns
-/// module addresses.
-pub const FLOW_ADDRESS: &str = "0x0000000000000000000000000000000000000f10";
 /// Most segments in one `zgs_uploadSegments*` call.
 pub const MAX_SEGMENTS_PER_CALL: usize = 64;
 
@@ -189,6 +186,10 @@ async fn dispatch_value(node: &Node, method: &str, mut params: Params) -> Result
             let (tx_seq, start, block) = node.submit(submission)?;
             Ok(json!({ "txSeq": tx_seq, "startPos": start, "blockNumber": block }))
         }
+        _ if method.starts_with("indexer_") => crate::indexer::dispatch(node, method, params),
+        _ if method.starts_with("eth_") || method == "net_version" => {
+            crate::eth::dispatch(node, method, params)
+        }
         _ => Err(RpcError::new(
             crate::rpc::METHOD_NOT_FOUND,
             "method_not_found",
@@ -302,7 +303,7 @@ fn status(node: &Node) -> Result<Value, RpcError> {
         "nextTxSeq": node.next_tx_seq(),
         "networkIdentity": {
             "chainId": DEV_CHAIN_ID,
-            "flowAddress": FLOW_ADDRESS,
+            "flowAddress": format!("0x{}", hex::encode(chain_lite::FLOW_ADDRESS)),
             "p2pProtocolVersion": { "major": 0, "minor": 1, "build": 0 },
         },
     }))

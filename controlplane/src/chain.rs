@@ -4,7 +4,12 @@
 
 use crate::index::{FileRecord, Index};
 use crate::rpc::RpcError;
-use chain_lite::{Block, Chain, ChainConfig, ChainError, Submission};
+use alloy_sol_types::SolEvent;
+use chain_lite::abi::flow::Submit;
+use chain_lite::{
+    Block, Chain, ChainConfig, ChainError, FLOW_ADDRESS, LogEntry, LogFilter, Receipt, Submission,
+    TxError,
+};
 use merkle::file::SubmissionNode;
 use merkle::keccak::hash_pair;
 use types::{H256, SectorIndex, TxSeq};
@@ -17,6 +22,43 @@ const LOG_QUERY_BLOCKS: u64 = 1000;
 
 pub struct EmbeddedChain {
     chain: Chain,
+}
+
+/// Decodes a Flow `Submit` log into the file it announces.
+fn file_from_submit_log(entry: &LogEntry) -> Result<FileRecord, ChainError> {
+    let topics: Vec<alloy_primitives::B256> = entry
+        .log
+        .topics
+        .iter()
+        .map(|topic| alloy_primitives::B256::from(topic.0))
+        .collect();
+    let event =
+        Submit::decode_raw_log(topics, &entry.log.data).map_err(|error| ChainError::Replay {
+            number: entry.block_number,
+            reason: format!("undecodable Submit log: {error}"),
+        })?;
+    let as_u64 = |value: alloy_primitives::U256, what: &str| {
+        u64::try_from(value).map_err(|_| ChainError::Replay {
+            number: entry.block_number,
+            reason: format!("Submit log {what} does not fit 64 bits"),
+        })
+    };
+    let mut nodes = Vec::with_capacity(event.submission.nodes.len());
+    for node in &event.submission.nodes {
+        nodes.push(SubmissionNode {
+            height: as_u64(node.height, "node height")?,
+            root: H256(node.root.0),
+        });
+    }
+    Ok(FileRecord {
+        tx_seq: TxSeq(as_u64(event.submissionIndex, "submissionIndex")?),
+        root: root_from_nodes(&nodes),
+        size_bytes: as_u64(event.submission.length, "length")?,
+        start: SectorIndex(as_u64(event.startPos, "startPos")?),
+        nodes,
+        block_number: entry.block_number,
+        finalized: false,
+    })
 }
 
 /// The file root from submission nodes: the last node's root, folded right to left.
@@ -73,51 +115,20 @@ impl EmbeddedChain {
         self.chain.flow()
     }
 
-    /// Files announced by Submit events of final blocks from `from_block` on (at most about
-    /// `max_logs`), and the next block to read. Never returns part of a block.
-    pub fn submissions_since(
-        &self,
-        from_block: u64,
-        max_logs: usize,
-    ) -> Result<(Vec<FileRecord>, u64), ChainError> {
-        let finalized = self.finalized_number();
-        if from_block > finalized {
-            return Ok((Vec::new(), from_block));
-        }
-        let mut to_block = finalized.min(from_block + LOG_QUERY_BLOCKS - 1);
-        let logs = loop {
-            match self.chain.logs(from_block, to_block, max_logs) {
-                Ok(logs) => break logs,
-                Err(ChainError::TooManyLogs { .. }) if to_block > from_block => {
-                    to_block = from_block + (to_block - from_block) / 2;
-                }
-                Err(error) => return Err(error),
-            }
-        };
-        let files = logs
-            .into_iter()
-            .map(|(block_number, event)| FileRecord {
-                tx_seq: event.submission_index,
-                root: root_from_nodes(&event.submission.nodes),
-                size_bytes: event.submission.length,
-                start: event.start_pos,
-                nodes: event.submission.nodes,
-                block_number,
-                finalized: false,
-            })
-            .collect();
-        Ok((files, to_block + 1))
+    /// The state machine, for the read-only views of the Ethereum facade.
+    pub fn state(&self) -> &Chain {
+        &self.chain
     }
 
-    /// Executes a submission, seals it into a block and persists the block before answering.
-    pub fn submit_and_seal(
-        &mut self,
-        index: &Index,
-        submission: Submission,
-    ) -> Result<(TxSeq, SectorIndex, u64), RpcError> {
-        let receipt = self.chain.submit(DEV_SENDER, submission).map_err(|error| {
-            RpcError::invalid_params("bad_submission", format!("submission refused: {error}"))
-        })?;
+    /// Executes a signed transaction, seals it into a block and persists the block before
+    /// answering, like `submit_and_seal`. A revert is a receipt with status 0, not an error.
+    pub fn send_raw_and_seal(&mut self, index: &Index, raw: &[u8]) -> Result<Receipt, TxError> {
+        let receipt = self.chain.send_raw_transaction(raw)?;
+        self.seal_and_persist(index);
+        Ok(receipt)
+    }
+
+    fn seal_and_persist(&mut self, index: &Index) -> u64 {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_millis() as u64)
@@ -130,7 +141,57 @@ impl EmbeddedChain {
             tracing::error!(%error, "cannot persist a sealed block; stopping");
             std::process::exit(70);
         }
-        Ok((receipt.tx_seq, receipt.start, block.number()))
+        block.number()
+    }
+
+    /// Files announced by Submit events of final blocks from `from_block` on (at most about
+    /// `max_logs`), and the next block to read. The events are read as Ethereum logs of the
+    /// Flow address, exactly what `eth_getLogs` returns, and decoded with the contract's ABI:
+    /// tailing a remote chain is this code with an RPC client in place of `filter_logs`.
+    pub fn submissions_since(
+        &self,
+        from_block: u64,
+        max_logs: usize,
+    ) -> Result<(Vec<FileRecord>, u64), ChainError> {
+        let finalized = self.finalized_number();
+        if from_block > finalized {
+            return Ok((Vec::new(), from_block));
+        }
+        let mut to_block = finalized.min(from_block + LOG_QUERY_BLOCKS - 1);
+        let submit_topic = H256(Submit::SIGNATURE_HASH.0);
+        let logs = loop {
+            let filter = LogFilter {
+                from_block,
+                to_block,
+                addresses: vec![FLOW_ADDRESS],
+                topics: vec![Some(vec![submit_topic])],
+            };
+            match self.chain.filter_logs(&filter, max_logs) {
+                Ok(logs) => break logs,
+                Err(ChainError::TooManyLogs { .. }) if to_block > from_block => {
+                    to_block = from_block + (to_block - from_block) / 2;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let files = logs
+            .iter()
+            .map(file_from_submit_log)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((files, to_block + 1))
+    }
+
+    /// Executes a submission, seals it into a block and persists the block before answering.
+    pub fn submit_and_seal(
+        &mut self,
+        index: &Index,
+        submission: Submission,
+    ) -> Result<(TxSeq, SectorIndex, u64), RpcError> {
+        let receipt = self.chain.submit(DEV_SENDER, submission).map_err(|error| {
+            RpcError::invalid_params("bad_submission", format!("submission refused: {error}"))
+        })?;
+        let block = self.seal_and_persist(index);
+        Ok((receipt.tx_seq, receipt.start, block))
     }
 }
 

@@ -6,7 +6,9 @@
 mod api;
 mod chain;
 mod client;
+mod eth;
 mod index;
+mod indexer;
 mod metrics;
 mod node;
 mod rpc;
@@ -217,12 +219,26 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.rpc))?;
         let address = listener.local_addr()?;
+        indexer::set_public_url(indexer::url_for_listen_address(address));
         println!("zerog node ready");
         println!("  rpc      http://{address}");
         println!("  metrics  http://{address}/metrics");
         println!("  data     {}", args.data_dir.display());
         println!("  shards   {shard_count}");
-        println!("  chain    embedded (dev), chain id {}", api::DEV_CHAIN_ID);
+        println!(
+            "  chain    embedded (dev), chain id {}, JSON-RPC on the same port",
+            api::DEV_CHAIN_ID
+        );
+        println!("  flow     0x{}", hex::encode(chain_lite::FLOW_ADDRESS));
+        println!("  market   0x{}", hex::encode(chain_lite::MARKET_ADDRESS));
+        println!("  reward   0x{}", hex::encode(chain_lite::REWARD_ADDRESS));
+        for account in chain_lite::DEV_ACCOUNTS {
+            println!(
+                "  dev account 0x{} key {}",
+                hex::encode(account.address),
+                account.private_key
+            );
+        }
         tracing::info!(%address, shards = shard_count, "node ready");
         tokio::select! {
             () = server::serve(listener, node.clone()) => {}

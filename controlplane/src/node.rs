@@ -606,6 +606,22 @@ impl Node {
         Ok(Some(out))
     }
 
+    /// Executes a signed Ethereum transaction on the embedded chain, seals and persists its
+    /// block, and syncs the log so a Flow submission's file is known before this returns.
+    pub fn send_raw_transaction(
+        &self,
+        raw: &[u8],
+    ) -> Result<chain_lite::Receipt, chain_lite::TxError> {
+        let receipt = self
+            .chain
+            .borrow_mut()
+            .send_raw_and_seal(&self.index, raw)?;
+        if let Err(error) = self.sync_logs() {
+            tracing::error!(%error, "log sync after a transaction failed");
+        }
+        Ok(receipt)
+    }
+
     /// Submits a file to the embedded chain, seals the block, persists it and syncs the log.
     pub fn submit(
         &self,

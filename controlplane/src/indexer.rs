@@ -1,0 +1,195 @@
+//! The indexer methods the official SDK's `Indexer` client calls, served by the node itself:
+//! a single node is its own indexer.
+//!
+//! The SDK asks the indexer which storage nodes exist (`indexer_getShardedNodes`, then builds a
+//! `StorageNode` client for each trusted node's `url`) and which nodes hold a file
+//! (`indexer_getFileLocations`, for downloads). Here the answer is always this node, with the
+//! shard configuration it serves (`zgs_getShardConfig`: every segment), so the URL the node
+//! reports must be one the client can reach: `main` sets it once the listener is bound.
+//!
+//! Shapes follow 0G's indexer (`0g-storage-client`): a `ShardedNode` is
+//! `{url, config: {numShard, shardId}, latency, since}` (latency in ms, since a Unix time in
+//! seconds); node locations are a map from IP to `{city, region, country, loc, timezone}`.
+
+use crate::node::Node;
+use crate::rpc::{Params, RpcError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
+use types::{H256, ShardConfig};
+
+/// The URL clients reach this node's JSON-RPC at; set once by `main` after binding.
+static PUBLIC_URL: OnceLock<String> = OnceLock::new();
+
+/// Records the URL this node reports to indexer clients. The first call wins (one node per
+/// process); later calls are ignored.
+pub fn set_public_url(url: String) {
+    let _ = PUBLIC_URL.set(url);
+}
+
+/// The URL a client on this host reaches a listener bound to `address` at: a wildcard address
+/// (`0.0.0.0`, `::`) is reported as the loopback of the same family, since a wildcard is not
+/// something a client can connect to.
+pub fn url_for_listen_address(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, address.port()))
+}
+
+/// 0G's `ShardedNode`.
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardedNode {
+    pub url: String,
+    pub config: ShardConfig,
+    /// RPC latency in milliseconds as the indexer measured it; this node is local to itself.
+    pub latency: i64,
+    /// When the entry was last refreshed, Unix seconds.
+    pub since: i64,
+}
+
+/// This node as an indexer entry.
+pub fn this_node(url: &str, now_unix: i64) -> ShardedNode {
+    ShardedNode {
+        url: url.to_string(),
+        config: ShardConfig::ALL,
+        latency: 0,
+        since: now_unix,
+    }
+}
+
+/// `indexer_getShardedNodes`: `{trusted, discovered}`; the SDK selects upload nodes from
+/// `trusted` only.
+pub fn sharded_nodes(url: &str, now_unix: i64) -> Value {
+    json!({ "trusted": [this_node(url, now_unix)], "discovered": [] })
+}
+
+/// `indexer_getNodeLocations`: IP → location. A dev appliance knows no geography, so the one
+/// entry (keyed by the host of its URL) carries empty fields.
+pub fn node_locations(url: &str) -> Value {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    // Strip the port: `[::1]:5678` → `::1`, `127.0.0.1:5678` → `127.0.0.1`.
+    let ip = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(ip, _)| ip),
+    };
+    json!({
+        ip: { "city": "", "region": "", "country": "", "loc": "", "timezone": "" }
+    })
+}
+
+/// `indexer_getFileLocations`: the nodes that hold the whole file, or `null` when none does
+/// (0G's indexer lists a node only once the file is finalized there).
+pub fn file_locations(url: &str, now_unix: i64, finalized_here: bool) -> Value {
+    if finalized_here {
+        json!([this_node(url, now_unix)])
+    } else {
+        Value::Null
+    }
+}
+
+fn public_url() -> Result<&'static str, RpcError> {
+    PUBLIC_URL.get().map(String::as_str).ok_or_else(|| {
+        RpcError::internal(
+            "the node's public URL is not known yet (set when the RPC listener binds)",
+        )
+    })
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Whether a file with `root` is finalized on this node.
+fn finalized_here(node: &Node, root: &H256) -> bool {
+    node.readable_tx_for_root(root)
+        .and_then(|tx_seq| node.with_file(tx_seq, |file| file.record.finalized))
+        .unwrap_or(false)
+}
+
+pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
+    match method {
+        "indexer_getShardedNodes" => {
+            params.at_most(0)?;
+            Ok(sharded_nodes(public_url()?, now_unix()))
+        }
+        "indexer_getNodeLocations" => {
+            params.at_most(0)?;
+            Ok(node_locations(public_url()?))
+        }
+        "indexer_getFileLocations" => {
+            params.at_most(1)?;
+            let root: H256 = params.required(0, "root")?;
+            let url = public_url()?;
+            Ok(file_locations(url, now_unix(), finalized_here(node, &root)))
+        }
+        _ => Err(RpcError::new(
+            crate::rpc::METHOD_NOT_FOUND,
+            "method_not_found",
+            format!("Method not found: {method}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharded_nodes_have_the_shape_the_sdk_reads() {
+        let value = sharded_nodes("http://127.0.0.1:5678", 1_700_000_000);
+        assert_eq!(
+            value,
+            json!({
+                "trusted": [{
+                    "url": "http://127.0.0.1:5678",
+                    "config": { "numShard": 1, "shardId": 0 },
+                    "latency": 0,
+                    "since": 1_700_000_000,
+                }],
+                "discovered": [],
+            })
+        );
+    }
+
+    #[test]
+    fn file_locations_list_this_node_only_once_finalized() {
+        assert_eq!(file_locations("http://h:1", 5, false), Value::Null);
+        assert_eq!(
+            file_locations("http://h:1", 5, true),
+            json!([{ "url": "http://h:1", "config": { "numShard": 1, "shardId": 0 },
+                     "latency": 0, "since": 5 }])
+        );
+    }
+
+    #[test]
+    fn node_locations_are_keyed_by_ip() {
+        let empty = json!({ "city": "", "region": "", "country": "", "loc": "", "timezone": "" });
+        assert_eq!(
+            node_locations("http://127.0.0.1:5678"),
+            json!({ "127.0.0.1": empty.clone() })
+        );
+        assert_eq!(node_locations("http://[::1]:80/"), json!({ "::1": empty }));
+    }
+
+    #[test]
+    fn wildcard_listen_addresses_are_reported_as_loopback() {
+        let url = |text: &str| url_for_listen_address(text.parse().expect("a socket address"));
+        assert_eq!(url("0.0.0.0:5678"), "http://127.0.0.1:5678");
+        assert_eq!(url("[::]:5678"), "http://[::1]:5678");
+        assert_eq!(url("10.1.2.3:80"), "http://10.1.2.3:80");
+    }
+}
