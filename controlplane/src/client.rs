@@ -2,7 +2,14 @@
 //! any 0G client would use it. Downloads verify every segment's proof with the same
 //! `merkle::file::verify_segment` the node uses on upload.
 
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::{SolCall, SolEvent};
 use anyhow::{Context, bail};
+use chain_lite::abi::{flow, market};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use merkle::file::{FileTree, Proof};
@@ -121,7 +128,12 @@ pub struct Uploaded {
     pub already_stored: bool,
 }
 
-pub async fn upload(client: &Client, path: &Path, quiet: bool) -> anyhow::Result<Uploaded> {
+pub async fn upload(
+    client: &Client,
+    path: &Path,
+    key: &PrivateKeySigner,
+    quiet: bool,
+) -> anyhow::Result<Uploaded> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file
@@ -148,19 +160,9 @@ pub async fn upload(client: &Client, path: &Path, quiet: bool) -> anyhow::Result
         }
         tx_seq
     } else {
-        let submission = json!({
-            "length": size,
-            "tags": "0x",
-            "nodes": tree.nodes(),
-        });
-        let receipt = client
-            .call("zerog_submit", json!([submission]))
+        submit_signed(client, &tree, key)
             .await
-            .context("submitting the file to the chain")?;
-        receipt
-            .get("txSeq")
-            .and_then(Value::as_u64)
-            .context("the chain's receipt has no txSeq")?
+            .context("submitting the file to the Flow contract")?
     };
     wait_for(client, tx_seq, false).await?;
 
@@ -213,6 +215,132 @@ pub async fn upload(client: &Client, path: &Path, quiet: bool) -> anyhow::Result
         tx_seq,
         already_stored: false,
     })
+}
+
+/// Submits the file to the Flow contract as any wallet would: a signed EIP-1559 transaction
+/// paying sectors × `pricePerSector`, through `eth_sendRawTransaction`. Returns the tx seq
+/// from the receipt's Submit log.
+async fn submit_signed(
+    client: &Client,
+    tree: &FileTree,
+    key: &PrivateKeySigner,
+) -> anyhow::Result<u64> {
+    let quantity = |value: &Value, what: &str| -> anyhow::Result<u128> {
+        let text = value
+            .as_str()
+            .with_context(|| format!("{what} is not a quantity"))?;
+        u128::from_str_radix(text.trim_start_matches("0x"), 16)
+            .with_context(|| format!("{what}: {text}"))
+    };
+    let flow = format!("0x{}", hex::encode(chain_lite::FLOW_ADDRESS));
+    let market_word = client
+        .call(
+            "eth_call",
+            json!([{ "to": flow, "data": hex_call(&flow::marketCall {}.abi_encode()) }, "latest"]),
+        )
+        .await?;
+    let market = format!(
+        "0x{}",
+        market_word
+            .as_str()
+            .context("market() answer")?
+            .get(26..)
+            .context("market() answer")?
+    );
+    let price = quantity(
+        &client
+            .call("eth_call", json!([{ "to": market, "data": hex_call(&market::pricePerSectorCall {}.abi_encode()) }, "latest"]))
+            .await?,
+        "pricePerSector",
+    )?;
+    let chain_id = quantity(&client.call("eth_chainId", json!([])).await?, "eth_chainId")?;
+    let sender = format!("0x{}", hex::encode(key.address()));
+    let nonce = quantity(
+        &client
+            .call("eth_getTransactionCount", json!([sender, "pending"]))
+            .await?,
+        "nonce",
+    )?;
+    let gas_price = quantity(
+        &client.call("eth_gasPrice", json!([])).await?,
+        "eth_gasPrice",
+    )?;
+    let nodes = tree.nodes();
+    let sectors: u128 = nodes.iter().map(|node| 1u128 << node.height).sum();
+    let calldata = flow::submitCall {
+        submission: flow::Submission {
+            data: flow::SubmissionData {
+                length: U256::from(tree.size_bytes()),
+                tags: Default::default(),
+                nodes: nodes
+                    .iter()
+                    .map(|node| flow::SubmissionNode {
+                        root: node.root.0.into(),
+                        height: U256::from(node.height),
+                    })
+                    .collect(),
+            },
+            submitter: key.address(),
+        },
+    }
+    .abi_encode();
+    let gas_limit = quantity(
+        &client
+            .call("eth_estimateGas", json!([{ "from": sender, "to": flow, "data": hex_call(&calldata), "value": format!("{:#x}", sectors * price) }]))
+            .await?,
+        "eth_estimateGas",
+    )?;
+    let transaction = TxEip1559 {
+        chain_id: u64::try_from(chain_id).context("chain id")?,
+        nonce: u64::try_from(nonce).context("nonce")?,
+        gas_limit: u64::try_from(gas_limit).context("gas")?,
+        max_fee_per_gas: gas_price,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(chain_lite::FLOW_ADDRESS.into()),
+        value: U256::from(sectors * price),
+        input: calldata.into(),
+        access_list: Default::default(),
+    };
+    let signature = key
+        .sign_hash_sync(&transaction.signature_hash())
+        .context("signing the submission")?;
+    let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
+    let hash = client
+        .call("eth_sendRawTransaction", json!([hex_call(&raw)]))
+        .await?;
+    let receipt = client
+        .call("eth_getTransactionReceipt", json!([hash]))
+        .await?;
+    if receipt.get("status") != Some(&json!("0x1")) {
+        bail!("the Flow submission {hash} reverted: {receipt}");
+    }
+    let log = receipt
+        .pointer("/logs/0")
+        .context("the receipt has no Submit log")?;
+    let topics = log["topics"]
+        .as_array()
+        .context("log topics")?
+        .iter()
+        .map(|topic| {
+            topic
+                .as_str()
+                .and_then(|t| t.parse::<alloy_primitives::B256>().ok())
+                .context("log topic")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let data = hex::decode(
+        log["data"]
+            .as_str()
+            .context("log data")?
+            .trim_start_matches("0x"),
+    )
+    .context("log data")?;
+    let event = flow::Submit::decode_raw_log(topics, &data).context("decoding the Submit log")?;
+    u64::try_from(event.submissionIndex).context("submissionIndex does not fit 64 bits")
+}
+
+fn hex_call(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
 }
 
 /// One `SegmentWithProof` as JSON text. Written by hand because serde_json escapes strings

@@ -46,6 +46,10 @@ enum Command {
         file: PathBuf,
         #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
         rpc: String,
+        /// Private key (0x-hex) that signs and pays the Flow submission; defaults to the first
+        /// dev account of `zerog node --dev`.
+        #[arg(long, env = "ZEROG_KEY", hide_env_values = true)]
+        key: Option<String>,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -102,9 +106,20 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Node(args) => run_node(args),
-        Command::Upload { file, rpc, quiet } => client_runtime()?.block_on(async {
+        Command::Upload {
+            file,
+            rpc,
+            key,
+            quiet,
+        } => client_runtime()?.block_on(async {
             let client = client::Client::new(&rpc)?;
-            let uploaded = client::upload(&client, &file, quiet).await?;
+            let key = key
+                .as_deref()
+                .unwrap_or(chain_lite::DEV_ACCOUNTS[0].private_key);
+            let key: alloy_signer_local::PrivateKeySigner = key
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--key is not a 32-byte hex private key"))?;
+            let uploaded = client::upload(&client, &file, &key, quiet).await?;
             if uploaded.already_stored {
                 eprintln!("already stored and finalized");
             }

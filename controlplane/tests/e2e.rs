@@ -81,6 +81,26 @@ fn cli_round_trips_files_of_many_sizes() {
     std::fs::write(&empty, b"").expect("write");
     let error = cli_fails(&[&["upload", empty.to_str().expect("utf-8")][..], &rpc_flag].concat());
     assert!(error.contains("is empty"), "{error}");
+    let small = dir.path().join("in-1");
+    let error = cli_fails(
+        &[
+            &["upload", small.to_str().expect("utf-8"), "--key", "0xzz"][..],
+            &rpc_flag,
+        ]
+        .concat(),
+    );
+    assert!(error.contains("--key"), "{error}");
+    let unfunded = format!("0x{}", "01".repeat(32));
+    let fresh = dir.path().join("fresh");
+    std::fs::write(&fresh, random_bytes(99, 5000)).expect("write");
+    let error = cli_fails(
+        &[
+            &["upload", fresh.to_str().expect("utf-8"), "--key", &unfunded][..],
+            &rpc_flag,
+        ]
+        .concat(),
+    );
+    assert!(error.contains("insufficient funds"), "{error}");
     let error = cli_fails(
         &[
             &[
