@@ -70,6 +70,9 @@ pub enum Reply {
 }
 
 pub async fn dispatch(node: &Node, method: &str, params: Value) -> Result<Reply, RpcError> {
+    if method != "eth_sendRawTransaction" {
+        node.seal_pending();
+    }
     let mut params = Params::new(method, params)?;
     let raw = match method {
         "zgs_downloadSegment" => {

@@ -120,12 +120,18 @@ impl EmbeddedChain {
         &self.chain
     }
 
-    /// Executes a signed transaction, seals it into a block and persists the block before
-    /// answering, like `submit_and_seal`. A revert is a receipt with status 0, not an error.
-    pub fn send_raw_and_seal(&mut self, index: &Index, raw: &[u8]) -> Result<Receipt, TxError> {
-        let receipt = self.chain.send_raw_transaction(raw)?;
-        self.seal_and_persist(index);
-        Ok(receipt)
+    /// Executes a signed transaction into the pending block. A revert is a receipt with status
+    /// 0, not an error. The block producer seals and persists the pending block soon after.
+    pub fn execute_raw(&mut self, raw: &[u8]) -> Result<Receipt, TxError> {
+        self.chain.send_raw_transaction(raw)
+    }
+
+    /// Seals and persists the pending block if it holds any transaction; its number.
+    pub fn seal_pending(&mut self, index: &Index) -> Option<u64> {
+        if self.chain.pending_transactions().is_empty() {
+            return None;
+        }
+        Some(self.seal_and_persist(index))
     }
 
     fn seal_and_persist(&mut self, index: &Index) -> u64 {

@@ -308,9 +308,17 @@ async fn submit_signed(
     let hash = client
         .call("eth_sendRawTransaction", json!([hex_call(&raw)]))
         .await?;
-    let receipt = client
-        .call("eth_getTransactionReceipt", json!([hash]))
-        .await?;
+    // The node seals a block once the transactions ready with this one are in; poll briefly.
+    let mut receipt = Value::Null;
+    for attempt in 0..200u64 {
+        receipt = client
+            .call("eth_getTransactionReceipt", json!([hash]))
+            .await?;
+        if !receipt.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(attempt.min(20) + 1)).await;
+    }
     if receipt.get("status") != Some(&json!("0x1")) {
         bail!("the Flow submission {hash} reverted: {receipt}");
     }

@@ -230,6 +230,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         node.sync_logs()
             .map_err(|error| anyhow::anyhow!("log sync: {error}"))?;
         node.recover().await.context("recovering upload progress")?;
+        tokio::task::spawn_local(node.clone().run_block_producer());
         let listener = tokio::net::TcpListener::bind(args.rpc)
             .await
             .with_context(|| format!("cannot listen on {}", args.rpc))?;

@@ -80,6 +80,8 @@ pub struct Node {
     /// Files by first flow sector, to find the file a sector belongs to.
     by_start: RefCell<BTreeMap<u64, TxSeq>>,
     log_sync_next_block: RefCell<u64>,
+    /// Wakes the block producer when the pending block has transactions.
+    seal_wanted: tokio::sync::Notify,
 }
 
 impl Node {
@@ -99,6 +101,7 @@ impl Node {
             by_root: RefCell::new(HashMap::new()),
             by_start: RefCell::new(BTreeMap::new()),
             log_sync_next_block: RefCell::new(next_block),
+            seal_wanted: tokio::sync::Notify::new(),
         };
         for record in files {
             node.insert_file(record);
@@ -606,20 +609,45 @@ impl Node {
         Ok(Some(out))
     }
 
-    /// Executes a signed Ethereum transaction on the embedded chain, seals and persists its
-    /// block, and syncs the log so a Flow submission's file is known before this returns.
+    /// Executes a signed Ethereum transaction into the pending block and asks the block
+    /// producer to seal it. Transactions that arrive while the producer waits for its turn share
+    /// a block, so a burst costs one block write, not one per transaction.
     pub fn send_raw_transaction(
         &self,
         raw: &[u8],
     ) -> Result<chain_lite::Receipt, chain_lite::TxError> {
-        let receipt = self
-            .chain
-            .borrow_mut()
-            .send_raw_and_seal(&self.index, raw)?;
-        if let Err(error) = self.sync_logs() {
-            tracing::error!(%error, "log sync after a transaction failed");
-        }
+        let outcome = self.chain.borrow_mut().execute_raw(raw);
+        let receipt = match outcome {
+            Err(chain_lite::TxError::BlockFull { .. }) => {
+                self.seal_pending();
+                self.chain.borrow_mut().execute_raw(raw)?
+            }
+            other => other?,
+        };
+        self.seal_wanted.notify_one();
         Ok(receipt)
+    }
+
+    /// Seals the pending block (if it has transactions), persists it and lets the log sync
+    /// read it. Called by the block producer, and before any call that reads chain or file
+    /// state, so a client always reads its own transactions.
+    pub fn seal_pending(&self) {
+        let sealed = self.chain.borrow_mut().seal_pending(&self.index);
+        if sealed.is_some()
+            && let Err(error) = self.sync_logs()
+        {
+            tracing::error!(%error, "log sync after sealing a block failed");
+        }
+    }
+
+    /// The block producer: seals whatever transactions arrived, once every request that was
+    /// ready alongside them has had its turn.
+    pub async fn run_block_producer(self: Rc<Self>) {
+        loop {
+            self.seal_wanted.notified().await;
+            tokio::task::yield_now().await;
+            self.seal_pending();
+        }
     }
 
     /// Submits a file to the embedded chain, seals the block, persists it and syncs the log.
