@@ -229,3 +229,25 @@ pub fn segment_json(tree: &merkle::file::FileTree, data: &[u8], index: u64) -> V
         "fileSize": tree.size_bytes(),
     })
 }
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("controlplane sits inside the workspace")
+        .to_path_buf()
+}
+
+/// A seed for random test data: `ZEROG_TEST_SEED` when set (to replay a run), else fresh.
+pub fn test_seed() -> u64 {
+    match std::env::var("ZEROG_TEST_SEED") {
+        Ok(text) => text.trim().parse().expect("ZEROG_TEST_SEED must be a u64"),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_nanos();
+            nanos as u64 ^ u64::from(std::process::id())
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Flow submissions per second through the Ethereum facade, until the storage side has indexed
+//! the last one: a real `zerog node --dev`, transactions signed beforehand like any wallet's
+//! (EIP-1559, fee = sectors × pricePerSector), sent as JSON-RPC batches, one stream per account.
+//!
+//! ```sh
+//! cargo build --release --bin zerog --bin flow-bench
+//! target/release/flow-bench --transactions 20000
+//! ```
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Bytes, TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
+use anyhow::{Context, bail};
+use chain_lite::abi::flow;
+use clap::Parser;
+use merkle::file::FileTree;
+use rand::{RngCore, SeedableRng};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Flow submissions to send (split over the dev accounts).
+    #[arg(long, default_value_t = 20_000)]
+    transactions: usize,
+    /// Transactions per JSON-RPC batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value = "./bench-data")]
+    dir: std::path::PathBuf,
+}
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn quantity(value: &Value) -> anyhow::Result<u128> {
+    let text = value.as_str().context("not a quantity")?;
+    Ok(u128::from_str_radix(text.trim_start_matches("0x"), 16)?)
+}
+
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<Value> {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let answer: Value = http.post(url).json(&body).send().await?.json().await?;
+    if let Some(error) = answer.get("error") {
+        bail!("{method}: {error}");
+    }
+    Ok(answer["result"].clone())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let node_dir = args.dir.join("flow-node");
+    let _ = std::fs::remove_dir_all(&node_dir);
+    std::fs::create_dir_all(&args.dir)?;
+    let exe = std::env::current_exe()?.with_file_name("zerog");
+    let mut child = Command::new(&exe)
+        .args(["node", "--dev", "--rpc", "127.0.0.1:0", "--data-dir"])
+        .arg(&node_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let node = Node(child);
+    let url = loop {
+        let line = lines.next().context("node exited early")??;
+        if let Some(url) = line.trim().strip_prefix("rpc") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let http = reqwest::Client::new();
+
+    let chain_id = u64::try_from(quantity(
+        &call(&http, &url, "eth_chainId", json!([])).await?,
+    )?)?;
+    let gas_price = quantity(&call(&http, &url, "eth_gasPrice", json!([])).await?)?;
+    let price = quantity(
+        &call(&http, &url, "eth_call", json!([{ "to": "0x0000000000000000000000000000000000001001", "data": "0x61ec5082" }, "latest"]))
+            .await?,
+    )?;
+
+    // Sign everything before the clock starts: one tiny file per submission.
+    let keys: Vec<PrivateKeySigner> = chain_lite::DEV_ACCOUNTS
+        .iter()
+        .map(|account| account.private_key.parse())
+        .collect::<Result<_, _>>()?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let started = Instant::now();
+    let mut streams: Vec<Vec<String>> = vec![Vec::new(); keys.len()];
+    for index in 0..args.transactions {
+        let account = index % keys.len();
+        let nonce = (index / keys.len()) as u64;
+        let mut content = [0u8; 200];
+        rng.fill_bytes(&mut content);
+        let tree = FileTree::from_bytes(&content)?;
+        let nodes = tree
+            .nodes()
+            .iter()
+            .map(|node| flow::SubmissionNode {
+                root: node.root.0.into(),
+                height: U256::from(node.height),
+            })
+            .collect();
+        let input = flow::submitCall {
+            submission: flow::Submission {
+                data: flow::SubmissionData {
+                    length: U256::from(content.len()),
+                    tags: Bytes::new(),
+                    nodes,
+                },
+                submitter: keys[account].address(),
+            },
+        }
+        .abi_encode();
+        let transaction = TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 200_000,
+            max_fee_per_gas: gas_price,
+            max_priority_fee_per_gas: 0,
+            to: TxKind::Call(chain_lite::FLOW_ADDRESS.into()),
+            value: U256::from(price),
+            input: input.into(),
+            access_list: Default::default(),
+        };
+        let signature = keys[account].sign_hash_sync(&transaction.signature_hash())?;
+        let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
+        streams[account].push(format!("0x{}", hex::encode(raw)));
+    }
+    let signing = started.elapsed();
+
+    // One stream per account keeps each account's nonces in order; batches within a stream are
+    // sent one after another.
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for stream in streams {
+        let (http, url, batch) = (http.clone(), url.clone(), args.batch);
+        tasks.push(tokio::spawn(async move {
+            for chunk in stream.chunks(batch) {
+                let body: Vec<Value> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(id, raw)| json!({ "jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [raw] }))
+                    .collect();
+                let answers: Vec<Value> = http.post(&url).json(&body).send().await?.json().await?;
+                if let Some(error) = answers.iter().find_map(|answer| answer.get("error")) {
+                    bail!("a transaction was refused: {error}");
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let sent = started.elapsed();
+    // Finalized and indexed: the storage side knows the last tx seq.
+    let last = (args.transactions - 1) as u64;
+    loop {
+        if !call(&http, &url, "zgs_getFileInfoByTxSeq", json!([last]))
+            .await?
+            .is_null()
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("tx {last} never indexed");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let indexed = started.elapsed();
+    let blocks = quantity(&call(&http, &url, "eth_blockNumber", json!([])).await?)?;
+    drop(node);
+    let per_second = args.transactions as f64 / indexed.as_secs_f64();
+    println!("| measurement | value |");
+    println!("|---|---|");
+    println!(
+        "| Flow submissions | {} in {blocks} blocks, {} accounts, batches of {} |",
+        args.transactions,
+        keys.len(),
+        args.batch
+    );
+    println!(
+        "| signing (client, before the clock) | {:.2} s |",
+        signing.as_secs_f64()
+    );
+    println!(
+        "| all accepted by eth_sendRawTransaction | {:.3} s |",
+        sent.as_secs_f64()
+    );
+    println!(
+        "| all finalized and indexed by the storage side | {:.3} s |",
+        indexed.as_secs_f64()
+    );
+    println!(
+        "| **submissions per second** | **{per_second:.0}/s** (target 10 000/s: {:.2}x; 0G's claimed 2 500 TPS: {:.2}x) |",
+        per_second / 10_000.0,
+        per_second / 2_500.0
+    );
+    Ok(())
+}
