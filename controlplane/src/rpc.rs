@@ -18,7 +18,7 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const BUSY: i64 = -32001;
 
 /// Most requests in one JSON-RPC batch.
-pub const MAX_BATCH_REQUESTS: usize = 64;
+pub const MAX_BATCH_REQUESTS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {

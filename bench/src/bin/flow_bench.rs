@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value_t = 20_000)]
     transactions: usize,
     /// Transactions per JSON-RPC batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     batch: usize,
     #[arg(long, default_value = "./bench-data")]
     dir: std::path::PathBuf,
