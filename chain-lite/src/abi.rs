@@ -6,7 +6,9 @@
 //! Reward has no ABI in the SDK: its interface here is chain-lite's own first cut, shaped
 //! after 0G's `ChunkLinearReward` but not claiming compatibility with it.
 
-use alloy_sol_types::{SolError, sol};
+use crate::submission::{Address, Submission};
+use alloy_primitives::{B256, U256};
+use alloy_sol_types::{SolCall, SolError, sol};
 
 /// Flow (`FixedPriceFlow`): submissions, the `Submit` event, flow and epoch views.
 pub mod flow {
@@ -132,6 +134,33 @@ pub mod reward {
 pub fn encode_revert_reason(reason: &str) -> Vec<u8> {
     alloy_sol_types::Revert {
         reason: reason.to_string(),
+    }
+    .abi_encode()
+}
+
+/// A submission in the Flow ABI's shape (`SubmissionData`).
+pub fn submission_data(submission: &Submission) -> flow::SubmissionData {
+    flow::SubmissionData {
+        length: U256::from(submission.length),
+        tags: submission.tags.clone().into(),
+        nodes: submission
+            .nodes
+            .iter()
+            .map(|node| flow::SubmissionNode {
+                root: B256::from(node.root.0),
+                height: U256::from(node.height),
+            })
+            .collect(),
+    }
+}
+
+/// Calldata of Flow `submit(Submission)` as wallets and the SDK send it.
+pub fn submit_calldata(submission: &Submission, submitter: Address) -> Vec<u8> {
+    flow::submitCall {
+        submission: flow::Submission {
+            data: submission_data(submission),
+            submitter: submitter.into(),
+        },
     }
     .abi_encode()
 }

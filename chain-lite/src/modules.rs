@@ -156,28 +156,13 @@ pub fn submit_log(event: &SubmitEvent) -> Log {
         submissionIndex: U256::from(event.submission_index.0),
         startPos: U256::from(event.start_pos.0),
         length: U256::from(event.length),
-        submission: submission_to_abi(&event.submission),
+        submission: crate::abi::submission_data(&event.submission),
     }
     .encode_log_data();
     Log {
         address: FLOW_ADDRESS,
         topics: data.topics().iter().map(|topic| H256(topic.0)).collect(),
         data: data.data.to_vec(),
-    }
-}
-
-fn submission_to_abi(submission: &Submission) -> flow::SubmissionData {
-    flow::SubmissionData {
-        length: U256::from(submission.length),
-        tags: submission.tags.clone().into(),
-        nodes: submission
-            .nodes
-            .iter()
-            .map(|node| flow::SubmissionNode {
-                root: B256::from(node.root.0),
-                height: U256::from(node.height),
-            })
-            .collect(),
     }
 }
 

@@ -267,23 +267,12 @@ async fn submit_signed(
     )?;
     let nodes = tree.nodes();
     let sectors: u128 = nodes.iter().map(|node| 1u128 << node.height).sum();
-    let calldata = flow::submitCall {
-        submission: flow::Submission {
-            data: flow::SubmissionData {
-                length: U256::from(tree.size_bytes()),
-                tags: Default::default(),
-                nodes: nodes
-                    .iter()
-                    .map(|node| flow::SubmissionNode {
-                        root: node.root.0.into(),
-                        height: U256::from(node.height),
-                    })
-                    .collect(),
-            },
-            submitter: key.address(),
-        },
-    }
-    .abi_encode();
+    let submission = chain_lite::Submission {
+        length: tree.size_bytes(),
+        tags: Vec::new(),
+        nodes: nodes.clone(),
+    };
+    let calldata = chain_lite::abi::submit_calldata(&submission, key.address().into_array());
     let gas_limit = quantity(
         &client
             .call("eth_estimateGas", json!([{ "from": sender, "to": flow, "data": hex_call(&calldata), "value": format!("{:#x}", sectors * price) }]))

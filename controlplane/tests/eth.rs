@@ -9,8 +9,6 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Bytes, TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::SolCall;
-use chain_lite::abi::flow;
 use chain_lite::{DEV_ACCOUNTS, FLOW_ADDRESS};
 use common::{NodeProcess, Rpc, random_bytes, segment_json};
 use merkle::file::FileTree;
@@ -51,25 +49,12 @@ fn eip1559(
 }
 
 fn submit_calldata(tree: &FileTree, submitter: [u8; 20]) -> Vec<u8> {
-    let nodes = tree
-        .nodes()
-        .iter()
-        .map(|node| flow::SubmissionNode {
-            root: node.root.0.into(),
-            height: U256::from(node.height),
-        })
-        .collect();
-    flow::submitCall {
-        submission: flow::Submission {
-            data: flow::SubmissionData {
-                length: U256::from(tree.size_bytes()),
-                tags: Bytes::new(),
-                nodes,
-            },
-            submitter: submitter.into(),
-        },
-    }
-    .abi_encode()
+    let submission = chain_lite::Submission {
+        length: tree.size_bytes(),
+        tags: Vec::new(),
+        nodes: tree.nodes(),
+    };
+    chain_lite::abi::submit_calldata(&submission, submitter)
 }
 
 fn quantity(value: &Value) -> u128 {

@@ -9,12 +9,10 @@
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Bytes, TxKind, U256};
+use alloy_primitives::{TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::SolCall;
 use anyhow::{Context, bail};
-use chain_lite::abi::flow;
 use clap::Parser;
 use merkle::file::FileTree;
 use rand::{RngCore, SeedableRng};
@@ -111,25 +109,13 @@ async fn main() -> anyhow::Result<()> {
         let mut content = [0u8; 200];
         rng.fill_bytes(&mut content);
         let tree = FileTree::from_bytes(&content)?;
-        let nodes = tree
-            .nodes()
-            .iter()
-            .map(|node| flow::SubmissionNode {
-                root: node.root.0.into(),
-                height: U256::from(node.height),
-            })
-            .collect();
-        let input = flow::submitCall {
-            submission: flow::Submission {
-                data: flow::SubmissionData {
-                    length: U256::from(content.len()),
-                    tags: Bytes::new(),
-                    nodes,
-                },
-                submitter: keys[account].address(),
-            },
-        }
-        .abi_encode();
+        let submission = chain_lite::Submission {
+            length: content.len() as u64,
+            tags: Vec::new(),
+            nodes: tree.nodes(),
+        };
+        let input =
+            chain_lite::abi::submit_calldata(&submission, keys[account].address().into_array());
         let transaction = TxEip1559 {
             chain_id,
             nonce,
