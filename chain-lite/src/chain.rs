@@ -169,6 +169,19 @@ mod address_list {
     }
 }
 
+/// Why `estimate_gas` has no answer: the call reverts, or the sender cannot pay the value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EstimateError {
+    #[error("insufficient funds for transfer: {from} has {balance} wei, cannot send {value} wei")]
+    InsufficientFunds {
+        from: String,
+        balance: U256,
+        value: U256,
+    },
+    #[error(transparent)]
+    Reverted(#[from] Revert),
+}
+
 /// What a Flow submission produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -613,15 +626,18 @@ impl Chain {
         to: Option<Address>,
         data: &[u8],
         value: U256,
-    ) -> Result<u64, Revert> {
+    ) -> Result<u64, EstimateError> {
         let to = to.ok_or_else(|| {
             Revert::new("contract creation is not supported: chain-lite has no EVM")
         })?;
-        if value > self.balance(&from) {
-            return Err(Revert::new(format!(
-                "insufficient funds: 0x{} cannot send {value} wei",
-                hex::encode(from)
-            )));
+        let balance = self.balance(&from);
+        if value > balance {
+            // Not a revert: the transaction could never be included, as geth reports it.
+            return Err(EstimateError::InsufficientFunds {
+                from: format!("0x{}", hex::encode(from)),
+                balance,
+                value,
+            });
         }
         self.call(from, to, data, value)?;
         let module = if is_module(&to) { MODULE_CALL_GAS } else { 0 };

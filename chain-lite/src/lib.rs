@@ -30,8 +30,8 @@ pub use alloy_primitives::U256;
 pub use block::{Block, BlockHeader, Transaction};
 pub use chain::{
     Account, Chain, ChainConfig, ChainError, DEFAULT_GAS_PRICE, DEFAULT_MAX_CALLDATA_BYTES,
-    DEFAULT_PRICE_PER_SECTOR, DEV_ACCOUNTS, DEV_BALANCE_WEI, DevAccount, GenesisAccount,
-    SubmitReceipt, TransactionLookup,
+    DEFAULT_PRICE_PER_SECTOR, DEV_ACCOUNTS, DEV_BALANCE_WEI, DevAccount, EstimateError,
+    GenesisAccount, SubmitReceipt, TransactionLookup,
 };
 pub use modules::{
     FLOW_ADDRESS, MARKET_ADDRESS, MAX_CHUNKS_PER_SUBMISSION, MODULE_CALL_GAS, MarketTotals,

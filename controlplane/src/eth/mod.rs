@@ -102,7 +102,10 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
             Ok(chain
                 .state()
                 .transaction_by_hash(&hash)
-                .map(|lookup| receipt_json(lookup.block, lookup.receipt))
+                .map(|lookup| {
+                    let kind = transaction_type(chain.state(), lookup.transaction);
+                    receipt_json(lookup.block, lookup.receipt, kind)
+                })
                 .unwrap_or(Value::Null))
         }
         "eth_feeHistory" => fee_history(node, &mut params),
@@ -129,7 +132,12 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                 .estimate_gas(call.from, call.to, &call.data, call.value)
             {
                 Ok(gas) => Ok(quantity(u128::from(gas))),
-                Err(revert) => Err(reverted(&revert)),
+                Err(chain_lite::EstimateError::Reverted(revert)) => Err(reverted(&revert)),
+                Err(refused) => Err(RpcError::new(
+                    TRANSACTION_REFUSED,
+                    "transaction_refused",
+                    refused.to_string(),
+                )),
             }
         }
         "eth_sendRawTransaction" => {
@@ -358,7 +366,18 @@ fn transaction_json(chain: &chain_lite::Chain, lookup: &TransactionLookup<'_>) -
     value
 }
 
-fn receipt_json(block: &Block, receipt: &Receipt) -> Value {
+/// EIP-2718 type of a transaction in a block (the dev chain's unsigned submission counts as 0).
+fn transaction_type(chain: &chain_lite::Chain, transaction: &Transaction) -> u8 {
+    match transaction {
+        Transaction::Signed { raw } => chain
+            .decode_transaction(raw)
+            .map(|signed| u8::from(signed.envelope.tx_type()))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn receipt_json(block: &Block, receipt: &Receipt, transaction_type: u8) -> Value {
     let first_log_index: usize = block.receipts[..receipt.transaction_index as usize]
         .iter()
         .map(|earlier| earlier.logs.len())
@@ -391,7 +410,7 @@ fn receipt_json(block: &Block, receipt: &Receipt) -> Value {
         "contractAddress": null,
         "logs": logs,
         "logsBloom": data(&[0u8; 256]),
-        "type": quantity(0),
+        "type": quantity(u128::from(transaction_type)),
         "status": quantity(u128::from(receipt.status_code())),
     })
 }

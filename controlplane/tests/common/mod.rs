@@ -251,3 +251,31 @@ pub fn test_seed() -> u64 {
         }
     }
 }
+
+/// The npm folder `sdk/`, checked to hold `package` (`sdk/node_modules/<package>`). Tests that
+/// drive JavaScript tooling fail here, never skip, when `npm ci --prefix sdk` was not run.
+pub fn sdk_with_package(package: &str) -> PathBuf {
+    let sdk = workspace_root().join("sdk");
+    let installed = sdk.join("node_modules").join(package).join("package.json");
+    assert!(
+        installed.is_file(),
+        "npm package {package} is not installed: {} is missing; run `npm ci --prefix sdk` \
+         (pinned in sdk/package.json and sdk/package-lock.json)",
+        installed.display()
+    );
+    sdk
+}
+
+/// Panics with a clear message unless Node.js (`node` on the PATH) runs.
+pub fn require_node_js() {
+    match Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "`node --version` failed ({}): Node.js is needed to run the sdk/ scripts",
+            output.status
+        ),
+        Err(error) => {
+            panic!("cannot run `node` ({error}): Node.js is needed to run the sdk/ scripts")
+        }
+    }
+}
