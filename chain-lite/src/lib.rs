@@ -38,7 +38,9 @@ pub use modules::{
     PRICING_CHUNK_SECTORS, REWARD_ADDRESS, Revert, RewardPool, is_module, submit_log,
 };
 pub use receipt::{Log, LogEntry, LogFilter, Receipt};
-pub use submission::{Address, Submission, SubmissionError, SubmitEvent, submission_digest};
+pub use submission::{
+    Address, MAX_SUBMISSION_BYTES, Submission, SubmissionError, SubmitEvent, submission_digest,
+};
 pub use tx::{
     ACCESS_LIST_ADDRESS_GAS, ACCESS_LIST_STORAGE_KEY_GAS, CALLDATA_NONZERO_BYTE_GAS,
     CALLDATA_ZERO_BYTE_GAS, RAW_OVERHEAD_BYTES, SignedTransaction, TX_BASE_GAS, TxError,

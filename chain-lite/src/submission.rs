@@ -25,6 +25,10 @@ pub struct Submission {
     pub nodes: Vec<SubmissionNode>,
 }
 
+/// Largest file one submission may announce (512 GiB): a storage node keeps per-segment state
+/// for every announced file, so the chain bounds what one transaction can make it hold.
+pub const MAX_SUBMISSION_BYTES: u64 = 1 << 39;
+
 /// Why a submission is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmissionError {
@@ -32,6 +36,8 @@ pub enum SubmissionError {
     ZeroLength,
     #[error("submission has no nodes")]
     NoNodes,
+    #[error("submission length is {length} bytes; at most {max} are allowed")]
+    TooLarge { length: u64, max: u64 },
     #[error("submission has {count} nodes; at most {max} are allowed")]
     TooManyNodes { count: usize, max: usize },
     #[error("tags are {bytes} bytes; at most {max} are allowed")]
@@ -70,6 +76,12 @@ impl Submission {
     pub fn validate(&self, max_nodes: usize, max_tags_bytes: usize) -> Result<(), SubmissionError> {
         if self.length == 0 {
             return Err(SubmissionError::ZeroLength);
+        }
+        if self.length > MAX_SUBMISSION_BYTES {
+            return Err(SubmissionError::TooLarge {
+                length: self.length,
+                max: MAX_SUBMISSION_BYTES,
+            });
         }
         if self.nodes.is_empty() {
             return Err(SubmissionError::NoNodes);

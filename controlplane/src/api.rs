@@ -61,6 +61,49 @@ enum TxSeqOrRoot {
     Root(H256),
 }
 
+/// Every method the node serves: metric labels come from this list only, so a client cannot
+/// create label values (a test checks each one dispatches).
+pub const METHODS: &[&str] = &[
+    "eth_accounts",
+    "eth_blockNumber",
+    "eth_call",
+    "eth_chainId",
+    "eth_estimateGas",
+    "eth_feeHistory",
+    "eth_gasPrice",
+    "eth_getBalance",
+    "eth_getBlockByHash",
+    "eth_getBlockByNumber",
+    "eth_getCode",
+    "eth_getLogs",
+    "eth_getTransactionByHash",
+    "eth_getTransactionCount",
+    "eth_getTransactionReceipt",
+    "eth_maxPriorityFeePerGas",
+    "eth_sendRawTransaction",
+    "eth_syncing",
+    "indexer_getFileLocations",
+    "indexer_getNodeLocations",
+    "indexer_getShardedNodes",
+    "net_version",
+    "zerog_submit",
+    "zgs_checkFileFinalized",
+    "zgs_downloadSegment",
+    "zgs_downloadSegmentByTxSeq",
+    "zgs_downloadSegmentWithProof",
+    "zgs_downloadSegmentWithProofByTxSeq",
+    "zgs_getFileInfo",
+    "zgs_getFileInfoByTxSeq",
+    "zgs_getFlowContext",
+    "zgs_getSectorProof",
+    "zgs_getShardConfig",
+    "zgs_getStatus",
+    "zgs_uploadSegment",
+    "zgs_uploadSegmentByTxSeq",
+    "zgs_uploadSegments",
+    "zgs_uploadSegmentsByTxSeq",
+];
+
 /// A method's result: a JSON value, or JSON text already serialized (segment data, where
 /// serde_json's per-byte escaping of megabytes of base64 would cost more than the rest of the
 /// call; base64 never needs escaping).
@@ -310,4 +353,30 @@ fn status(node: &Node) -> Result<Value, RpcError> {
             "p2pProtocolVersion": { "major": 0, "minor": 1, "build": 0 },
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::METHODS;
+
+    /// Each listed method is one the dispatch knows, and the list has no duplicates.
+    #[test]
+    fn the_method_list_matches_the_dispatch() {
+        let sources = [
+            include_str!("api.rs"),
+            include_str!("eth/mod.rs"),
+            include_str!("indexer.rs"),
+        ]
+        .concat();
+        for method in METHODS {
+            assert!(
+                sources.matches(&format!("\"{method}\" =>")).count() >= 1,
+                "{method} is not dispatched"
+            );
+        }
+        let mut sorted = METHODS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), METHODS.len());
+    }
 }

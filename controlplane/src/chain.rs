@@ -177,6 +177,9 @@ impl EmbeddedChain {
                 Err(ChainError::TooManyLogs { .. }) if to_block > from_block => {
                     to_block = from_block + (to_block - from_block) / 2;
                 }
+                // One block holds more Submit logs than a query may return (batchSubmit makes
+                // that possible): read that block whole, or the sync would stop here forever.
+                Err(ChainError::TooManyLogs { .. }) => break self.block_logs(from_block, &filter),
                 Err(error) => return Err(error),
             }
         };
@@ -185,6 +188,27 @@ impl EmbeddedChain {
             .map(file_from_submit_log)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((files, to_block + 1))
+    }
+
+    /// Every log of block `number` that `filter` matches, without the per-query limit.
+    fn block_logs(&self, number: u64, filter: &LogFilter) -> Vec<LogEntry> {
+        let Some(block) = self.chain.block(number) else {
+            return Vec::new();
+        };
+        let mut entries = Vec::new();
+        for receipt in &block.receipts {
+            for log in receipt.logs.iter().filter(|log| filter.matches(log)) {
+                entries.push(LogEntry {
+                    log: log.clone(),
+                    block_number: number,
+                    block_hash: block.hash(),
+                    transaction_hash: receipt.transaction_hash,
+                    transaction_index: receipt.transaction_index,
+                    log_index: entries.len() as u64,
+                });
+            }
+        }
+        entries
     }
 
     /// Executes a submission, seals it into a block and persists the block before answering.

@@ -26,9 +26,9 @@ pub const MAX_LOGS_PER_SYNC_ROUND: usize = 10_000;
 pub struct FileState {
     pub record: FileRecord,
     pub layout: FileLayout,
-    /// Segment roots of stored data segments (index = file segment).
-    stored: Vec<Option<H256>>,
-    stored_count: u64,
+    /// Segment roots of stored data segments, by file segment. Sparse: an announced file costs
+    /// nothing until its segments arrive.
+    stored: BTreeMap<u64, H256>,
     /// Built once the file is finalized, for download proofs.
     tree: Option<Rc<FileTree>>,
 }
@@ -37,12 +37,10 @@ impl FileState {
     fn new(record: FileRecord) -> FileState {
         let layout =
             FileLayout::new(record.size_bytes).expect("the chain accepts only non-empty files");
-        let stored = vec![None; layout.data_segments as usize];
         FileState {
             record,
             layout,
-            stored,
-            stored_count: 0,
+            stored: BTreeMap::new(),
             tree: None,
         }
     }
@@ -51,7 +49,7 @@ impl FileState {
         if self.record.finalized {
             self.layout.data_segments
         } else {
-            self.stored_count
+            self.stored.len() as u64
         }
     }
 
@@ -305,7 +303,7 @@ impl Node {
             ));
         }
         let already = self
-            .with_file(tx_seq, |file| file.stored[segment.index as usize].is_some())
+            .with_file(tx_seq, |file| file.stored.contains_key(&segment.index))
             .unwrap_or(false);
         if already {
             return Err(duplicate(tx_seq, segment.index));
@@ -332,6 +330,7 @@ impl Node {
             }
         }
         let mut pending = Vec::with_capacity(segments.len());
+        let mut busy_error = None;
         for segment in segments {
             let index = segment.index;
             let (record, _) = self.file_or_error(tx_seq)?;
@@ -350,20 +349,27 @@ impl Node {
                 proof: segment.proof,
             });
             let started = Instant::now();
-            let future = self.shards.call(shard, request).map_err(|busy| {
-                RpcError::new(
-                    BUSY,
-                    "busy",
-                    format!(
-                        "too many data writing: shard {} queue is full, retry",
-                        busy.shard
-                    ),
-                )
-            })?;
-            self.observe_queue(shard);
-            pending.push((index, bytes, started, future));
+            match self.shards.call(shard, request) {
+                Ok(future) => {
+                    self.observe_queue(shard);
+                    pending.push((index, bytes, started, future));
+                }
+                Err(busy) => {
+                    // Segments already on the rings are still awaited below, so what they
+                    // write is accounted for; the rest of the call is refused.
+                    busy_error = Some(RpcError::new(
+                        BUSY,
+                        "busy",
+                        format!(
+                            "too many data writing: shard {} queue is full, retry",
+                            busy.shard
+                        ),
+                    ));
+                    break;
+                }
+            }
         }
-        let mut first_error = None;
+        let mut first_error = busy_error;
         for (index, bytes, started, future) in pending {
             let response = future.await;
             self.metrics
@@ -419,12 +425,8 @@ impl Node {
         let Some(file) = files.get_mut(&tx_seq) else {
             return;
         };
-        let Some(slot) = file.stored.get_mut(segment.0 as usize) else {
-            return;
-        };
-        if slot.is_none() {
-            *slot = Some(root);
-            file.stored_count += 1;
+        if segment.0 < file.layout.data_segments {
+            file.stored.entry(segment.0).or_insert(root);
         }
     }
 
@@ -433,7 +435,7 @@ impl Node {
         let Some(file) = files.get_mut(&tx_seq) else {
             return Ok(());
         };
-        if file.record.finalized || file.stored_count < file.layout.data_segments {
+        if file.record.finalized || (file.stored.len() as u64) < file.layout.data_segments {
             return Ok(());
         }
         let tree = tree_from_stored(file)?;
@@ -443,9 +445,13 @@ impl Node {
             tree.root(),
             file.record.root
         );
+        // On disk first: memory never claims a file final that a restart would not.
+        let finalized = FileRecord {
+            finalized: true,
+            ..file.record.clone()
+        };
+        self.index.put_finalized(&finalized, tree.segment_roots())?;
         file.record.finalized = true;
-        self.index
-            .put_finalized(&file.record, tree.segment_roots())?;
         tracing::info!(%tx_seq, root = %file.record.root, "file finalized");
         file.tree = Some(Rc::new(tree));
         drop(files);
@@ -632,11 +638,11 @@ impl Node {
     /// read it. Called by the block producer, and before any call that reads chain or file
     /// state, so a client always reads its own transactions.
     pub fn seal_pending(&self) {
-        let sealed = self.chain.borrow_mut().seal_pending(&self.index);
-        if sealed.is_some()
-            && let Err(error) = self.sync_logs()
-        {
-            tracing::error!(%error, "log sync after sealing a block failed");
+        self.chain.borrow_mut().seal_pending(&self.index);
+        // Also when nothing was sealed: a sync that failed earlier catches up here.
+        let behind = *self.log_sync_next_block.borrow() <= self.chain.borrow().finalized_number();
+        if behind && let Err(error) = self.sync_logs() {
+            tracing::error!(%error, "log sync failed; retried at the next call");
         }
     }
 
@@ -659,7 +665,8 @@ impl Node {
             .chain
             .borrow_mut()
             .submit_and_seal(&self.index, submission)?;
-        self.sync_logs()?;
+        // The block is durable: answer with its receipt even if the sync must be retried.
+        self.seal_pending();
         Ok(receipt)
     }
 }
@@ -672,12 +679,12 @@ fn duplicate(tx_seq: TxSeq, index: u64) -> RpcError {
 }
 
 fn tree_from_stored(file: &FileState) -> anyhow::Result<FileTree> {
-    let roots = file
-        .stored
-        .iter()
-        .enumerate()
-        .map(|(segment, root)| {
-            root.ok_or_else(|| anyhow::anyhow!("segment {segment} is not stored"))
+    let roots = (0..file.layout.data_segments)
+        .map(|segment| {
+            file.stored
+                .get(&segment)
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("segment {segment} is not stored"))
         })
         .collect::<anyhow::Result<Vec<H256>>>()?;
     Ok(FileTree::from_segment_roots(file.layout.size_bytes, roots)?)

@@ -82,6 +82,15 @@ pub async fn sector_proof(
     } else {
         Vec::new()
     };
+    // The read above yielded: if a block was sealed meanwhile, the flow grew past the root the
+    // caller asked for.
+    if node.chain.borrow().flow_context().0 != current_root {
+        return Err(RpcError::new(
+            crate::rpc::BUSY,
+            "busy",
+            "the flow grew while the proof was being built; retry",
+        ));
+    }
     let proof = merkle::flow::sector_proof(node.chain.borrow().flow(), &tree, start, &data, sector)
         .map_err(|error| RpcError::internal(format!("sector {sector}: {error}")))?;
     to_value(proof)

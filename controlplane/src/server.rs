@@ -109,6 +109,7 @@ async fn answer(node: &Node, body: &[u8]) -> String {
             node.metrics.error(error.kind);
             rpc::failure(Value::Null, &error)
         }
+        // A notification gets no answer: an empty body.
         Ok(Incoming::Single(call)) => answer_one(node, call).await.unwrap_or_default(),
         Ok(Incoming::Batch(calls)) => {
             let mut answers = Vec::with_capacity(calls.len());
@@ -117,7 +118,12 @@ async fn answer(node: &Node, body: &[u8]) -> String {
                     answers.push(answer);
                 }
             }
-            format!("[{}]", answers.join(","))
+            if answers.is_empty() {
+                // A batch of notifications only: nothing to answer.
+                String::new()
+            } else {
+                format!("[{}]", answers.join(","))
+            }
         }
     }
 }
@@ -133,11 +139,11 @@ async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> 
     };
     let started = Instant::now();
     let result = api::dispatch(node, &call.method, call.params).await;
-    let method_label = if result.as_ref().is_err_and(|e| e.kind == "method_not_found") {
-        "unknown"
-    } else {
-        &call.method
-    };
+    let method_label = api::METHODS
+        .iter()
+        .find(|known| **known == call.method)
+        .copied()
+        .unwrap_or("unknown");
     node.metrics
         .rpc_duration
         .get_or_create(&crate::metrics::MethodLabel {

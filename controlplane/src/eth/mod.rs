@@ -23,6 +23,8 @@ use wire::{BlockTag, data, parse_data, parse_quantity, quantity};
 pub const EXECUTION_REVERTED: i64 = 3;
 /// geth's code for a transaction the pool refuses.
 pub const TRANSACTION_REFUSED: i64 = -32000;
+/// Most reward percentiles one `eth_feeHistory` takes (geth's limit).
+const MAX_REWARD_PERCENTILES: usize = 100;
 /// Most logs one `eth_getLogs` answers.
 pub const MAX_LOGS: usize = 10_000;
 /// Block gas limit reported in block headers (chain-lite limits transactions per block instead).
@@ -312,7 +314,12 @@ fn transaction_json(chain: &chain_lite::Chain, lookup: &TransactionLookup<'_>) -
         "to": address_json(&receipt.to),
     });
     let Transaction::Signed { raw } = lookup.transaction else {
-        // The dev chain's unsigned Flow submission: no signature, no gas.
+        // The dev chain's unsigned Flow submission: no signature and no gas; placeholders keep
+        // the shape every client parses.
+        value["chainId"] = quantity(u128::from(chain.config().chain_id));
+        value["r"] = quantity(0);
+        value["s"] = quantity(0);
+        value["v"] = quantity(27);
         value["type"] = quantity(0);
         value["nonce"] = quantity(0);
         value["gas"] = quantity(0);
@@ -535,6 +542,17 @@ fn fee_history(node: &Node, params: &mut Params) -> Result<Value, RpcError> {
     .clamp(1, 1024) as u64;
     let newest = BlockTag::parse(&params.required::<Value>(1, "newestBlock")?, "newestBlock")?;
     let percentiles: Vec<f64> = params.optional(2, "rewardPercentiles")?.unwrap_or_default();
+    if percentiles.len() > MAX_REWARD_PERCENTILES
+        || percentiles.windows(2).any(|pair| pair[0] > pair[1])
+        || percentiles.iter().any(|p| !(0.0..=100.0).contains(p))
+    {
+        return Err(RpcError::invalid_params(
+            "invalid_params",
+            format!(
+                "rewardPercentiles must be at most {MAX_REWARD_PERCENTILES} rising values in 0..=100"
+            ),
+        ));
+    }
     let chain = node.chain.borrow();
     let newest = newest
         .resolve(chain.head_number(), chain.finalized_number())
