@@ -13,6 +13,9 @@
 //! before any state changes; a revert costs its gas and bumps the nonce and nothing else.
 
 use crate::block::{Block, BlockHeader, Transaction, transactions_root};
+use crate::epoch::{
+    EpochInputs, EpochRange, EpochStep, Epochs, MAX_EPOCHS_PER_CALL, MineContext, plan_steps,
+};
 use crate::hex_serde;
 use crate::modules::{
     CallFailure, MODULE_CALL_GAS, MarketTotals, REWARD_ADDRESS, Revert, RewardPool, is_module,
@@ -96,7 +99,7 @@ pub struct ChainConfig {
     pub price_per_sector: U256,
     /// Largest calldata a transaction may carry.
     pub max_calldata_bytes: usize,
-    /// `Flow.blocksPerEpoch` (a view only until epochs run).
+    /// `Flow.blocksPerEpoch`: blocks per mining epoch (0 disables epochs; see `epoch`).
     pub blocks_per_epoch: u64,
     /// Seconds over which a reward pool releases its total.
     pub reward_release_seconds: u64,
@@ -267,6 +270,8 @@ pub struct Chain {
     accounts: BTreeMap<Address, Account>,
     pub(crate) rewards: BTreeMap<u64, RewardPool>,
     pub(crate) market: MarketTotals,
+    /// Flow epochs and the mining context.
+    pub(crate) epochs: Epochs,
     /// Transaction hash → (block number, index), pending included (for replay protection).
     transactions_by_hash: HashMap<H256, (u64, usize)>,
     blocks_by_hash: HashMap<H256, u64>,
@@ -276,6 +281,7 @@ impl Chain {
     /// A chain with its genesis block (number 0, no transactions) sealed.
     pub fn new(config: ChainConfig) -> Chain {
         let flow = FlowLog::new();
+        let epochs = Epochs::new(flow.root(), flow.length().0);
         let mut accounts: BTreeMap<Address, Account> = BTreeMap::new();
         for genesis in &config.genesis_accounts {
             let account = accounts.entry(genesis.address).or_default();
@@ -313,6 +319,7 @@ impl Chain {
             accounts,
             rewards: BTreeMap::new(),
             market: MarketTotals::default(),
+            epochs,
             transactions_by_hash: HashMap::new(),
             blocks_by_hash,
         }
@@ -410,9 +417,13 @@ impl Chain {
             submission: submission.clone(),
         };
         let before = self.flow.length().0;
+        // As the contract's `submit`: `makeContext` first, then the insert.
+        let steps = self.plan_epochs(MAX_EPOCHS_PER_CALL);
         let event = self
             .append_submission(sender, submission)
             .map_err(|source| ChainError::Flow { source })?;
+        let mut logs = self.apply_epochs(sender, steps);
+        logs.push(submit_log(&event));
         let transaction_hash = transaction.hash();
         let receipt = SubmitReceipt {
             tx_seq: event.submission_index,
@@ -424,7 +435,6 @@ impl Chain {
             block_number: self.head().number() + 1,
             transaction_hash,
         };
-        let log = submit_log(&event);
         self.push_pending(
             transaction,
             sender,
@@ -432,10 +442,35 @@ impl Chain {
             true,
             0,
             0,
-            vec![log],
+            logs,
             Vec::new(),
         );
         Ok(receipt)
+    }
+
+    /// The epochs `makeContext` would start in the block being built, at most `limit`.
+    pub(crate) fn plan_epochs(&self, limit: u64) -> Vec<EpochStep> {
+        let inputs = EpochInputs {
+            blocks_per_epoch: self.config.blocks_per_epoch,
+            block_number: self.head().number() + 1,
+            blocks: &self.blocks,
+            flow_root: self.flow.root(),
+            flow_length: self.flow.length().0,
+            submission_index: self.num_submissions(),
+        };
+        plan_steps(&self.epochs, &inputs, limit)
+    }
+
+    /// Starts planned epochs; returns their `NewEpoch` logs.
+    pub(crate) fn apply_epochs(
+        &mut self,
+        sender: Address,
+        steps: Vec<EpochStep>,
+    ) -> Vec<crate::receipt::Log> {
+        steps
+            .into_iter()
+            .map(|step| self.epochs.apply(sender, step))
+            .collect()
     }
 
     /// Appends a checked submission to the flow and records its root and `Submit` event.
@@ -813,6 +848,37 @@ impl Chain {
     /// Flow root and length (sectors, identifier and padding included), as `getFlowContext`.
     pub fn flow_context(&self) -> (H256, SectorIndex) {
         (self.flow.root(), self.flow.length())
+    }
+
+    /// `Flow.epoch()`: the current mining epoch (advanced by Flow calls, see `epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.epochs.epoch
+    }
+
+    /// `Flow.epochStartPosition()`: where the next epoch's flow range starts.
+    pub fn epoch_start_position(&self) -> u64 {
+        self.epochs.start_position
+    }
+
+    /// `Flow.getContext()`: the mining context of the current epoch.
+    pub fn mine_context(&self) -> MineContext {
+        self.epochs.context
+    }
+
+    /// `Flow.getEpochRange(digest)`: the flow range of the epoch with that context digest.
+    pub fn epoch_range(&self, digest: &H256) -> Option<EpochRange> {
+        self.epochs.range(digest)
+    }
+
+    /// `Flow.getEpochRangeHistory`: every recorded epoch range, oldest first.
+    pub fn epoch_ranges(&self) -> &[EpochRange] {
+        &self.epochs.ranges
+    }
+
+    /// `rootHistory.at(index)`: the flow root that started epoch `index + 1`, for the last
+    /// `ROOT_HISTORY_WINDOW` epochs.
+    pub fn epoch_root(&self, index: u64) -> Option<H256> {
+        self.epochs.root_at(index)
     }
 
     /// The flow log itself, for placement and proofs.

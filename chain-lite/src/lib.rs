@@ -20,6 +20,7 @@
 pub mod abi;
 mod block;
 mod chain;
+mod epoch;
 mod hex_serde;
 mod modules;
 mod receipt;
@@ -32,6 +33,10 @@ pub use chain::{
     Account, Chain, ChainConfig, ChainError, DEFAULT_GAS_PRICE, DEFAULT_MAX_CALLDATA_BYTES,
     DEFAULT_PRICE_PER_SECTOR, DEV_ACCOUNTS, DEV_BALANCE_WEI, DevAccount, EstimateError,
     GenesisAccount, SubmitReceipt, TransactionLookup,
+};
+pub use epoch::{
+    BLOCK_HASH_WINDOW, DEPLOY_DELAY, EMPTY_HASH, EpochRange, FIRST_BLOCK, MAX_EPOCHS_PER_CALL,
+    MineContext, ROOT_HISTORY_WINDOW, context_digest,
 };
 pub use modules::{
     FLOW_ADDRESS, MARKET_ADDRESS, MAX_CHUNKS_PER_SUBMISSION, MODULE_CALL_GAS, MarketTotals,

@@ -6,6 +6,11 @@
 //! `eth_call` and `eth_estimateGas` are `plan` alone, a reverted transaction changes nothing
 //! but its gas and nonce, and a batch is all or nothing without cloning the flow.
 //!
+//! Epochs (see `epoch`): `makeContext`, `makeContextWithResult`, `makeContextFixedTimes` and
+//! `queryContextAtPosition` plan the epochs the executing block may start, and so does every
+//! `submit`/`batchSubmit` before its inserts (the contract's `submit` calls `makeContext`
+//! first), so a submission's `NewEpoch` logs precede its `Submit` logs in the receipt.
+//!
 //! Money: a Flow submission moves the whole `value` from the sender to the Reward module's
 //! balance. The fee (sectors × pricePerSector, sectors = Σ 2^height as the SDK computes it) is
 //! split between the alignment padding before the file and the file's own sectors in
@@ -21,10 +26,11 @@
 
 use crate::abi::{encode_revert_reason, flow, market, reward};
 use crate::chain::Chain;
+use crate::epoch::{DEPLOY_DELAY, EpochStep, FIRST_BLOCK, MAX_EPOCHS_PER_CALL, range_at_position};
 use crate::receipt::Log;
 use crate::submission::{Address, Submission, SubmitEvent};
 use alloy_primitives::{B256, U256};
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::{SolCall, SolError, SolEvent};
 use merkle::file::SubmissionNode;
 use serde::{Deserialize, Serialize};
 use types::H256;
@@ -96,8 +102,11 @@ impl From<Revert> for CallFailure {
 pub(crate) enum Effect {
     /// Move `value` to `to` (possibly zero: a plain call to an account).
     Transfer { to: Address, value: U256 },
-    /// Append these checked submissions, paying `value` in total.
+    /// Start these epochs (`makeContext`).
+    Context { epochs: Vec<EpochStep> },
+    /// Start these epochs, then append these checked submissions, paying `value` in total.
     Submit {
+        epochs: Vec<EpochStep>,
         submissions: Vec<Submission>,
         value: U256,
     },
@@ -235,10 +244,19 @@ fn view(output: Vec<u8>) -> Result<Outcome, CallFailure> {
     })
 }
 
-fn unsupported(name: &str) -> CallFailure {
-    CallFailure::Revert(Revert::new(format!(
-        "not supported: {name} needs epochs and mining, which chain-lite does not run yet"
-    )))
+/// A read past the end of an array: Solidity's `Panic(0x32)`, as the contract reverts.
+fn out_of_bounds(reason: String) -> CallFailure {
+    let data =
+        alloy_sol_types::Panic::from(alloy_sol_types::PanicKind::ArrayOutOfBounds).abi_encode();
+    CallFailure::Revert(Revert { reason, data })
+}
+
+/// A `makeContext` variant's outcome: start `epochs`, return `output`.
+fn context_outcome(output: Vec<u8>, epochs: Vec<EpochStep>) -> Outcome {
+    Outcome {
+        output,
+        effect: Effect::Context { epochs },
+    }
 }
 
 fn to_address(address: Address) -> alloy_primitives::Address {
@@ -290,6 +308,7 @@ impl Chain {
                 let call: flow::submitCall = decode(input)?;
                 let (submissions, returns) = self.plan_submissions(&[call.submission], value)?;
                 let (index, digest, start, length) = returns[0];
+                let epochs = self.plan_epochs(MAX_EPOCHS_PER_CALL);
                 Ok(Outcome {
                     output: flow::submitCall::abi_encode_returns(&flow::submitReturn {
                         index,
@@ -297,7 +316,11 @@ impl Chain {
                         startIndex: start,
                         length,
                     }),
-                    effect: Effect::Submit { submissions, value },
+                    effect: Effect::Submit {
+                        epochs,
+                        submissions,
+                        value,
+                    },
                 })
             }
             flow::batchSubmitCall::SELECTOR => {
@@ -309,9 +332,16 @@ impl Chain {
                     startIndexes: returns.iter().map(|r| r.2).collect(),
                     lengths: returns.iter().map(|r| r.3).collect(),
                 });
+                // The first `submit` of the batch catches the epochs up; the others find
+                // nothing to do in the same block.
+                let epochs = self.plan_epochs(MAX_EPOCHS_PER_CALL);
                 Ok(Outcome {
                     output,
-                    effect: Effect::Submit { submissions, value },
+                    effect: Effect::Submit {
+                        epochs,
+                        submissions,
+                        value,
+                    },
                 })
             }
             flow::marketCall::SELECTOR => {
@@ -363,18 +393,33 @@ impl Chain {
                     unstagedHeight: U256::ZERO,
                 }))
             }
-            flow::epochCall::SELECTOR
-            | flow::epochStartPositionCall::SELECTOR
-            | flow::firstBlockCall::SELECTOR
-            | flow::deployDelayCall::SELECTOR => {
-                // No epochs run yet: epoch 0 from block 0 and flow position 0, no delay.
-                if input.len() != 4 {
-                    return Err(CallFailure::BadAbi(
-                        "calldata for a parameterless view must be the selector alone".to_string(),
-                    ));
-                }
-                not_payable(value, "an epoch view")?;
-                view(U256::ZERO.to_be_bytes::<32>().to_vec())
+            flow::epochCall::SELECTOR => {
+                decode::<flow::epochCall>(input)?;
+                not_payable(value, "epoch()")?;
+                view(flow::epochCall::abi_encode_returns(&U256::from(
+                    self.epoch(),
+                )))
+            }
+            flow::epochStartPositionCall::SELECTOR => {
+                decode::<flow::epochStartPositionCall>(input)?;
+                not_payable(value, "epochStartPosition()")?;
+                view(flow::epochStartPositionCall::abi_encode_returns(
+                    &U256::from(self.epoch_start_position()),
+                ))
+            }
+            flow::firstBlockCall::SELECTOR => {
+                decode::<flow::firstBlockCall>(input)?;
+                not_payable(value, "firstBlock()")?;
+                view(flow::firstBlockCall::abi_encode_returns(&U256::from(
+                    FIRST_BLOCK,
+                )))
+            }
+            flow::deployDelayCall::SELECTOR => {
+                decode::<flow::deployDelayCall>(input)?;
+                not_payable(value, "deployDelay()")?;
+                view(flow::deployDelayCall::abi_encode_returns(&U256::from(
+                    DEPLOY_DELAY,
+                )))
             }
             flow::blocksPerEpochCall::SELECTOR => {
                 decode::<flow::blocksPerEpochCall>(input)?;
@@ -395,20 +440,85 @@ impl Chain {
                     &alloy_primitives::Address::ZERO,
                 ))
             }
-            flow::getContextCall::SELECTOR => Err(unsupported("getContext()")),
-            flow::makeContextCall::SELECTOR => Err(unsupported("makeContext()")),
+            flow::getContextCall::SELECTOR => {
+                decode::<flow::getContextCall>(input)?;
+                not_payable(value, "getContext()")?;
+                view(flow::getContextCall::abi_encode_returns(
+                    &self.mine_context().to_abi(),
+                ))
+            }
+            flow::makeContextCall::SELECTOR => {
+                decode::<flow::makeContextCall>(input)?;
+                not_payable(value, "makeContext()")?;
+                Ok(context_outcome(
+                    Vec::new(),
+                    self.plan_epochs(MAX_EPOCHS_PER_CALL),
+                ))
+            }
             flow::makeContextWithResultCall::SELECTOR => {
-                Err(unsupported("makeContextWithResult()"))
+                decode::<flow::makeContextWithResultCall>(input)?;
+                not_payable(value, "makeContextWithResult()")?;
+                let epochs = self.plan_epochs(MAX_EPOCHS_PER_CALL);
+                let context = epochs
+                    .last()
+                    .map_or_else(|| self.mine_context(), |step| step.context);
+                let output = flow::makeContextWithResultCall::abi_encode_returns(&context.to_abi());
+                Ok(context_outcome(output, epochs))
             }
             flow::makeContextFixedTimesCall::SELECTOR => {
-                Err(unsupported("makeContextFixedTimes(uint256)"))
+                let call: flow::makeContextFixedTimesCall = decode(input)?;
+                not_payable(value, "makeContextFixedTimes(uint256)")?;
+                // The contract loops `for (i = 0; i <= cnt; ++i)`: up to cnt + 1 epochs.
+                let times = u64::try_from(call.cnt)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1)
+                    .min(MAX_EPOCHS_PER_CALL);
+                Ok(context_outcome(Vec::new(), self.plan_epochs(times)))
             }
-            flow::getEpochRangeCall::SELECTOR => Err(unsupported("getEpochRange(bytes32)")),
+            flow::getEpochRangeCall::SELECTOR => {
+                let call: flow::getEpochRangeCall = decode(input)?;
+                not_payable(value, "getEpochRange(bytes32)")?;
+                // Like the contract's mapping: an unknown digest reads as the zero range.
+                let range = self.epoch_range(&H256(call.digest.0));
+                view(flow::getEpochRangeCall::abi_encode_returns(
+                    &flow::EpochRange {
+                        start: range.map_or(0, |range| u128::from(range.start)),
+                        end: range.map_or(0, |range| u128::from(range.end)),
+                    },
+                ))
+            }
             flow::getEpochRangeHistoryCall::SELECTOR => {
-                Err(unsupported("getEpochRangeHistory(uint256)"))
+                let call: flow::getEpochRangeHistoryCall = decode(input)?;
+                not_payable(value, "getEpochRangeHistory(uint256)")?;
+                let ranges = self.epoch_ranges();
+                let range = usize::try_from(call.index)
+                    .ok()
+                    .and_then(|index| ranges.get(index))
+                    .ok_or_else(|| {
+                        out_of_bounds(format!(
+                            "array out-of-bounds access: getEpochRangeHistory({}) with {} epoch \
+                             ranges recorded",
+                            call.index,
+                            ranges.len()
+                        ))
+                    })?;
+                view(flow::getEpochRangeHistoryCall::abi_encode_returns(
+                    &range.to_abi(),
+                ))
             }
             flow::queryContextAtPositionCall::SELECTOR => {
-                Err(unsupported("queryContextAtPosition(uint128)"))
+                let call: flow::queryContextAtPositionCall = decode(input)?;
+                not_payable(value, "queryContextAtPosition(uint128)")?;
+                // `makeContext` first: the answer may be an epoch this call starts.
+                let epochs = self.plan_epochs(MAX_EPOCHS_PER_CALL);
+                if call.targetPosition >= u128::from(length) {
+                    return Err(Revert::new("Queried position exceeds upper bound").into());
+                }
+                let position = u64::try_from(call.targetPosition).unwrap_or(u64::MAX);
+                let range = range_at_position(self.epoch_ranges(), &epochs, position)
+                    .ok_or_else(|| Revert::new("Can not find proper context"))?;
+                let output = flow::queryContextAtPositionCall::abi_encode_returns(&range.to_abi());
+                Ok(context_outcome(output, epochs))
             }
             other => Err(unknown_selector(other)),
         }
@@ -582,12 +692,19 @@ impl Chain {
                 self.move_value(from, to, value);
                 Vec::new()
             }
-            Effect::Submit { submissions, value } => {
+            Effect::Context { epochs } => self.apply_epochs(from, epochs),
+            Effect::Submit {
+                epochs,
+                submissions,
+                value,
+            } => {
                 self.move_value(from, REWARD_ADDRESS, value);
                 let price = self.config().price_per_sector;
                 let mut fee_total = U256::ZERO;
                 let count = submissions.len();
-                let mut logs = Vec::with_capacity(count);
+                // `makeContext` runs before the first insert: its `NewEpoch` logs come first.
+                let mut logs = self.apply_epochs(from, epochs);
+                logs.reserve(count);
                 for (position, submission) in submissions.into_iter().enumerate() {
                     let before = self.flow.length().0;
                     let sectors = submission.sectors();

@@ -649,6 +649,7 @@ fn every_view_answers_through_call() {
     let out = call(FLOW_ADDRESS, flow::treeCall {}.abi_encode()).expect("view");
     let tree = flow::treeCall::abi_decode_returns(&out).expect("tree");
     assert_eq!(tree.currentLength, U256::from(chain.flow_context().1.0));
+    // Epoch 0 from genesis: no epoch has started yet (see `tests/epochs.rs`).
     for data in [
         flow::epochCall {}.abi_encode(),
         flow::epochStartPositionCall {}.abi_encode(),
@@ -673,19 +674,38 @@ fn every_view_answers_through_call() {
         flow::rootHistoryCall::abi_decode_returns(&out).expect("address"),
         AlloyAddress::ZERO
     );
-    for data in [
-        flow::getContextCall {}.abi_encode(),
-        flow::makeContextCall {}.abi_encode(),
+    // The context views answer; makeContext* through `call` predict and change nothing.
+    let out = call(FLOW_ADDRESS, flow::getContextCall {}.abi_encode()).expect("view");
+    let context = flow::getContextCall::abi_decode_returns(&out).expect("context");
+    assert_eq!(context.epoch, U256::ZERO);
+    assert_eq!(context.flowLength, U256::from(1u64));
+    let out = call(
+        FLOW_ADDRESS,
         flow::makeContextWithResultCall {}.abi_encode(),
-    ] {
-        let revert = call(FLOW_ADDRESS, data).expect_err("needs mining");
-        assert!(
-            revert.reason.starts_with("not supported"),
-            "{}",
-            revert.reason
-        );
-        assert_eq!(revert_reason(&revert.data), revert.reason);
-    }
+    )
+    .expect("call");
+    let predicted = flow::makeContextWithResultCall::abi_decode_returns(&out).expect("context");
+    assert_eq!(predicted.epoch, context.epoch);
+    assert_eq!(predicted.digest, context.digest);
+    call(FLOW_ADDRESS, flow::makeContextCall {}.abi_encode()).expect("call");
+    call(
+        FLOW_ADDRESS,
+        flow::getEpochRangeCall { digest: B256::ZERO }.abi_encode(),
+    )
+    .expect("view");
+    let revert = call(
+        FLOW_ADDRESS,
+        flow::getEpochRangeHistoryCall { index: U256::ZERO }.abi_encode(),
+    )
+    .expect_err("no epoch range yet");
+    assert!(revert.reason.contains("out-of-bounds"), "{}", revert.reason);
+    let revert = call(
+        FLOW_ADDRESS,
+        flow::queryContextAtPositionCall { targetPosition: 0 }.abi_encode(),
+    )
+    .expect_err("no context yet");
+    assert_eq!(revert.reason, "Can not find proper context");
+    assert_eq!(revert_reason(&revert.data), revert.reason);
 
     let out = call(MARKET_ADDRESS, market::pricePerSectorCall {}.abi_encode()).expect("view");
     assert_eq!(

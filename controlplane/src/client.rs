@@ -311,8 +311,14 @@ async fn submit_signed(
     if receipt.get("status") != Some(&json!("0x1")) {
         bail!("the Flow submission {hash} reverted: {receipt}");
     }
-    let log = receipt
-        .pointer("/logs/0")
+    // The receipt may carry NewEpoch logs before the Submit log: pick Submit by its topic.
+    let submit_topic = format!("{:#x}", flow::Submit::SIGNATURE_HASH);
+    let log = receipt["logs"]
+        .as_array()
+        .and_then(|logs| {
+            logs.iter()
+                .find(|log| log["topics"][0].as_str() == Some(submit_topic.as_str()))
+        })
         .context("the receipt has no Submit log")?;
     let topics = log["topics"]
         .as_array()
