@@ -103,27 +103,13 @@ fn submission_of(data: &[u8]) -> Submission {
 
 fn abi_submission(submission: &Submission, submitter: Address) -> flow::Submission {
     flow::Submission {
-        data: flow::SubmissionData {
-            length: U256::from(submission.length),
-            tags: submission.tags.clone().into(),
-            nodes: submission
-                .nodes
-                .iter()
-                .map(|node| flow::SubmissionNode {
-                    root: B256::from(node.root.0),
-                    height: U256::from(node.height),
-                })
-                .collect(),
-        },
+        data: chain_lite::abi::submission_data(submission),
         submitter: submitter.into(),
     }
 }
 
 fn submit_calldata(submission: &Submission) -> Vec<u8> {
-    flow::submitCall {
-        submission: abi_submission(submission, DEV_ACCOUNTS[0].address),
-    }
-    .abi_encode()
+    chain_lite::abi::submit_calldata(submission, DEV_ACCOUNTS[0].address)
 }
 
 fn fee(submission: &Submission) -> U256 {
