@@ -215,5 +215,33 @@ fn a_signed_flow_submission_is_stored_and_bad_transactions_change_nothing() {
     assert_eq!(wide["error"]["data"]["kind"], json!("log_range_too_large"));
     let old = rpc.raw("eth_getBalance", json!([alice_hex, "0x0"]));
     assert_eq!(old["error"]["data"]["kind"], json!("historical_state"));
+
+    // Everything answered above survives kill -9: the chain replays to the same state, and the
+    // file stays finalized and readable.
+    let after = state(&rpc);
+    let head = rpc.call("eth_getBlockByNumber", json!(["latest", false]));
+    let data_dir = node.data_dir.clone();
+    node.kill9();
+    let node = NodeProcess::start(&data_dir);
+    let rpc = node.rpc();
+    assert_eq!(
+        state(&rpc),
+        after,
+        "balances, nonces and height after restart"
+    );
+    assert_eq!(
+        rpc.call("eth_getBlockByNumber", json!(["latest", false]))["hash"],
+        head["hash"]
+    );
+    assert_eq!(
+        rpc.call("eth_getTransactionReceipt", json!([hash]))["status"],
+        json!("0x0")
+    );
+    assert_eq!(
+        rpc.call("zgs_checkFileFinalized", json!([tx_seq])),
+        json!(true)
+    );
+    let segment = rpc.call("zgs_downloadSegmentWithProofByTxSeq", json!([tx_seq, 0]));
+    assert!(segment["data"].is_string(), "{segment}");
     node.stop();
 }
