@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -24,6 +25,12 @@ pub struct ShardLabel {
     pub shard: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardPhaseLabel {
+    pub shard: String,
+    pub phase: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub ingest_bytes: Counter,
@@ -36,6 +43,8 @@ pub struct Metrics {
     pub segment_read_duration: Histogram,
     pub shard_queue_depth: Family<ShardLabel, Gauge>,
     pub shard_disk_used_bytes: Family<ShardLabel, Gauge>,
+    pub shard_batches: Family<ShardLabel, Gauge>,
+    pub shard_phase_seconds: Family<ShardPhaseLabel, Gauge<f64, AtomicU64>>,
     pub files: Gauge,
     pub files_finalized: Gauge,
     pub log_sync_next_block: Gauge,
@@ -112,6 +121,18 @@ impl Metrics {
             "Bytes of extents a shard has written",
             shard_disk_used_bytes.clone(),
         );
+        let shard_batches = Family::<ShardLabel, Gauge>::default();
+        registry.register(
+            "shard_batches",
+            "Write batches a shard has committed since start",
+            shard_batches.clone(),
+        );
+        let shard_phase_seconds = Family::<ShardPhaseLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "shard_phase_seconds",
+            "Seconds a shard spent per write-path phase since start (verify, place, write, sync, commit, settle_wait)",
+            shard_phase_seconds.clone(),
+        );
         let files = Gauge::default();
         registry.register("files", "Files known from the chain", files.clone());
         let files_finalized = Gauge::default();
@@ -144,6 +165,8 @@ impl Metrics {
             segment_read_duration,
             shard_queue_depth,
             shard_disk_used_bytes,
+            shard_batches,
+            shard_phase_seconds,
             files,
             files_finalized,
             log_sync_next_block,
@@ -189,6 +212,17 @@ mod tests {
             .shard_disk_used_bytes
             .get_or_create(&ShardLabel { shard: "0".into() })
             .set(0);
+        metrics
+            .shard_batches
+            .get_or_create(&ShardLabel { shard: "0".into() })
+            .set(0);
+        metrics
+            .shard_phase_seconds
+            .get_or_create(&ShardPhaseLabel {
+                shard: "0".into(),
+                phase: "verify".into(),
+            })
+            .set(0.0);
         let text = metrics.render();
         let doc = include_str!("../../docs/metrics.md");
         let names: Vec<&str> = doc

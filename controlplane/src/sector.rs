@@ -1,6 +1,6 @@
 //! Flow-level views: sector proofs against the flow root, and shard disk statistics.
 
-use crate::metrics::ShardLabel;
+use crate::metrics::{ShardLabel, ShardPhaseLabel};
 use crate::node::Node;
 use crate::rpc::{RpcError, to_value};
 use dataplane::{Request, Response};
@@ -8,19 +8,41 @@ use merkle::flow::PieceKind;
 use serde_json::Value;
 use types::{H256, SEGMENT_CHUNKS, SectorIndex, SegmentIndex};
 
-/// Asks every shard for its statistics and publishes disk use; a busy shard is skipped.
-pub async fn refresh_disk_gauges(node: &Node) {
+/// Asks every shard for its statistics and publishes disk use, batches and time per write
+/// phase; a busy shard is skipped.
+pub async fn refresh_shard_gauges(node: &Node) {
     for shard in 0..node.shards.count() {
         let Ok(future) = node.shards.call(shard, Request::Stats) else {
             continue;
         };
         if let Response::Stats(stats) = future.await {
+            let label = ShardLabel {
+                shard: shard.to_string(),
+            };
             node.metrics
                 .shard_disk_used_bytes
-                .get_or_create(&ShardLabel {
-                    shard: shard.to_string(),
-                })
+                .get_or_create(&label)
                 .set(stats.record_bytes_used as i64);
+            node.metrics
+                .shard_batches
+                .get_or_create(&label)
+                .set(stats.batches as i64);
+            for (phase, nanoseconds) in [
+                ("verify", stats.verify_ns),
+                ("place", stats.place_ns),
+                ("write", stats.write_ns),
+                ("sync", stats.sync_ns),
+                ("commit", stats.commit_ns),
+                ("settle_wait", stats.settle_wait_ns),
+            ] {
+                node.metrics
+                    .shard_phase_seconds
+                    .get_or_create(&ShardPhaseLabel {
+                        shard: shard.to_string(),
+                        phase: phase.to_string(),
+                    })
+                    .set(nanoseconds as f64 / 1e9);
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
                     })
                     .set(node.shards.queue_depth(shard) as i64);
             }
-            crate::sector::refresh_disk_gauges(node).await;
+            crate::sector::refresh_shard_gauges(node).await;
             reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
