@@ -904,39 +904,9 @@ impl Chain {
         Ok(())
     }
 
-    /// `Submit` events of sealed blocks `from_block..=to_block` (`to_block` past the head is
-    /// read as the head), at most `max_logs` (and the configured cap); a query that would return
-    /// more fails rather than truncating silently.
-    pub fn logs(
-        &self,
-        from_block: u64,
-        to_block: u64,
-        max_logs: usize,
-    ) -> Result<Vec<(u64, SubmitEvent)>, ChainError> {
-        self.check_log_range(from_block, to_block)?;
-        let max_logs = max_logs.min(self.config.max_logs);
-        let last = to_block.min(self.head().number());
-        let mut logs = Vec::new();
-        for number in from_block..=last {
-            let Some(block) = self.block(number) else {
-                break;
-            };
-            for event in &block.submit_events {
-                if logs.len() == max_logs {
-                    return Err(ChainError::TooManyLogs {
-                        from_block,
-                        to_block,
-                        max_logs,
-                    });
-                }
-                logs.push((number, event.clone()));
-            }
-        }
-        Ok(logs)
-    }
-
-    /// `eth_getLogs`: Ethereum logs of sealed blocks matching `filter`, with the same range
-    /// and result limits as [`Chain::logs`].
+    /// `eth_getLogs`: Ethereum logs of sealed blocks matching `filter` (`to_block` past the
+    /// head is read as the head), at most `max_logs` (and the configured cap); a query that
+    /// would return more fails rather than truncating silently.
     pub fn filter_logs(
         &self,
         filter: &LogFilter,

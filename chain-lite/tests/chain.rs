@@ -1,7 +1,11 @@
 //! chain-lite on literal cases: submissions, sealing, views, logs and replay.
 
+use alloy_primitives::B256;
+use alloy_sol_types::SolEvent;
+use chain_lite::abi::flow::Submit;
 use chain_lite::{
-    Block, Chain, ChainConfig, ChainError, Submission, SubmissionError, submission_digest,
+    Block, Chain, ChainConfig, ChainError, FLOW_ADDRESS, LogEntry, LogFilter, Submission,
+    SubmissionError, submission_digest,
 };
 use merkle::file::{FileTree, SubmissionNode};
 use merkle::flow::FlowLog;
@@ -204,31 +208,46 @@ fn busy_chain() -> Chain {
     chain
 }
 
+/// The Flow `Submit` logs of blocks `from..=to`, as the node's log sync asks for them.
+fn submit_logs(chain: &Chain, from: u64, to: u64, max: usize) -> Result<Vec<LogEntry>, ChainError> {
+    let filter = LogFilter {
+        from_block: from,
+        to_block: to,
+        addresses: vec![FLOW_ADDRESS],
+        topics: vec![Some(vec![H256(Submit::SIGNATURE_HASH.0)])],
+    };
+    chain.filter_logs(&filter, max)
+}
+
 #[test]
 fn logs_by_range_with_limits() {
     let chain = busy_chain();
     // Blocks 1..=6 hold 1, 2, 0, 1, 2, 0 submissions.
-    let logs = chain.logs(1, 2, 10).expect("in range");
-    let numbers: Vec<u64> = logs.iter().map(|(number, _)| *number).collect();
+    let logs = submit_logs(&chain, 1, 2, 10).expect("in range");
+    let numbers: Vec<u64> = logs.iter().map(|entry| entry.block_number).collect();
     assert_eq!(numbers, vec![1, 2, 2]);
     let seqs: Vec<u64> = logs
         .iter()
-        .map(|(_, event)| event.submission_index.0)
+        .map(|entry| {
+            let topics: Vec<B256> = entry.log.topics.iter().map(|t| B256::from(t.0)).collect();
+            let event = Submit::decode_raw_log(topics, &entry.log.data).expect("a Submit log");
+            u64::try_from(event.submissionIndex).expect("small")
+        })
         .collect();
     assert_eq!(seqs, vec![0, 1, 2]);
-    assert_eq!(chain.logs(3, 3, 10).expect("empty block"), vec![]);
+    assert_eq!(submit_logs(&chain, 3, 3, 10).expect("empty block"), vec![]);
     // Past the head reads as the head; a range wholly past it is empty.
-    assert_eq!(chain.logs(5, 9, 10).expect("clamped").len(), 2);
-    assert_eq!(chain.logs(100, 101, 10).expect("future"), vec![]);
+    assert_eq!(submit_logs(&chain, 5, 9, 10).expect("clamped").len(), 2);
+    assert_eq!(submit_logs(&chain, 100, 101, 10).expect("future"), vec![]);
     assert_eq!(
-        chain.logs(2, 1, 10),
+        submit_logs(&chain, 2, 1, 10),
         Err(ChainError::LogRangeInverted {
             from_block: 2,
             to_block: 1
         })
     );
     assert_eq!(
-        chain.logs(0, 5, 10),
+        submit_logs(&chain, 0, 5, 10),
         Err(ChainError::LogRangeTooLarge {
             from_block: 0,
             to_block: 5,
@@ -236,7 +255,7 @@ fn logs_by_range_with_limits() {
         })
     );
     assert_eq!(
-        chain.logs(1, 2, 2),
+        submit_logs(&chain, 1, 2, 2),
         Err(ChainError::TooManyLogs {
             from_block: 1,
             to_block: 2,
@@ -245,7 +264,7 @@ fn logs_by_range_with_limits() {
     );
     // The configured cap wins over a larger request.
     assert_eq!(
-        chain.logs(1, 5, 100),
+        submit_logs(&chain, 1, 5, 100),
         Err(ChainError::TooManyLogs {
             from_block: 1,
             to_block: 5,
