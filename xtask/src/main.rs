@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("da", &["types", "merkle"]),
     ("kernel-bypass", &["types"]),
     ("dataplane", &["types", "merkle", "kernel-bypass", "da"]),
-    ("compute", &["types"]),
+    ("compute", &["types", "da"]),
     (
         "controlplane",
         &[
@@ -29,9 +29,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "dataplane",
             "compute",
             "da",
+            "gateway",
         ],
     ),
-    ("gateway", &["types", "merkle"]),
+    ("gateway", &["types", "merkle", "chain-lite"]),
     (
         "bench",
         &[

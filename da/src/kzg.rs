@@ -1,0 +1,1 @@
+//! kzg: being written.
