@@ -1,7 +1,10 @@
 // The official 0G TypeScript SDK, unmodified, end to end against a zerog node.
 //
-// Usage: node sdk/e2e.cjs --rpc URL --out DIR [--indexer URL] [--key HEX] [--mode indexer|direct]
-//                         [--task-size N] FILE...
+// Usage: node sdk/e2e.cjs --rpc URL --out DIR [--indexer URL] [--storage URL] [--key HEX]
+//                         [--mode indexer|direct] [--task-size N] FILE...
+//
+// --rpc is the chain's Ethereum JSON-RPC; --storage the storage node (default: --rpc, a dev node
+// serves both) used in mode `direct` and for the proof check; --indexer defaults to --rpc.
 //
 // For each FILE, in order:
 //   1. upload with the SDK: `Indexer.upload(file, rpc, signer)` (mode `indexer`, the default: the
@@ -53,6 +56,7 @@ function parseArgs(argv) {
     switch (argv[i]) {
       case '--rpc': args.rpc = next(); break;
       case '--indexer': args.indexer = next(); break;
+      case '--storage': args.storage = next(); break;
       case '--key': args.key = next(); break;
       case '--out': args.out = next(); break;
       case '--mode': args.mode = next(); break;
@@ -61,7 +65,7 @@ function parseArgs(argv) {
     }
   }
   if (!args.rpc || !args.out || args.files.length === 0) {
-    throw new Error('usage: e2e.cjs --rpc URL --out DIR [--indexer URL] [--key HEX] ' +
+    throw new Error('usage: e2e.cjs --rpc URL --out DIR [--indexer URL] [--storage URL] [--key HEX] ' +
       '[--mode indexer|direct] [--task-size N] FILE...');
   }
   if (args.mode !== 'indexer' && args.mode !== 'direct') {
@@ -71,6 +75,7 @@ function parseArgs(argv) {
     throw new Error('--task-size must be a positive integer');
   }
   args.indexer = args.indexer ?? args.rpc;
+  args.storage = args.storage ?? args.rpc;
   return args;
 }
 
@@ -92,7 +97,7 @@ async function upload(args, signer, zgFile) {
     check(error, 'Indexer.upload');
     return { root: result.rootHash, txSeq: result.txSeq, txHash: result.txHash };
   }
-  const node = new sdk.StorageNode(args.rpc);
+  const node = new sdk.StorageNode(args.storage);
   const status = await node.getStatus();
   const flow = sdk.getFlowContract(status.networkIdentity.flowAddress, signer);
   const uploader = new sdk.Uploader([node], args.rpc, flow);
@@ -107,7 +112,7 @@ async function download(args, root, target) {
   if (args.mode === 'indexer') {
     error = await new sdk.Indexer(args.indexer).download(root, target, true);
   } else {
-    error = await new sdk.Downloader([new sdk.StorageNode(args.rpc)]).download(root, target, true);
+    error = await new sdk.Downloader([new sdk.StorageNode(args.storage)]).download(root, target, true);
   }
   check(error, 'download');
   return fs.readFileSync(target);
@@ -125,7 +130,7 @@ function paddedChunks(size) {
 // Every data segment with its proof, verified with the SDK's Proof against `root`; the verified
 // bytes must be the SDK download's bytes (zero-padded to whole chunks).
 async function verifyWithProofs(args, root, txSeq, size, downloaded) {
-  const node = new sdk.StorageNode(args.rpc);
+  const node = new sdk.StorageNode(args.storage);
   const leaves = Math.ceil(paddedChunks(size) / SEGMENT_CHUNKS);
   const dataSegments = Math.ceil(size / SEGMENT);
   const totalChunks = paddedChunks(size);

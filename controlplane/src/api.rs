@@ -342,14 +342,15 @@ fn status(node: &Node) -> Result<Value, RpcError> {
     let chain = node.chain.borrow();
     let synced = node.log_sync_next_block().saturating_sub(1);
     let block_hash = chain.block_hash(synced).unwrap_or(H256::ZERO);
+    let (chain_id, flow_address) = (chain.chain_id(), chain.flow_address());
     Ok(json!({
         "connectedPeers": 0,
         "logSyncHeight": synced,
         "logSyncBlock": block_hash,
         "nextTxSeq": node.next_tx_seq(),
         "networkIdentity": {
-            "chainId": DEV_CHAIN_ID,
-            "flowAddress": format!("0x{}", hex::encode(chain_lite::FLOW_ADDRESS)),
+            "chainId": chain_id,
+            "flowAddress": format!("0x{}", hex::encode(flow_address)),
             "p2pProtocolVersion": { "major": 0, "minor": 1, "build": 0 },
         },
     }))

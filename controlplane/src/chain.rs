@@ -1,6 +1,7 @@
-//! The embedded dev chain: chain-lite's state machine plus persistence of its sealed blocks in
-//! the node index, replayed at start. The log sync reads it only through `submissions_since`,
-//! the same shape as `eth_getLogs` on a remote chain.
+//! Where the node learns about files: either the embedded dev chain (chain-lite's state machine
+//! plus persistence of its sealed blocks in the node index, replayed at start) or a remote EVM
+//! chain tailed over `eth_getLogs` (`remote.rs`), for which the node rebuilds the flow from the
+//! Submit events. Both read Flow `Submit` events as Ethereum logs and decode them here.
 
 use crate::index::{FileRecord, Index};
 use crate::rpc::RpcError;
@@ -20,26 +21,177 @@ const DEV_SENDER: [u8; 20] = [0; 20];
 /// Widest block range one log query asks for.
 const LOG_QUERY_BLOCKS: u64 = 1000;
 
+/// Meta keys recording which chain a data folder follows, checked at every start.
+const META_CHAIN_KIND: &str = "chain_kind";
+const META_CHAIN_ID: &str = "chain_id";
+const CHAIN_KIND_EMBEDDED: u64 = 1;
+const CHAIN_KIND_REMOTE: u64 = 2;
+
+/// Refuses to open a data folder made for another chain: its files, flow and sync progress
+/// would be mixed with a different history. A folder without the record is claimed.
+pub fn claim_data_folder(index: &Index, remote: bool, chain_id: u64) -> anyhow::Result<()> {
+    let kind = if remote {
+        CHAIN_KIND_REMOTE
+    } else {
+        CHAIN_KIND_EMBEDDED
+    };
+    let describe = |kind: u64, id: u64| match kind {
+        CHAIN_KIND_EMBEDDED => format!("the embedded dev chain (chain id {id})"),
+        _ => format!("a remote chain with chain id {id}"),
+    };
+    match (index.meta(META_CHAIN_KIND)?, index.meta(META_CHAIN_ID)?) {
+        (Some(stored_kind), Some(stored_id)) if (stored_kind, stored_id) != (kind, chain_id) => {
+            anyhow::bail!(
+                "this data folder follows {}, not {}; use another --data-dir",
+                describe(stored_kind, stored_id),
+                describe(kind, chain_id)
+            )
+        }
+        (Some(_), Some(_)) => Ok(()),
+        _ => {
+            index.put_meta(META_CHAIN_KIND, kind)?;
+            index.put_meta(META_CHAIN_ID, chain_id)?;
+            Ok(())
+        }
+    }
+}
+
+/// The node's view of the chain it follows.
+pub enum ChainSource {
+    Embedded(Box<EmbeddedChain>),
+    Remote(RemoteFlow),
+}
+
+impl ChainSource {
+    pub fn chain_id(&self) -> u64 {
+        match self {
+            ChainSource::Embedded(chain) => chain.state().config().chain_id,
+            ChainSource::Remote(remote) => remote.chain_id,
+        }
+    }
+
+    pub fn flow_address(&self) -> [u8; 20] {
+        match self {
+            ChainSource::Embedded(_) => FLOW_ADDRESS,
+            ChainSource::Remote(remote) => remote.flow_address,
+        }
+    }
+
+    /// The flow as far as this node knows it: the embedded chain's, or the one rebuilt from the
+    /// remote chain's final Submit events.
+    pub fn flow(&self) -> &merkle::flow::FlowLog {
+        match self {
+            ChainSource::Embedded(chain) => chain.flow(),
+            ChainSource::Remote(remote) => &remote.flow,
+        }
+    }
+
+    pub fn flow_context(&self) -> (H256, SectorIndex) {
+        let flow = self.flow();
+        (flow.root(), flow.length())
+    }
+
+    /// Latest block known: the embedded head, or the remote chain's last seen final block.
+    pub fn head_number(&self) -> u64 {
+        match self {
+            ChainSource::Embedded(chain) => chain.head_number(),
+            ChainSource::Remote(remote) => remote.finalized.map_or(0, |(number, _)| number),
+        }
+    }
+
+    /// Hash of block `number` where known (the remote side remembers its last final block).
+    pub fn block_hash(&self, number: u64) -> Option<H256> {
+        match self {
+            ChainSource::Embedded(chain) => chain.block_hash(number),
+            ChainSource::Remote(remote) => remote
+                .finalized
+                .filter(|(final_number, _)| *final_number == number)
+                .map(|(_, hash)| hash),
+        }
+    }
+}
+
+/// A remote chain's flow as rebuilt from its Submit events, with what the node knows of it.
+pub struct RemoteFlow {
+    pub chain_id: u64,
+    pub flow_address: [u8; 20],
+    pub flow: merkle::flow::FlowLog,
+    /// Submissions appended so far: the next one's sequence number.
+    pub submissions: u64,
+    /// The last final block seen: number and hash.
+    pub finalized: Option<(u64, H256)>,
+}
+
+impl RemoteFlow {
+    /// Rebuilds the flow from the files already synced, in submission order.
+    pub fn rebuild(
+        chain_id: u64,
+        flow_address: [u8; 20],
+        files: &[FileRecord],
+    ) -> anyhow::Result<RemoteFlow> {
+        let mut remote = RemoteFlow {
+            chain_id,
+            flow_address,
+            flow: merkle::flow::FlowLog::new(),
+            submissions: 0,
+            finalized: None,
+        };
+        let mut ordered: Vec<&FileRecord> = files.iter().collect();
+        ordered.sort_by_key(|record| record.tx_seq);
+        for record in ordered {
+            remote.append(record)?;
+        }
+        Ok(remote)
+    }
+
+    /// Appends a file announced by the chain, checking that it lands where the chain placed it
+    /// and that no submission was skipped. A mismatch means the remote Flow contract does not
+    /// follow 0G's layout (or logs were lost): nothing this node stores could be proven then.
+    pub fn append(&mut self, record: &FileRecord) -> anyhow::Result<()> {
+        let expected_seq = self.submissions;
+        anyhow::ensure!(
+            record.tx_seq.0 == expected_seq,
+            "submission {} arrived but {expected_seq} was expected next: the chain's Submit logs have a gap",
+            record.tx_seq
+        );
+        let placement = self
+            .flow
+            .append(&record.nodes)
+            .map_err(|error| anyhow::anyhow!("submission {}: {error}", record.tx_seq))?;
+        anyhow::ensure!(
+            placement.start == record.start,
+            "submission {} starts at sector {} on chain but at {} in the rebuilt flow",
+            record.tx_seq,
+            record.start.0,
+            placement.start.0
+        );
+        self.submissions += 1;
+        Ok(())
+    }
+}
+
 pub struct EmbeddedChain {
     chain: Chain,
 }
 
-/// Decodes a Flow `Submit` log into the file it announces.
-fn file_from_submit_log(entry: &LogEntry) -> Result<FileRecord, ChainError> {
-    let topics: Vec<alloy_primitives::B256> = entry
-        .log
-        .topics
+/// Decodes a Flow `Submit` log (its topics and data, as `eth_getLogs` returns them) into the
+/// file it announces.
+pub fn file_from_submit_log(
+    topics: &[H256],
+    data: &[u8],
+    block_number: u64,
+) -> Result<FileRecord, ChainError> {
+    let topics: Vec<alloy_primitives::B256> = topics
         .iter()
         .map(|topic| alloy_primitives::B256::from(topic.0))
         .collect();
-    let event =
-        Submit::decode_raw_log(topics, &entry.log.data).map_err(|error| ChainError::Replay {
-            number: entry.block_number,
-            reason: format!("undecodable Submit log: {error}"),
-        })?;
+    let event = Submit::decode_raw_log(topics, data).map_err(|error| ChainError::Replay {
+        number: block_number,
+        reason: format!("undecodable Submit log: {error}"),
+    })?;
     let as_u64 = |value: alloy_primitives::U256, what: &str| {
         u64::try_from(value).map_err(|_| ChainError::Replay {
-            number: entry.block_number,
+            number: block_number,
             reason: format!("Submit log {what} does not fit 64 bits"),
         })
     };
@@ -56,7 +208,7 @@ fn file_from_submit_log(entry: &LogEntry) -> Result<FileRecord, ChainError> {
         size_bytes: as_u64(event.submission.length, "length")?,
         start: SectorIndex(as_u64(event.startPos, "startPos")?),
         nodes,
-        block_number: entry.block_number,
+        block_number,
         finalized: false,
     })
 }
@@ -105,10 +257,6 @@ impl EmbeddedChain {
 
     pub fn block_hash(&self, number: u64) -> Option<H256> {
         self.chain.block(number).map(Block::hash)
-    }
-
-    pub fn flow_context(&self) -> (H256, SectorIndex) {
-        self.chain.flow_context()
     }
 
     pub fn flow(&self) -> &merkle::flow::FlowLog {
@@ -185,7 +333,9 @@ impl EmbeddedChain {
         };
         let files = logs
             .iter()
-            .map(file_from_submit_log)
+            .map(|entry| {
+                file_from_submit_log(&entry.log.topics, &entry.log.data, entry.block_number)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((files, to_block + 1))
     }

@@ -141,6 +141,33 @@ impl Index {
         })
     }
 
+    /// A small counter or flag from the meta table (see the keys in `chain.rs`).
+    pub fn meta(&self, key: &str) -> Result<Option<u64>, IndexError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| self.error("begin read", e))?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| self.error("open meta", e))?;
+        Ok(meta
+            .get(key)
+            .map_err(|e| self.error("read meta", e))?
+            .map(|value| value.value()))
+    }
+
+    pub fn put_meta(&self, key: &str, value: u64) -> Result<(), IndexError> {
+        let txn = self.db.begin_write().map_err(|e| self.error("begin", e))?;
+        {
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| self.error("open meta", e))?;
+            meta.insert(key, value)
+                .map_err(|e| self.error("write meta", e))?;
+        }
+        txn.commit().map_err(|e| self.error("commit meta", e))
+    }
+
     /// Appends one sealed chain block (the embedded chain's persistence).
     pub fn put_block(&self, number: u64, encoded: &[u8]) -> Result<(), IndexError> {
         let txn = self.db.begin_write().map_err(|e| self.error("begin", e))?;

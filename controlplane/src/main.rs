@@ -11,6 +11,7 @@ mod index;
 mod indexer;
 mod metrics;
 mod node;
+mod remote;
 mod rpc;
 mod sector;
 mod server;
@@ -78,10 +79,21 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("chain").required(true).args(["dev", "chain_rpc"])))]
 struct NodeArgs {
     /// Development mode: embedded single-validator chain, data in a local folder.
     #[arg(long)]
     dev: bool,
+    /// Follow a remote EVM chain instead of embedding one: its JSON-RPC URL. The node reads
+    /// the Flow contract's Submit events from final blocks with `eth_getLogs`.
+    #[arg(long, value_name = "URL")]
+    chain_rpc: Option<String>,
+    /// The Flow contract's address on the remote chain.
+    #[arg(long, value_name = "ADDRESS", default_value_t = format!("0x{}", hex::encode(chain_lite::FLOW_ADDRESS)))]
+    flow_address: String,
+    /// How often to poll the remote chain for new final blocks, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    chain_poll_ms: u64,
     /// Where the node keeps its index, chain and extents.
     #[arg(long, default_value = "./zerog-data")]
     data_dir: PathBuf,
@@ -188,11 +200,6 @@ fn init_logging(json: bool) {
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    if !args.dev {
-        bail!(
-            "only --dev (embedded chain) is available so far: tailing a remote chain comes with the Ethereum facade"
-        );
-    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data folder {}", args.data_dir.display()))?;
     let shard_count = args.shards.unwrap_or_else(|| {
@@ -205,8 +212,44 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     }
     let index = index::Index::open(&args.data_dir.join("node.redb"))?;
     let loaded = index.load()?;
-    let chain = chain::EmbeddedChain::open(&index, &loaded.blocks)
-        .context("replaying the embedded chain")?;
+    let runtime = client_runtime()?;
+    let remote_rpc = match &args.chain_rpc {
+        Some(url) => Some(remote::ChainRpc::new(url)?),
+        None => None,
+    };
+    let chain = match &remote_rpc {
+        None => {
+            chain::claim_data_folder(&index, false, api::DEV_CHAIN_ID)?;
+            chain::ChainSource::Embedded(Box::new(
+                chain::EmbeddedChain::open(&index, &loaded.blocks)
+                    .context("replaying the embedded chain")?,
+            ))
+        }
+        Some(rpc) => {
+            let flow_address = parse_address(&args.flow_address).context("--flow-address")?;
+            let chain_id = runtime
+                .block_on(rpc.chain_id())
+                .context("asking the remote chain for its chain id")?;
+            chain::claim_data_folder(&index, true, chain_id)?;
+            chain::ChainSource::Remote(
+                chain::RemoteFlow::rebuild(chain_id, flow_address, &loaded.files)
+                    .context("rebuilding the flow from the synced files")?,
+            )
+        }
+    };
+    let chain_line = match &chain {
+        chain::ChainSource::Embedded(_) => format!(
+            "embedded (dev), chain id {}, JSON-RPC on the same port",
+            api::DEV_CHAIN_ID
+        ),
+        chain::ChainSource::Remote(remote) => format!(
+            "remote {}, chain id {}, polled every {} ms",
+            args.chain_rpc.as_deref().unwrap_or_default(),
+            remote.chain_id,
+            args.chain_poll_ms
+        ),
+    };
+    let flow_address = chain.flow_address();
     let config = dataplane::DataPlaneConfig {
         shards: shard_count,
         extent_bytes: args.extent_mib * 1024 * 1024,
@@ -216,7 +259,6 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let (data_plane, clients) =
         dataplane::DataPlane::start(config).context("starting the data plane")?;
 
-    let runtime = client_runtime()?;
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&runtime, async move {
         let shards = shards::Shards::start(clients).context("attaching to the shard rings")?;
@@ -230,7 +272,15 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         node.sync_logs()
             .map_err(|error| anyhow::anyhow!("log sync: {error}"))?;
         node.recover().await.context("recovering upload progress")?;
-        tokio::task::spawn_local(node.clone().run_block_producer());
+        match remote_rpc {
+            None => {
+                tokio::task::spawn_local(node.clone().run_block_producer());
+            }
+            Some(rpc) => {
+                let poll = std::time::Duration::from_millis(args.chain_poll_ms.max(1));
+                tokio::task::spawn_local(remote::run_log_sync(node.clone(), rpc, poll));
+            }
+        }
         let listener = tokio::net::TcpListener::bind(args.rpc)
             .await
             .with_context(|| format!("cannot listen on {}", args.rpc))?;
@@ -241,19 +291,18 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         println!("  metrics  http://{address}/metrics");
         println!("  data     {}", args.data_dir.display());
         println!("  shards   {shard_count}");
-        println!(
-            "  chain    embedded (dev), chain id {}, JSON-RPC on the same port",
-            api::DEV_CHAIN_ID
-        );
-        println!("  flow     0x{}", hex::encode(chain_lite::FLOW_ADDRESS));
-        println!("  market   0x{}", hex::encode(chain_lite::MARKET_ADDRESS));
-        println!("  reward   0x{}", hex::encode(chain_lite::REWARD_ADDRESS));
-        for account in chain_lite::DEV_ACCOUNTS {
-            println!(
-                "  dev account 0x{} key {}",
-                hex::encode(account.address),
-                account.private_key
-            );
+        println!("  chain    {chain_line}");
+        println!("  flow     0x{}", hex::encode(flow_address));
+        if args.dev {
+            println!("  market   0x{}", hex::encode(chain_lite::MARKET_ADDRESS));
+            println!("  reward   0x{}", hex::encode(chain_lite::REWARD_ADDRESS));
+            for account in chain_lite::DEV_ACCOUNTS {
+                println!(
+                    "  dev account 0x{} key {}",
+                    hex::encode(account.address),
+                    account.private_key
+                );
+            }
         }
         tracing::info!(%address, shards = shard_count, "node ready");
         tokio::select! {
@@ -269,6 +318,14 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     drop(runtime);
     data_plane.shutdown().context("stopping the data plane")?;
     result
+}
+
+fn parse_address(text: &str) -> anyhow::Result<[u8; 20]> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let bytes = hex::decode(digits).context("not hex")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("an address is 20 bytes (40 hex digits)"))
 }
 
 async fn terminated() {

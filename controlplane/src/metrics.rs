@@ -49,6 +49,7 @@ pub struct Metrics {
     pub files_finalized: Gauge,
     pub log_sync_next_block: Gauge,
     pub chain_height: Gauge,
+    pub log_sync_errors: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -150,8 +151,14 @@ impl Metrics {
         let chain_height = Gauge::default();
         registry.register(
             "chain_height",
-            "Height of the embedded chain's head",
+            "Height of the embedded chain's head, or the remote chain's last final block",
             chain_height.clone(),
+        );
+        let log_sync_errors = Counter::default();
+        registry.register(
+            "log_sync_errors",
+            "Failed rounds of tailing a remote chain (each is retried)",
+            log_sync_errors.clone(),
         );
         Metrics {
             registry,
@@ -171,6 +178,7 @@ impl Metrics {
             files_finalized,
             log_sync_next_block,
             chain_height,
+            log_sync_errors,
         }
     }
 

@@ -4,7 +4,7 @@
 //! from the index (finalized files) and from the shards' own indexes (progress of unfinalized
 //! files, one range query per file), so a restart never scans extents.
 
-use crate::chain::EmbeddedChain;
+use crate::chain::{ChainSource, EmbeddedChain};
 use crate::index::{FileRecord, Index};
 use crate::metrics::{Metrics, ShardLabel};
 use crate::rpc::{BUSY, RpcError};
@@ -70,7 +70,7 @@ pub struct SegmentUpload {
 
 pub struct Node {
     pub index: Index,
-    pub chain: RefCell<EmbeddedChain>,
+    pub chain: RefCell<ChainSource>,
     pub shards: Rc<Shards>,
     pub metrics: Metrics,
     files: RefCell<HashMap<TxSeq, FileState>>,
@@ -85,7 +85,7 @@ pub struct Node {
 impl Node {
     pub fn new(
         index: Index,
-        chain: EmbeddedChain,
+        chain: ChainSource,
         shards: Rc<Shards>,
         files: Vec<FileRecord>,
         next_block: u64,
@@ -183,12 +183,41 @@ impl Node {
         Ok(())
     }
 
-    /// Reads new Submit events from the chain, from the persisted height on, and records the files
-    /// they announce. The same loop tails a remote chain once the Ethereum facade exists.
+    /// The embedded chain, for the Ethereum facade and the dev shortcut; a node that tails a
+    /// remote chain refuses with a clear error.
+    pub fn embedded(&self) -> Result<std::cell::Ref<'_, EmbeddedChain>, RpcError> {
+        std::cell::Ref::filter_map(self.chain.borrow(), |source| match source {
+            ChainSource::Embedded(chain) => Some(&**chain),
+            ChainSource::Remote(_) => None,
+        })
+        .map_err(|_| no_embedded_chain())
+    }
+
+    fn embedded_mut(&self) -> Result<std::cell::RefMut<'_, EmbeddedChain>, RpcError> {
+        std::cell::RefMut::filter_map(self.chain.borrow_mut(), |source| match source {
+            ChainSource::Embedded(chain) => Some(&mut **chain),
+            ChainSource::Remote(_) => None,
+        })
+        .map_err(|_| no_embedded_chain())
+    }
+
+    /// Records the remote chain's latest final block (a node with an embedded chain ignores it).
+    pub fn set_remote_finalized(&self, number: u64, hash: H256) {
+        if let ChainSource::Remote(remote) = &mut *self.chain.borrow_mut() {
+            remote.finalized = Some((number, hash));
+        }
+        self.refresh_gauges();
+    }
+
+    /// Reads new Submit events from the embedded chain, from the persisted height on, and
+    /// records the files they announce. A remote chain is tailed by `remote::run_log_sync`
+    /// instead, which decodes the same logs and lands them through [`Node::apply_synced`].
     pub fn sync_logs(&self) -> Result<(), RpcError> {
         loop {
             let from = *self.log_sync_next_block.borrow();
-            let chain = self.chain.borrow();
+            let Ok(chain) = self.embedded() else {
+                return Ok(());
+            };
             let finalized = chain.finalized_number();
             if from > finalized {
                 break;
@@ -197,22 +226,42 @@ impl Node {
                 .submissions_since(from, MAX_LOGS_PER_SYNC_ROUND)
                 .map_err(|error| RpcError::internal(format!("log sync: {error}")))?;
             drop(chain);
-            let records: Vec<FileRecord> = events
-                .into_iter()
-                .filter(|record| !self.files.borrow().contains_key(&record.tx_seq))
-                .collect();
-            self.index
-                .put_synced(&records, next_block)
+            self.apply_synced(events, next_block)
                 .map_err(|error| RpcError::internal(format!("log sync: {error}")))?;
-            for record in records {
-                tracing::info!(tx_seq = %record.tx_seq, root = %record.root, size = record.size_bytes, "file announced");
-                self.insert_file(record);
-            }
-            *self.log_sync_next_block.borrow_mut() = next_block;
             if next_block == from {
                 break;
             }
         }
+        self.refresh_gauges();
+        Ok(())
+    }
+
+    /// Records files announced by final blocks before `next_block` and the new sync progress.
+    /// On a remote chain each new file is first appended to the rebuilt flow, which checks
+    /// that it lands where the chain placed it.
+    pub fn apply_synced(&self, events: Vec<FileRecord>, next_block: u64) -> anyhow::Result<()> {
+        let records: Vec<FileRecord> = events
+            .into_iter()
+            .filter(|record| !self.files.borrow().contains_key(&record.tx_seq))
+            .collect();
+        if let ChainSource::Remote(remote) = &mut *self.chain.borrow_mut() {
+            for record in &records {
+                remote.append(record)?;
+            }
+        }
+        if let Err(error) = self.index.put_synced(&records, next_block) {
+            if matches!(&*self.chain.borrow(), ChainSource::Remote(_)) && !records.is_empty() {
+                // The rebuilt flow is now ahead of the disk; a retry would append twice.
+                tracing::error!(%error, "cannot persist synced files; stopping");
+                std::process::exit(70);
+            }
+            return Err(error.into());
+        }
+        for record in records {
+            tracing::info!(tx_seq = %record.tx_seq, root = %record.root, size = record.size_bytes, "file announced");
+            self.insert_file(record);
+        }
+        *self.log_sync_next_block.borrow_mut() = next_block;
         self.refresh_gauges();
         Ok(())
     }
@@ -618,17 +667,21 @@ impl Node {
     /// Executes a signed Ethereum transaction into the pending block and asks the block
     /// producer to seal it. Transactions that arrive while the producer waits for its turn share
     /// a block, so a burst costs one block write, not one per transaction.
-    pub fn send_raw_transaction(
-        &self,
-        raw: &[u8],
-    ) -> Result<chain_lite::Receipt, chain_lite::TxError> {
-        let outcome = self.chain.borrow_mut().execute_raw(raw);
+    pub fn send_raw_transaction(&self, raw: &[u8]) -> Result<chain_lite::Receipt, RpcError> {
+        let refused = |error: chain_lite::TxError| {
+            RpcError::new(
+                crate::eth::TRANSACTION_REFUSED,
+                "transaction_refused",
+                error.to_string(),
+            )
+        };
+        let outcome = self.embedded_mut()?.execute_raw(raw);
         let receipt = match outcome {
             Err(chain_lite::TxError::BlockFull { .. }) => {
                 self.seal_pending();
-                self.chain.borrow_mut().execute_raw(raw)?
+                self.embedded_mut()?.execute_raw(raw).map_err(refused)?
             }
-            other => other?,
+            other => other.map_err(refused)?,
         };
         self.seal_wanted.notify_one();
         Ok(receipt)
@@ -638,9 +691,14 @@ impl Node {
     /// read it. Called by the block producer, and before any call that reads chain or file
     /// state, so a client always reads its own transactions.
     pub fn seal_pending(&self) {
-        self.chain.borrow_mut().seal_pending(&self.index);
+        let Ok(mut chain) = self.embedded_mut() else {
+            return;
+        };
+        chain.seal_pending(&self.index);
+        let finalized = chain.finalized_number();
+        drop(chain);
         // Also when nothing was sealed: a sync that failed earlier catches up here.
-        let behind = *self.log_sync_next_block.borrow() <= self.chain.borrow().finalized_number();
+        let behind = *self.log_sync_next_block.borrow() <= finalized;
         if behind && let Err(error) = self.sync_logs() {
             tracing::error!(%error, "log sync failed; retried at the next call");
         }
@@ -662,13 +720,20 @@ impl Node {
         submission: chain_lite::Submission,
     ) -> Result<(TxSeq, SectorIndex, u64), RpcError> {
         let receipt = self
-            .chain
-            .borrow_mut()
+            .embedded_mut()?
             .submit_and_seal(&self.index, submission)?;
         // The block is durable: answer with its receipt even if the sync must be retried.
         self.seal_pending();
         Ok(receipt)
     }
+}
+
+fn no_embedded_chain() -> RpcError {
+    RpcError::new(
+        crate::rpc::METHOD_NOT_FOUND,
+        "no_embedded_chain",
+        "this node follows a remote chain: send chain calls and transactions to that chain's RPC",
+    )
 }
 
 fn duplicate(tx_seq: TxSeq, index: u64) -> RpcError {

@@ -34,25 +34,25 @@ const EMPTY_UNCLES_HASH: &str =
     "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
 
 pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
-    let chain_id = node.chain.borrow().state().config().chain_id;
+    let chain_id = node.embedded()?.state().config().chain_id;
     match method {
         "eth_chainId" => Ok(quantity(u128::from(chain_id))),
         "net_version" => Ok(Value::String(chain_id.to_string())),
-        "eth_blockNumber" => Ok(quantity(u128::from(node.chain.borrow().head_number()))),
-        "eth_gasPrice" => Ok(quantity(node.chain.borrow().state().gas_price())),
+        "eth_blockNumber" => Ok(quantity(u128::from(node.embedded()?.head_number()))),
+        "eth_gasPrice" => Ok(quantity(node.embedded()?.state().gas_price())),
         "eth_maxPriorityFeePerGas" => Ok(quantity(0)),
         "eth_syncing" => Ok(Value::Bool(false)),
         "eth_accounts" => Ok(json!([])),
         "eth_getBalance" => {
             let address = parse_address(&params.required::<Value>(0, "address")?, "address")?;
             check_head_state(node, params.optional::<Value>(1, "block")?)?;
-            Ok(u256_quantity(node.chain.borrow().state().balance(&address)))
+            Ok(u256_quantity(node.embedded()?.state().balance(&address)))
         }
         "eth_getTransactionCount" => {
             let address = parse_address(&params.required::<Value>(0, "address")?, "address")?;
             check_head_state(node, params.optional::<Value>(1, "block")?)?;
             Ok(quantity(u128::from(
-                node.chain.borrow().state().nonce(&address),
+                node.embedded()?.state().nonce(&address),
             )))
         }
         "eth_getCode" => {
@@ -69,7 +69,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
             let full = params
                 .optional::<bool>(1, "fullTransactions")?
                 .unwrap_or(false);
-            let chain = node.chain.borrow();
+            let chain = node.embedded()?;
             let number = tag.resolve(chain.head_number(), chain.finalized_number());
             Ok(chain
                 .state()
@@ -82,7 +82,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
             let full = params
                 .optional::<bool>(1, "fullTransactions")?
                 .unwrap_or(false);
-            let chain = node.chain.borrow();
+            let chain = node.embedded()?;
             Ok(chain
                 .state()
                 .block_by_hash(&hash)
@@ -91,7 +91,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
         }
         "eth_getTransactionByHash" => {
             let hash: H256 = params.required(0, "transactionHash")?;
-            let chain = node.chain.borrow();
+            let chain = node.embedded()?;
             Ok(chain
                 .state()
                 .transaction_by_hash(&hash)
@@ -100,7 +100,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
         }
         "eth_getTransactionReceipt" => {
             let hash: H256 = params.required(0, "transactionHash")?;
-            let chain = node.chain.borrow();
+            let chain = node.embedded()?;
             Ok(chain
                 .state()
                 .transaction_by_hash(&hash)
@@ -120,7 +120,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                     "eth_call needs \"to\": no contracts can be created",
                 )
             })?;
-            let chain = node.chain.borrow();
+            let chain = node.embedded()?;
             match chain.state().call(call.from, to, &call.data, call.value) {
                 Ok(output) => Ok(data(&output)),
                 Err(revert) => Err(reverted(&revert)),
@@ -128,7 +128,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
         }
         "eth_estimateGas" => {
             let call = CallRequest::parse(&params.required::<Value>(0, "transaction")?)?;
-            let chain = node.chain.borrow();
+            let chain = node.embedded()?;
             match chain
                 .state()
                 .estimate_gas(call.from, call.to, &call.data, call.value)
@@ -148,13 +148,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                 "transaction",
                 MAX_RAW_TRANSACTION_BYTES,
             )?;
-            let receipt = node.send_raw_transaction(&raw).map_err(|error| {
-                RpcError::new(
-                    TRANSACTION_REFUSED,
-                    "transaction_refused",
-                    error.to_string(),
-                )
-            })?;
+            let receipt = node.send_raw_transaction(&raw)?;
             Ok(Value::String(receipt.transaction_hash.to_hex()))
         }
         "eth_getLogs" => get_logs(node, &params.required::<Value>(0, "filter")?),
@@ -182,7 +176,7 @@ fn reverted(revert: &chain_lite::Revert) -> RpcError {
 fn check_head_state(node: &Node, block: Option<Value>) -> Result<(), RpcError> {
     let Some(block) = block else { return Ok(()) };
     let tag = BlockTag::parse(&block, "block")?;
-    let chain = node.chain.borrow();
+    let chain = node.embedded()?;
     let head = chain.head_number();
     let number = tag.resolve(head, chain.finalized_number());
     if number != head {
@@ -440,7 +434,7 @@ fn get_logs(node: &Node, filter: &Value) -> Result<Value, RpcError> {
     let object = filter.as_object().ok_or_else(|| {
         RpcError::invalid_params("invalid_params", "the filter must be an object")
     })?;
-    let chain = node.chain.borrow();
+    let chain = node.embedded()?;
     let (head, finalized) = (chain.head_number(), chain.finalized_number());
     let (from_block, to_block) =
         if let Some(hash) = object.get("blockHash").filter(|v| !v.is_null()) {
@@ -553,7 +547,7 @@ fn fee_history(node: &Node, params: &mut Params) -> Result<Value, RpcError> {
             ),
         ));
     }
-    let chain = node.chain.borrow();
+    let chain = node.embedded()?;
     let newest = newest
         .resolve(chain.head_number(), chain.finalized_number())
         .min(chain.head_number());

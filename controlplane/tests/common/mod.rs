@@ -22,10 +22,23 @@ impl NodeProcess {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> NodeProcess {
+        let mut args = vec!["--dev"];
+        args.extend_from_slice(extra);
+        NodeProcess::spawn(data_dir, &args)
+    }
+
+    /// Starts a node that follows the chain at `chain_url` (no embedded chain), polling often.
+    pub fn start_follower(data_dir: &Path, chain_url: &str) -> NodeProcess {
+        NodeProcess::spawn(
+            data_dir,
+            &["--chain-rpc", chain_url, "--chain-poll-ms", "20"],
+        )
+    }
+
+    fn spawn(data_dir: &Path, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(ZEROG)
             .args([
                 "node",
-                "--dev",
                 "--rpc",
                 "127.0.0.1:0",
                 "--extent-mib",
