@@ -130,6 +130,48 @@ pub mod reward {
     }
 }
 
+/// DA signer registry: chain-lite's own interface (zerog's DA, not 0G's contracts).
+pub mod da_registry {
+    use super::sol;
+
+    sol! {
+        event SignerRegistered(address indexed signer, bytes pubkey, string endpoint, uint256 stake);
+
+        /// Registers the sender as a DA signer: its BLS12-381 public key (48 bytes, compressed
+        /// G1), the proof of possession of that key (96 bytes), the URL retrievers and
+        /// dispersers use, and `value` as stake. A signer joins quorums from the next epoch.
+        function registerSigner(bytes pubkey, bytes pop, string endpoint) external payable;
+        /// A signer's record; `pop` lets any reader re-check the key before trusting it.
+        function signer(address account) external view
+            returns (bytes pubkey, bytes pop, string endpoint, uint256 stake, uint64 registeredBlock);
+        function signerCount() external view returns (uint256);
+        /// The DA epoch the next block belongs to, and blocks per epoch.
+        function epoch() external view returns (uint64 current, uint64 blocksPerEpoch);
+        /// Quorum `quorumId` of `epochNumber`: for each slot, the signer holding it.
+        function quorumSlots(uint64 epochNumber, uint32 quorumId) external view returns (address[] slots);
+        function quorumCount() external view returns (uint32);
+    }
+}
+
+/// DA entrance: certified blobs (chain-lite's own interface).
+pub mod da_entrance {
+    use super::sol;
+
+    sol! {
+        event BlobCertified(bytes32 indexed blobId, uint64 epoch, uint32 quorumId, bytes commitment, uint64 signedSlots, uint64 totalSlots);
+
+        /// Records a blob as available: its shard commitment (`da::commit`, 44 bytes) and the
+        /// quorum's aggregate certificate (`da::attest::Certificate` encoding: blob id, epoch,
+        /// quorum, signer bitmap over the quorum's signers in address order, signed and total
+        /// slots, aggregate BLS signature). `value` pays `blobFee()`.
+        function submitCertificate(bytes commitment, bytes certificate) external payable;
+        function isAvailable(bytes32 blobId) external view returns (bool);
+        function blobInfo(bytes32 blobId) external view
+            returns (bytes commitment, uint64 epoch, uint32 quorumId, uint64 blockNumber);
+        function blobFee() external view returns (uint256);
+    }
+}
+
 /// ABI encoding of `Error(string)`: the revert data ethers decodes into `reason`.
 pub fn encode_revert_reason(reason: &str) -> Vec<u8> {
     alloy_sol_types::Revert {

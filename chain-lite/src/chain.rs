@@ -106,6 +106,20 @@ pub struct ChainConfig {
     /// Who may claim rewards until the Mine module decides it.
     #[serde(with = "address_list")]
     pub reward_claimers: Vec<Address>,
+    /// Blocks per DA epoch (quorums are re-dealt each epoch; see `da`).
+    pub da_blocks_per_epoch: u64,
+    /// Quorums per DA epoch.
+    pub da_quorums: u32,
+    /// Slots per DA quorum.
+    pub da_quorum_slots: u32,
+    /// Least stake a DA signer registers with.
+    #[serde(with = "hex_serde::u256")]
+    pub da_min_stake: U256,
+    /// Fee per certified blob.
+    #[serde(with = "hex_serde::u256")]
+    pub da_blob_fee: U256,
+    /// How many epochs back a certificate's epoch may be.
+    pub da_certificate_window_epochs: u64,
 }
 
 /// Largest calldata accepted by default: 128 KiB (a `batchSubmit` of hundreds of files).
@@ -140,6 +154,14 @@ impl Default for ChainConfig {
             // 0G releases a pricing chunk's reward over about a year.
             reward_release_seconds: 365 * 24 * 3600,
             reward_claimers: vec![DEV_ACCOUNTS[0].address],
+            // One block per epoch: a signer serves from the block after it registered, and a
+            // dev chain that seals blocks only for transactions still moves through epochs.
+            da_blocks_per_epoch: 1,
+            da_quorums: 1,
+            da_quorum_slots: 12,
+            da_min_stake: U256::from(10u64).pow(U256::from(18u64)),
+            da_blob_fee: U256::from(10u64).pow(U256::from(15u64)),
+            da_certificate_window_epochs: 256,
         }
     }
 }
@@ -272,6 +294,8 @@ pub struct Chain {
     pub(crate) market: MarketTotals,
     /// Flow epochs and the mining context.
     pub(crate) epochs: Epochs,
+    /// DA signers and certified blobs.
+    pub(crate) da: crate::da::DaState,
     /// Transaction hash → (block number, index), pending included (for replay protection).
     transactions_by_hash: HashMap<H256, (u64, usize)>,
     blocks_by_hash: HashMap<H256, u64>,
@@ -320,6 +344,7 @@ impl Chain {
             rewards: BTreeMap::new(),
             market: MarketTotals::default(),
             epochs,
+            da: crate::da::DaState::default(),
             transactions_by_hash: HashMap::new(),
             blocks_by_hash,
         }

@@ -20,6 +20,7 @@
 pub mod abi;
 mod block;
 mod chain;
+pub mod da;
 mod epoch;
 mod hex_serde;
 mod modules;
@@ -39,8 +40,9 @@ pub use epoch::{
     MineContext, ROOT_HISTORY_WINDOW, context_digest,
 };
 pub use modules::{
-    FLOW_ADDRESS, MARKET_ADDRESS, MAX_CHUNKS_PER_SUBMISSION, MODULE_CALL_GAS, MarketTotals,
-    PRICING_CHUNK_SECTORS, REWARD_ADDRESS, Revert, RewardPool, is_module, submit_log,
+    DA_ENTRANCE_ADDRESS, DA_REGISTRY_ADDRESS, FLOW_ADDRESS, MARKET_ADDRESS,
+    MAX_CHUNKS_PER_SUBMISSION, MODULE_CALL_GAS, MarketTotals, PRICING_CHUNK_SECTORS,
+    REWARD_ADDRESS, Revert, RewardPool, is_module, submit_log,
 };
 pub use receipt::{Log, LogEntry, LogFilter, Receipt};
 pub use submission::{

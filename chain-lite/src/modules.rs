@@ -41,6 +41,10 @@ pub const FLOW_ADDRESS: Address = address_from_low(0x1000);
 pub const MARKET_ADDRESS: Address = address_from_low(0x1001);
 /// The Reward module (pools per pricing chunk).
 pub const REWARD_ADDRESS: Address = address_from_low(0x1002);
+/// The DA signer registry (zerog's own interface, `abi::da_registry`).
+pub const DA_REGISTRY_ADDRESS: Address = address_from_low(0x1003);
+/// The DA entrance: certified blobs (`abi::da_entrance`).
+pub const DA_ENTRANCE_ADDRESS: Address = address_from_low(0x1004);
 
 /// Gas of any call into a module, on top of the intrinsic gas: one flat price, so estimates
 /// are exact and cheap to compute.
@@ -63,7 +67,14 @@ const fn address_from_low(low: u16) -> Address {
 
 /// Whether `address` is one of the native modules.
 pub fn is_module(address: &Address) -> bool {
-    [FLOW_ADDRESS, MARKET_ADDRESS, REWARD_ADDRESS].contains(address)
+    [
+        FLOW_ADDRESS,
+        MARKET_ADDRESS,
+        REWARD_ADDRESS,
+        DA_REGISTRY_ADDRESS,
+        DA_ENTRANCE_ADDRESS,
+    ]
+    .contains(address)
 }
 
 /// A reverted call: the reason and its `Error(string)` encoding.
@@ -115,6 +126,16 @@ pub(crate) enum Effect {
         beneficiary: Address,
         miner_id: B256,
         amount: U256,
+    },
+    /// Register the sender as a DA signer, locking the stake it paid.
+    DaRegister { signer: Box<crate::da::DaSigner> },
+    /// Record a certified blob, paying its fee to the entrance.
+    DaCertify {
+        blob_id: H256,
+        blob: crate::da::CertifiedBlob,
+        signed_slots: u64,
+        total_slots: u64,
+        value: U256,
     },
     /// A view: nothing changes.
     None,
@@ -220,7 +241,7 @@ fn plan_placement(length: u64, nodes: &[SubmissionNode]) -> Option<(u64, u64)> {
 }
 
 /// Decodes calldata for `C`, naming the function when it does not decode.
-fn decode<C: SolCall>(input: &[u8]) -> Result<C, CallFailure> {
+pub(crate) fn decode<C: SolCall>(input: &[u8]) -> Result<C, CallFailure> {
     C::abi_decode_validate(input).map_err(|error| {
         CallFailure::BadAbi(format!(
             "calldata for {} does not decode: {error}",
@@ -229,7 +250,7 @@ fn decode<C: SolCall>(input: &[u8]) -> Result<C, CallFailure> {
     })
 }
 
-fn not_payable(value: U256, name: &str) -> Result<(), Revert> {
+pub(crate) fn not_payable(value: U256, name: &str) -> Result<(), Revert> {
     if value.is_zero() {
         Ok(())
     } else {
@@ -237,7 +258,7 @@ fn not_payable(value: U256, name: &str) -> Result<(), Revert> {
     }
 }
 
-fn view(output: Vec<u8>) -> Result<Outcome, CallFailure> {
+pub(crate) fn view(output: Vec<u8>) -> Result<Outcome, CallFailure> {
     Ok(Outcome {
         output,
         effect: Effect::None,
@@ -291,8 +312,12 @@ impl Chain {
             self.plan_flow(selector, input, value)
         } else if to == MARKET_ADDRESS {
             self.plan_market(selector, input, value)
-        } else {
+        } else if to == REWARD_ADDRESS {
             self.plan_reward(from, selector, input, value)
+        } else if to == DA_REGISTRY_ADDRESS {
+            self.plan_da_registry(from, selector, input, value)
+        } else {
+            self.plan_da_entrance(selector, input, value)
         }
     }
 
@@ -733,6 +758,14 @@ impl Chain {
                 }
                 logs
             }
+            Effect::DaRegister { signer } => self.apply_da_register(from, *signer),
+            Effect::DaCertify {
+                blob_id,
+                blob,
+                signed_slots,
+                total_slots,
+                value,
+            } => self.apply_da_certify(from, blob_id, blob, signed_slots, total_slots, value),
             Effect::Claim {
                 pricing_index,
                 beneficiary,
@@ -788,7 +821,7 @@ impl Chain {
     }
 }
 
-fn unknown_selector(selector: [u8; 4]) -> CallFailure {
+pub(crate) fn unknown_selector(selector: [u8; 4]) -> CallFailure {
     CallFailure::Revert(Revert::new(format!(
         "unknown selector 0x{}",
         hex::encode(selector)

@@ -64,6 +64,10 @@ enum TxSeqOrRoot {
 /// Every method the node serves: metric labels come from this list only, so a client cannot
 /// create label values (a test checks each one dispatches).
 pub const METHODS: &[&str] = &[
+    "da_getShards",
+    "da_putBlob",
+    "da_status",
+    "da_storeShards",
     "eth_accounts",
     "eth_blockNumber",
     "eth_call",
@@ -233,6 +237,7 @@ async fn dispatch_value(node: &Node, method: &str, mut params: Params) -> Result
             Ok(json!({ "txSeq": tx_seq, "startPos": start, "blockNumber": block }))
         }
         _ if method.starts_with("indexer_") => crate::indexer::dispatch(node, method, params),
+        _ if method.starts_with("da_") => crate::da_node::dispatch(node, method, params).await,
         _ if method.starts_with("eth_") || method == "net_version" => {
             crate::eth::dispatch(node, method, params)
         }
@@ -367,6 +372,7 @@ mod tests {
             include_str!("api.rs"),
             include_str!("eth/mod.rs"),
             include_str!("indexer.rs"),
+            include_str!("da_node.rs"),
         ]
         .concat();
         for method in METHODS {

@@ -6,7 +6,10 @@
 mod api;
 mod chain;
 mod client;
+mod da_client;
+mod da_node;
 mod eth;
+mod gateway_cmd;
 mod index;
 mod indexer;
 mod metrics;
@@ -76,6 +79,142 @@ enum Command {
         #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
         rpc: String,
     },
+    /// Run an S3-compatible gateway in front of a node (through its public JSON-RPC API).
+    Gateway(gateway_cmd::GatewayArgs),
+    /// Data availability: disperse, retrieve and sample blobs.
+    #[command(subcommand)]
+    Da(DaCommand),
+}
+
+#[derive(Subcommand)]
+enum DaCommand {
+    /// Disperse FILE (at most 32 MiB) through the node at --rpc: it encodes on its data plane,
+    /// sends each quorum member its shards, aggregates their signatures and certifies the blob
+    /// on the chain. Prints the blob id.
+    Put {
+        file: PathBuf,
+        #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
+        rpc: String,
+        /// Data shards k (a smaller k suits small deployments and tests).
+        #[arg(long, default_value_t = da::blob::DEFAULT_DATA_SHARDS)]
+        data_shards: usize,
+        /// Recovery shards m.
+        #[arg(long, default_value_t = da::blob::DEFAULT_RECOVERY_SHARDS)]
+        recovery_shards: usize,
+        /// Also compute the payload's KZG commitments (EIP-4844 sub-blobs of 4096 elements,
+        /// 31 payload bytes per element) and print them.
+        #[arg(long)]
+        kzg: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Retrieve a certified blob from its holders: every shard verified before decoding, and
+    /// the validity rule applied.
+    Get {
+        blob_id: String,
+        #[arg(short, long)]
+        out: PathBuf,
+        /// The chain's JSON-RPC (where the blob is certified).
+        #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
+        rpc: String,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check availability by sampling random shards from their holders.
+    Sample {
+        blob_id: String,
+        /// Shards to sample.
+        #[arg(long, default_value_t = 30)]
+        samples: usize,
+        /// The chain's JSON-RPC.
+        #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
+        rpc: String,
+    },
+}
+
+fn run_da(command: DaCommand) -> anyhow::Result<()> {
+    client_runtime()?.block_on(async {
+        match command {
+            DaCommand::Put {
+                file,
+                rpc,
+                data_shards,
+                recovery_shards,
+                kzg,
+                quiet,
+            } => {
+                let params = da::blob::DaParams::new(data_shards, recovery_shards)?;
+                let answer = da_client::put(&rpc, &file, params, kzg, quiet).await?;
+                println!("blob {}", answer["blobId"].as_str().unwrap_or("?"));
+                println!(
+                    "certified by {} of {} slots in epoch {} (transaction {})",
+                    answer["signedSlots"], answer["totalSlots"], answer["epoch"], answer["transactionHash"]
+                );
+                for commitment in answer["kzgCommitments"].as_array().into_iter().flatten() {
+                    println!("kzg {}", commitment.as_str().unwrap_or("?"));
+                }
+                if let Some(failures) = answer["failures"].as_array()
+                    && !failures.is_empty()
+                {
+                    eprintln!("nodes that did not sign: {failures:?}");
+                }
+                Ok(())
+            }
+            DaCommand::Get {
+                blob_id,
+                out,
+                rpc,
+                quiet,
+            } => {
+                let blob = da_client::parse_blob_id(&blob_id)?;
+                let retrieved = da_client::get(&rpc, &blob, quiet).await?;
+                for problem in retrieved.rejected.iter().chain(&retrieved.unreachable) {
+                    eprintln!("skipped: {problem}");
+                }
+                match (retrieved.payload, retrieved.empty_reason) {
+                    (Some(payload), _) => {
+                        std::fs::write(&out, &payload)
+                            .with_context(|| format!("cannot write {}", out.display()))?;
+                        println!(
+                            "{} bytes from {} verified shards written to {}",
+                            payload.len(),
+                            retrieved.verified,
+                            out.display()
+                        );
+                        Ok(())
+                    }
+                    (None, reason) => bail!(
+                        "blob {blob_id} is empty by the validity rule ({}); nothing written",
+                        reason.unwrap_or_default()
+                    ),
+                }
+            }
+            DaCommand::Sample {
+                blob_id,
+                samples,
+                rpc,
+            } => {
+                let blob = da_client::parse_blob_id(&blob_id)?;
+                let sampled = da_client::sample(&rpc, &blob, samples).await?;
+                for failure in &sampled.failures {
+                    eprintln!("failed: {failure}");
+                }
+                let bound = da::sample::fooling_probability(&sampled.params, sampled.asked);
+                println!(
+                    "{} of {} sampled shards available and verified",
+                    sampled.verified, sampled.asked
+                );
+                if sampled.verified == sampled.asked {
+                    println!(
+                        "if the blob were unavailable, the chance of this outcome is at most {bound:.3e}"
+                    );
+                    Ok(())
+                } else {
+                    bail!("the blob failed sampling: {} shards missing or invalid", sampled.asked - sampled.verified)
+                }
+            }
+        }
+    })
 }
 
 #[derive(clap::Args)]
@@ -112,12 +251,43 @@ struct NodeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// The node's chain account (hex private key): pays DA registration and certificates.
+    /// With --dev it defaults to the first dev account.
+    #[arg(long, env = "ZEROG_CHAIN_KEY", hide_env_values = true)]
+    chain_key: Option<String>,
+    /// Serve as a DA node: register on the chain, store and serve coded shards, sign.
+    #[arg(long)]
+    da: bool,
+    /// The DA node's BLS key seed (hex, 32 bytes or more); default: a random seed kept in the
+    /// data folder (`da-bls.seed`).
+    #[arg(long, env = "ZEROG_DA_BLS_SEED", hide_env_values = true)]
+    da_bls_seed: Option<String>,
+    /// Stake (wei) a DA node registers with.
+    #[arg(long, default_value = "1000000000000000000")]
+    da_stake_wei: String,
+    /// URL retrievers and dispersers reach this DA node at; default: the RPC address.
+    #[arg(long, value_name = "URL")]
+    da_endpoint: Option<String>,
+    /// How long a DA node keeps shards.
+    #[arg(long, default_value_t = 14 * 24 * 3600)]
+    da_retention_secs: u64,
+    /// How often a DA node prunes expired shards.
+    #[arg(long, default_value_t = 60)]
+    da_prune_secs: u64,
+    /// With --dev: where the built-in S3 gateway listens (`off` for none). It signs requests
+    /// with the dev credentials printed at start.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    s3: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Node(args) => run_node(args),
+        Command::Gateway(args) => {
+            init_logging(false);
+            gateway_cmd::run(args)
+        }
         Command::Upload {
             file,
             rpc,
@@ -128,15 +298,15 @@ fn main() -> anyhow::Result<()> {
             let key = key
                 .as_deref()
                 .unwrap_or(chain_lite::DEV_ACCOUNTS[0].private_key);
-            let key: alloy_signer_local::PrivateKeySigner = key
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--key is not a 32-byte hex private key"))?;
-            let uploaded = client::upload(&client, &file, &key, quiet).await?;
+            let payer = client::Payer::from_hex(key).context("--key")?;
+            let source = client::FileSource::open(&file)?;
+            let uploaded =
+                client::upload(&client, &source, &payer, &client::Bars::new(quiet)).await?;
             if uploaded.already_stored {
                 eprintln!("already stored and finalized");
             }
-            println!("root {}", uploaded.root);
-            println!("txSeq {}", uploaded.tx_seq);
+            println!("root {}", uploaded.file.root);
+            println!("txSeq {}", uploaded.file.tx_seq);
             Ok(())
         }),
         Command::Download {
@@ -146,7 +316,7 @@ fn main() -> anyhow::Result<()> {
             quiet,
         } => client_runtime()?.block_on(async {
             let client = client::Client::new(&rpc)?;
-            let size = client::download(&client, root, &out, quiet).await?;
+            let size = client::download(&client, root, &out, &client::Bars::new(quiet)).await?;
             println!("{size} bytes verified and written to {}", out.display());
             Ok(())
         }),
@@ -161,6 +331,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(())
         }),
+        Command::Da(command) => run_da(command),
         Command::Status { rpc } => client_runtime()?.block_on(async {
             let client = client::Client::new(&rpc)?;
             let status = client.call("zgs_getStatus", serde_json::json!([])).await?;
@@ -259,6 +430,14 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let (data_plane, clients) =
         dataplane::DataPlane::start(config).context("starting the data plane")?;
 
+    // One worker: the data plane has the cores; KZG jobs are occasional.
+    let compute_pool = std::sync::Arc::new(
+        compute::Pool::new(compute::PoolConfig {
+            workers: 1,
+            queue_depth: 16,
+        })
+        .context("starting the compute pool")?,
+    );
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&runtime, async move {
         let shards = shards::Shards::start(clients).context("attaching to the shard rings")?;
@@ -268,6 +447,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             shards,
             loaded.files,
             loaded.log_sync_next_block,
+            compute_pool,
         ));
         node.sync_logs()
             .map_err(|error| anyhow::anyhow!("log sync: {error}"))?;
@@ -304,7 +484,14 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
                 );
             }
         }
+        let _gateway = if args.dev && args.s3 != "off" {
+            start_dev_gateway(&format!("http://{address}"), &args.data_dir, &args.s3)
+        } else {
+            None
+        };
         tracing::info!(%address, shards = shard_count, "node ready");
+        let da_setup = DaSetup::from_args(&args, address)?;
+        tokio::task::spawn_local(da_setup.run(node.clone()));
         tokio::select! {
             () = server::serve(listener, node.clone()) => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
@@ -318,6 +505,152 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     drop(runtime);
     data_plane.shutdown().context("stopping the data plane")?;
     result
+}
+
+/// The dev node's S3 gateway; a gateway that cannot start is reported and the node runs on.
+fn start_dev_gateway(
+    node_url: &str,
+    data_dir: &std::path::Path,
+    listen: &str,
+) -> Option<gateway::Running> {
+    let started = listen
+        .parse::<SocketAddr>()
+        .with_context(|| format!("--s3 {listen} is not an address"))
+        .and_then(|listen| gateway_cmd::start_dev(node_url, data_dir, listen));
+    match started {
+        Ok(running) => {
+            println!("  s3       http://{}", running.address);
+            println!(
+                "  s3 keys  access {} secret {}",
+                gateway::DEV_ACCESS_KEY,
+                gateway::DEV_SECRET_KEY
+            );
+            Some(running)
+        }
+        Err(error) => {
+            println!("  s3       off ({error:#})");
+            tracing::warn!(error = format!("{error:#}"), "the S3 gateway did not start");
+            None
+        }
+    }
+}
+
+/// What the DA side of a node needs once its RPC server runs.
+struct DaSetup {
+    chain_url: String,
+    chain_key: Option<alloy_signer_local::PrivateKeySigner>,
+    role: Option<(
+        Vec<u8>,
+        String,
+        alloy_primitives::U256,
+        std::time::Duration,
+        std::time::Duration,
+    )>,
+}
+
+impl DaSetup {
+    fn from_args(args: &NodeArgs, address: SocketAddr) -> anyhow::Result<DaSetup> {
+        let own_url = indexer::url_for_listen_address(address);
+        let chain_url = args.chain_rpc.clone().unwrap_or_else(|| own_url.clone());
+        let chain_key = match (&args.chain_key, args.dev) {
+            (Some(key), _) => Some(key.as_str()),
+            (None, true) => Some(chain_lite::DEV_ACCOUNTS[0].private_key),
+            (None, false) => None,
+        }
+        .map(|key| {
+            key.parse::<alloy_signer_local::PrivateKeySigner>()
+                .map_err(|_| anyhow::anyhow!("--chain-key is not a 32-byte hex private key"))
+        })
+        .transpose()?;
+        let role = if args.da {
+            if chain_key.is_none() {
+                bail!("--da needs --chain-key: a DA node registers itself and pays its stake");
+            }
+            let seed = match &args.da_bls_seed {
+                Some(seed) => hex::decode(seed.strip_prefix("0x").unwrap_or(seed))
+                    .context("--da-bls-seed is not hex")?,
+                None => da_seed_from_folder(&args.data_dir)?,
+            };
+            let stake: alloy_primitives::U256 =
+                args.da_stake_wei.parse().context("--da-stake-wei")?;
+            let endpoint = args.da_endpoint.clone().unwrap_or(own_url);
+            Some((
+                seed,
+                endpoint,
+                stake,
+                std::time::Duration::from_secs(args.da_retention_secs),
+                std::time::Duration::from_secs(args.da_prune_secs.max(1)),
+            ))
+        } else {
+            None
+        };
+        Ok(DaSetup {
+            chain_url,
+            chain_key,
+            role,
+        })
+    }
+
+    /// Connects DA to the chain, registers a DA node and starts its pruner. A DA node that
+    /// cannot register stops: it would store shards nobody asks it for.
+    async fn run(self, node: Rc<node::Node>) {
+        let result = async {
+            let address = self
+                .chain_key
+                .as_ref()
+                .map(|key| key.address().into_array());
+            let chain = Rc::new(da_node::DaChain::connect(&self.chain_url, self.chain_key).await?);
+            let Some((seed, endpoint, stake, retention, prune_every)) = self.role else {
+                node.set_da(chain, None);
+                return anyhow::Ok(());
+            };
+            let address = address.expect("--da is refused without a chain key");
+            let role = Rc::new(da_node::DaRole::new(&seed, address, retention)?);
+            let registered = role.register(&chain, &endpoint, stake).await?;
+            tracing::info!(
+                signer = %format!("0x{}", hex::encode(address)),
+                %endpoint,
+                newly_registered = registered,
+                "DA node ready"
+            );
+            node.set_da(chain, Some(role));
+            tokio::task::spawn_local(da_node::run_pruner(node, prune_every));
+            Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::error!(error = %format!("{error:#}"), "DA setup failed; stopping");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The DA BLS seed kept in the data folder, created (32 random bytes, owner-only) on first use.
+fn da_seed_from_folder(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("da-bls.seed");
+    if let Ok(seed) = std::fs::read(&path) {
+        anyhow::ensure!(
+            seed.len() >= 32,
+            "{} is shorter than 32 bytes",
+            path.display()
+        );
+        return Ok(seed);
+    }
+    let mut seed = vec![0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut seed))
+        .context("reading /dev/urandom")?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(&seed)?;
+    file.sync_all()?;
+    Ok(seed)
 }
 
 fn parse_address(text: &str) -> anyhow::Result<[u8; 20]> {

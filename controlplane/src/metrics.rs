@@ -50,6 +50,10 @@ pub struct Metrics {
     pub log_sync_next_block: Gauge,
     pub chain_height: Gauge,
     pub log_sync_errors: Counter,
+    pub da_shards_stored: Counter,
+    pub da_shards_served: Counter,
+    pub da_shards_pruned: Counter,
+    pub da_blobs_dispersed: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -160,6 +164,30 @@ impl Metrics {
             "Failed rounds of tailing a remote chain (each is retried)",
             log_sync_errors.clone(),
         );
+        let da_shards_stored = Counter::default();
+        registry.register(
+            "da_shards_stored",
+            "DA shards verified and stored by this DA node",
+            da_shards_stored.clone(),
+        );
+        let da_shards_served = Counter::default();
+        registry.register(
+            "da_shards_served",
+            "DA shards served to retrievers",
+            da_shards_served.clone(),
+        );
+        let da_shards_pruned = Counter::default();
+        registry.register(
+            "da_shards_pruned",
+            "DA shards removed after their retention window",
+            da_shards_pruned.clone(),
+        );
+        let da_blobs_dispersed = Counter::default();
+        registry.register(
+            "da_blobs_dispersed",
+            "Blobs this node dispersed and certified",
+            da_blobs_dispersed.clone(),
+        );
         Metrics {
             registry,
             ingest_bytes,
@@ -179,6 +207,10 @@ impl Metrics {
             log_sync_next_block,
             chain_height,
             log_sync_errors,
+            da_shards_stored,
+            da_shards_served,
+            da_shards_pruned,
+            da_blobs_dispersed,
         }
     }
 

@@ -80,6 +80,14 @@ pub struct Node {
     log_sync_next_block: RefCell<u64>,
     /// Wakes the block producer when the pending block has transactions.
     seal_wanted: tokio::sync::Notify,
+    /// The chain as DA reads and pays it (set once the RPC address is known).
+    da_chain: std::cell::OnceCell<Rc<crate::da_node::DaChain>>,
+    /// The DA-node role (`--da`).
+    da_role: std::cell::OnceCell<Rc<crate::da_node::DaRole>>,
+    /// Round robin over shards for DA encoding.
+    next_encoder: std::cell::Cell<usize>,
+    /// Workers for jobs that must not run on this thread (KZG multi-scalar multiplication).
+    compute: std::sync::Arc<compute::Pool>,
 }
 
 impl Node {
@@ -89,6 +97,7 @@ impl Node {
         shards: Rc<Shards>,
         files: Vec<FileRecord>,
         next_block: u64,
+        compute: std::sync::Arc<compute::Pool>,
     ) -> Node {
         let node = Node {
             index,
@@ -100,6 +109,10 @@ impl Node {
             by_start: RefCell::new(BTreeMap::new()),
             log_sync_next_block: RefCell::new(next_block),
             seal_wanted: tokio::sync::Notify::new(),
+            da_chain: std::cell::OnceCell::new(),
+            da_role: std::cell::OnceCell::new(),
+            next_encoder: std::cell::Cell::new(0),
+            compute,
         };
         for record in files {
             node.insert_file(record);
@@ -199,6 +212,45 @@ impl Node {
             ChainSource::Remote(_) => None,
         })
         .map_err(|_| no_embedded_chain())
+    }
+
+    pub fn set_da(
+        &self,
+        chain: Rc<crate::da_node::DaChain>,
+        role: Option<Rc<crate::da_node::DaRole>>,
+    ) {
+        let _ = self.da_chain.set(chain);
+        if let Some(role) = role {
+            let _ = self.da_role.set(role);
+        }
+    }
+
+    pub fn da_chain(&self) -> Result<Rc<crate::da_node::DaChain>, RpcError> {
+        self.da_chain
+            .get()
+            .cloned()
+            .ok_or_else(|| RpcError::internal("DA is not ready yet"))
+    }
+
+    pub fn da_role(&self) -> Result<Rc<crate::da_node::DaRole>, RpcError> {
+        self.da_role.get().cloned().ok_or_else(|| {
+            RpcError::new(
+                crate::rpc::METHOD_NOT_FOUND,
+                "not_a_da_node",
+                "this node does not hold DA shards: start it with --da",
+            )
+        })
+    }
+
+    pub fn compute(&self) -> std::sync::Arc<compute::Pool> {
+        self.compute.clone()
+    }
+
+    /// The shard the next blob is encoded on.
+    pub fn next_encoding_shard(&self) -> usize {
+        let shard = self.next_encoder.get() % self.shards.count();
+        self.next_encoder.set(shard + 1);
+        shard
     }
 
     /// Records the remote chain's latest final block (a node with an embedded chain ignores it).

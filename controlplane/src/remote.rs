@@ -40,8 +40,13 @@ pub struct ChainRpcError {
 
 impl ChainRpc {
     pub fn new(url: &str) -> anyhow::Result<ChainRpc> {
+        ChainRpc::with_timeout(url, CALL_TIMEOUT)
+    }
+
+    /// A client whose calls may take up to `timeout` (DA nodes storing megabytes of shards).
+    pub fn with_timeout(url: &str, timeout: Duration) -> anyhow::Result<ChainRpc> {
         let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
+            .timeout(timeout)
             .build()
             .context("building the chain RPC client")?;
         Ok(ChainRpc {
@@ -189,7 +194,7 @@ pub async fn sync_round(node: &Node, rpc: &ChainRpc, span: &mut u64) -> anyhow::
     }
 }
 
-fn parse_quantity(value: &Value, what: &str) -> anyhow::Result<u64> {
+pub fn parse_quantity(value: &Value, what: &str) -> anyhow::Result<u64> {
     let text = value
         .as_str()
         .and_then(|text| text.strip_prefix("0x"))
@@ -197,7 +202,7 @@ fn parse_quantity(value: &Value, what: &str) -> anyhow::Result<u64> {
     u64::from_str_radix(text, 16).with_context(|| format!("{what}: bad quantity {value}"))
 }
 
-fn parse_bytes(value: &Value, what: &str) -> anyhow::Result<Vec<u8>> {
+pub fn parse_bytes(value: &Value, what: &str) -> anyhow::Result<Vec<u8>> {
     let text = value
         .as_str()
         .and_then(|text| text.strip_prefix("0x"))

@@ -14,8 +14,9 @@ use std::rc::Rc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
-/// Largest request body: a full batch of segments in base64 with JSON around it.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest request body: a 32 MiB DA blob (`da_putBlob`) in base64 with JSON around it; a full
+/// batch of segments is less.
+pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
 
 pub async fn serve(listener: TcpListener, node: Rc<Node>) {
     loop {

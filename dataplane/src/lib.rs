@@ -13,29 +13,50 @@
 //! Restart reads the write cursor from the index (the committed end of each extent) and never
 //! scans extents: bytes that crashed batches left past the cursor are simply overwritten.
 //!
+//! DA-node storage rides the same rings and write path (`da_store.rs`): `DaEncode` codes a
+//! payload with an encoder the shard keeps per parameter set; `DaPut` verifies a coded shard's
+//! proof against its commitment (BLAKE3, on the shard that stores the bytes) and stores shard
+//! and proof as one record, durable before the answer; `DaGet` reads it back CRC-checked;
+//! `DaPrune` drops expired entries from the index in one commit. DA shards are routed by
+//! [`da_shard_for`]: the blob's hashed offset plus the shard index, mod the shard count.
+//!
 //! On-disk layout, per shard: `data_dir/shard-{k}/extent-{n}.dat` (fallocated to
-//! `extent_bytes`, 4 KiB-aligned records), `index.redb` (segments keyed by `(tx_seq, segment)`
-//! with extent, offset, length, segment root and CRC32C; committed end per extent; format
-//! version and shard layout), and `probe.dat` (4 KiB read by every executor before any other
-//! file, so glommio's IOPOLL probe sees a non-empty file on virtio disks).
+//! `extent_bytes`, 4 KiB-aligned records: a segment's bytes, or a DA shard's bytes followed by
+//! its proof's sibling hashes), `index.redb` (format version 2: segments keyed by
+//! `(tx_seq, segment)` with extent, offset, length, segment root and CRC32C; DA shards keyed by
+//! `(blob id, shard index)` with extent, offset, shard length, proof length, CRC32C of the
+//! record and expiry in unix seconds, plus the same keys by expiry for pruning; committed end
+//! per extent; format version, shard layout and totals, DA live and dead bytes included), and
+//! `probe.dat` (4 KiB read by every executor before any other file, so glommio's IOPOLL probe
+//! sees a non-empty file on virtio disks). A version 1 index (before DA) opens as version 2
+//! with empty DA tables. Extents are never compacted: a pruned DA record is
+//! dead space until a compaction exists, and `ShardStats` reports how much there is.
 #![forbid(unsafe_code)]
 
+mod da_store;
 mod extent;
 mod index;
 mod ring;
 mod shard;
 
+use da::blob::DaParams;
+use da::commit::{BlobId, ShardIndex, ShardProof};
 use glommio::{CpuSet, LocalExecutorBuilder, Placement};
 use kernel_bypass::MemlockBudget;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use types::{FlowSegmentIndex, H256, SEGMENT_BYTES, SegmentIndex, TxSeq};
 
+pub use da_store::{
+    DaEncoded, DaPruned, DaPutShard, DaRejection, MAX_DA_ENCODERS, MAX_DA_PRUNE_ENTRIES,
+    MAX_DA_RECORD_BYTES, da_shard_for,
+};
 pub use kernel_bypass::BufferMode;
 pub use merkle::file::{Proof, ProofError};
 pub use ring::{RingFull, ShardClient};
 
-/// Largest record: one full segment. Client data longer than this is never written.
+/// Largest segment record: one full segment. Client data longer than this is never written.
+/// DA records have their own limit, [`MAX_DA_RECORD_BYTES`], and never exceed one extent.
 pub const MAX_RECORD_BYTES: usize = SEGMENT_BYTES;
 /// Upper bound on `DataPlaneConfig::max_batch`.
 pub const MAX_BATCH: usize = 256;
@@ -167,6 +188,24 @@ pub enum Request {
         tx_seq: TxSeq,
     },
     Stats,
+    /// Code `payload` into committed shards under `params`; any shard may be asked.
+    DaEncode {
+        params: DaParams,
+        payload: Vec<u8>,
+    },
+    /// Verify one coded shard against its commitment and store it until its expiry; send it
+    /// to `da_shard_for(blob, index, shards)`.
+    DaPut(DaPutShard),
+    /// A stored coded shard with its proof; send it to `da_shard_for(blob, index, shards)`.
+    DaGet {
+        blob: BlobId,
+        index: ShardIndex,
+    },
+    /// Drop every DA shard with `expires_at_unix_s <= now_unix_s` from the index (at most
+    /// [`MAX_DA_PRUNE_ENTRIES`] per call); each shard prunes its own.
+    DaPrune {
+        now_unix_s: u64,
+    },
 }
 
 /// A shard's answer to one [`Request`].
@@ -188,6 +227,25 @@ pub enum Response {
     Stats(ShardStats),
     /// IO failure (disk full included): nothing acknowledged.
     Failed(String),
+    /// The coded blob, owned, for dispersal.
+    DaEncoded(Box<DaEncoded>),
+    /// Durable: record synced and indexed.
+    DaStored,
+    /// Already durable from an earlier put, kept until the expiry of that put; nothing was
+    /// written.
+    DaAlreadyStored {
+        expires_at_unix_s: u64,
+    },
+    /// A stored shard, CRC-checked, with its proof against the blob's commitment. An expired
+    /// shard is served until a prune removes it; its expiry says so.
+    DaShard {
+        data: Vec<u8>,
+        proof: ShardProof,
+        expires_at_unix_s: u64,
+    },
+    DaPruned(DaPruned),
+    /// Bad DA input (payload, shard, proof or size): nothing written.
+    DaRejected(DaRejection),
 }
 
 /// Counters of one shard. "Stored" and "used" figures come from the index and survive
@@ -199,8 +257,9 @@ pub struct ShardStats {
     pub segments_stored: u64,
     /// Data bytes of the segments in the index.
     pub payload_bytes_stored: u64,
-    /// Extent bytes up to the committed end of each extent, summed: records are 4 KiB-aligned,
-    /// and the unused tail of an extent left behind by a rollover is not counted.
+    /// Extent bytes up to the committed end of each extent, summed: records (segments and DA
+    /// shards, live or pruned) are 4 KiB-aligned, and the unused tail of an extent left behind
+    /// by a rollover is not counted.
     pub record_bytes_used: u64,
     /// Extent files known to the shard.
     pub extents: u64,
@@ -212,6 +271,21 @@ pub struct ShardStats {
     pub batches: u64,
     pub writes_rejected: u64,
     pub writes_failed: u64,
+    /// DA shards in the index, their shard bytes, and the extent bytes their records take
+    /// (4 KiB-aligned, proofs included). Persisted.
+    pub da_shards_stored: u64,
+    pub da_payload_bytes_stored: u64,
+    pub da_record_bytes_live: u64,
+    /// Extent bytes of pruned DA records: dead space, never reused (no compaction yet), and
+    /// still counted in `record_bytes_used`. Persisted, as is the count of pruned shards.
+    pub da_record_bytes_dead: u64,
+    pub da_shards_pruned: u64,
+    /// Since start: DA shards written, puts rejected (bad input), puts failed (IO), blobs
+    /// encoded.
+    pub da_shards_written: u64,
+    pub da_puts_rejected: u64,
+    pub da_puts_failed: u64,
+    pub da_blobs_encoded: u64,
     /// Nanoseconds, summed over batches, per phase of the write path. `verify_ns` (Keccak
     /// against the file root) and `place_ns` (index lookup, placement, copy into DMA buffers,
     /// starting the writes) are CPU on the shard's thread. `write_ns` (waiting for the writes
@@ -403,6 +477,11 @@ impl DataPlane {
     /// The shard that owns `flow_segment`: `flow_segment % shards`.
     pub fn shard_for(&self, flow_segment: FlowSegmentIndex) -> usize {
         shard_for(flow_segment, self.shards.len())
+    }
+
+    /// The shard that stores coded shard `index` of `blob`: see [`da_shard_for`].
+    pub fn da_shard_for(&self, blob: &BlobId, index: ShardIndex) -> usize {
+        da_shard_for(blob, index, self.shards.len())
     }
 
     /// Whether shards registered their IO memory with io_uring, as decided at start.

@@ -38,19 +38,31 @@
 //! queued IO and reaps completions between task runs, so without these turns the writes of a
 //! batch would start only when the CPU work of the next one ends, and nothing would overlap.
 //!
+//! DA puts go through the same two stages as segment writes, in the same batches: verified
+//! against their commitment (BLAKE3) in the issue stage, placed after the same cursor, synced
+//! and committed with the batch (their index entries and the segments' in one transaction),
+//! and answered only when settled. `in_flight` holds their keys too. `DaPrune` is a query: it
+//! waits until nothing settles, so its commit never interleaves with a batch's and the totals
+//! each commit writes stay exact. `DaEncode` is CPU work on the shard's thread, done after the
+//! batch's other answers are pushed; a large blob holds the shard (and the settling of its
+//! batch) for the whole encode.
+//!
 //! Full-record DMA buffers are reused (`pool`): glommio's registered arena holds only a few
 //! records, and fresh heap buffers page-fault on first touch, which made the copy into them
 //! cost about 5 ms per 32-record batch.
 
+use crate::da_store::{EncoderCache, record_crc, record_length, split_record};
 use crate::extent::{Cursor, ExtentLayout, Placement};
-use crate::index::{IndexTotals, RecordEntry, SegmentKey, ShardIndex, cursor_from_ends};
+use crate::index::{
+    DaEntry, DaKey, IndexTotals, RecordEntry, SegmentKey, ShardIndex, cursor_from_ends,
+};
 use crate::ring::ShardRings;
 use crate::{
-    BufferMode, DataPlaneError, MAX_RECORD_BYTES, RECORD_ALIGNMENT, Request, Response, ShardStats,
-    WriteSegment,
+    BufferMode, DaPutShard, DaRejection, DataPlaneError, MAX_DA_PRUNE_ENTRIES, MAX_DA_RECORD_BYTES,
+    MAX_RECORD_BYTES, RECORD_ALIGNMENT, Request, Response, ShardStats, WriteSegment,
 };
 use futures_lite::AsyncReadExt;
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -116,6 +128,19 @@ async fn reactor_turn() {
     glommio::timer::sleep(Duration::from_micros(1)).await;
 }
 
+/// Where a record lies and its checksum, for a read.
+struct RecordAt {
+    extent: u64,
+    offset: u64,
+    length: usize,
+    crc32c: u32,
+}
+
+/// A blob id in hex, for messages.
+fn blob_hex(blob: &da::commit::BlobId) -> String {
+    blob.0.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 fn elapsed_ns(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
@@ -123,23 +148,107 @@ fn elapsed_ns(since: Instant) -> u64 {
 /// The O_DIRECT write of one record, running; it hands its buffer back for reuse.
 type WriteTask = glommio::Task<(glommio::Result<usize, ()>, Rc<DmaBuffer>)>;
 
+/// What a record in the extents is, for the in-flight bookkeeping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum RecordKey {
+    Segment(SegmentKey),
+    Da(DaKey),
+}
+
+/// A record being written, with the index entry it gets once durable.
+#[derive(Clone, Copy, Debug)]
+enum PendingRecord {
+    Segment { key: SegmentKey, entry: RecordEntry },
+    Da { key: DaKey, entry: DaEntry },
+}
+
+impl PendingRecord {
+    fn key(&self) -> RecordKey {
+        match self {
+            PendingRecord::Segment { key, .. } => RecordKey::Segment(*key),
+            PendingRecord::Da { key, .. } => RecordKey::Da(*key),
+        }
+    }
+
+    fn extent(&self) -> u64 {
+        match self {
+            PendingRecord::Segment { entry, .. } => entry.extent,
+            PendingRecord::Da { entry, .. } => entry.extent,
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        match self {
+            PendingRecord::Segment { entry, .. } => entry.offset,
+            PendingRecord::Da { entry, .. } => entry.offset,
+        }
+    }
+
+    /// Client bytes in the record: the segment, or the DA shard without its proof.
+    fn payload_length(&self) -> u32 {
+        match self {
+            PendingRecord::Segment { entry, .. } => entry.length,
+            PendingRecord::Da { entry, .. } => entry.data_length,
+        }
+    }
+
+    /// What the write's request is answered with once durable.
+    fn stored(&self) -> Stored {
+        match self {
+            PendingRecord::Segment { entry, .. } => Stored::Segment {
+                segment_root: entry.segment_root,
+            },
+            PendingRecord::Da { entry, .. } => Stored::Da {
+                expires_at_unix_s: entry.expires_at_unix_s,
+            },
+        }
+    }
+}
+
+/// A durable, indexed record, as its answers need it.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    Segment { segment_root: H256 },
+    Da { expires_at_unix_s: u64 },
+}
+
 /// One write of a batch that passed verification, got a place, and whose IO is under way.
 struct IssuedWrite {
     request_id: u64,
-    key: SegmentKey,
-    entry: RecordEntry,
+    record: PendingRecord,
     record_bytes: u64,
     file: Rc<DmaFile>,
     io: WriteTask,
 }
 
+/// A record whose write [`Shard::start_record`] started.
+struct StartedRecord {
+    at: Cursor,
+    record_bytes: u64,
+    file: Rc<DmaFile>,
+    io: WriteTask,
+}
+
+impl StartedRecord {
+    fn issued(self, request_id: u64, record: PendingRecord) -> IssuedWrite {
+        IssuedWrite {
+            request_id,
+            record,
+            record_bytes: self.record_bytes,
+            file: self.file,
+            io: self.io,
+        }
+    }
+}
+
 /// How one write of a settled batch ended.
 struct WriteOutcome {
     request_id: u64,
-    key: SegmentKey,
+    key: RecordKey,
+    /// Client bytes of the record (see [`PendingRecord::payload_length`]).
     length: u32,
-    /// The segment root when the record is durable and indexed; why not otherwise.
-    result: Result<H256, String>,
+    /// What was stored when the record is durable and indexed; why not otherwise.
+    result: Result<Stored, String>,
 }
 
 /// A batch after its settle stage.
@@ -161,6 +270,10 @@ struct Counters {
     batches: u64,
     writes_rejected: u64,
     writes_failed: u64,
+    da_shards_written: u64,
+    da_puts_rejected: u64,
+    da_puts_failed: u64,
+    da_blobs_encoded: u64,
     verify_ns: u64,
     place_ns: u64,
     write_ns: u64,
@@ -188,12 +301,15 @@ struct Shard {
     /// End of the last record issued; meaningful while a batch is settling.
     reserved: Cursor,
     /// Keys of issued, unsettled writes → request ids of later writes of the same key.
-    in_flight: HashMap<SegmentKey, Vec<u64>>,
+    in_flight: HashMap<RecordKey, Vec<u64>>,
     /// The batch in its settle stage (at most one), and whether it has finished (then the
     /// main task needs to give the reactor no more turns for it).
     settling: Option<(glommio::Task<Settled>, Rc<Cell<bool>>)>,
     /// Reusable full-record DMA buffers.
     pool: Vec<DmaBuffer>,
+    /// Largest DA record this shard stores: [`MAX_DA_RECORD_BYTES`], or one extent if smaller.
+    max_da_record_bytes: usize,
+    encoders: EncoderCache,
     counters: Counters,
 }
 
@@ -277,6 +393,10 @@ impl Shard {
             in_flight: HashMap::new(),
             settling: None,
             pool: Vec::new(),
+            max_da_record_bytes: usize::try_from(settings.extent_bytes)
+                .unwrap_or(usize::MAX)
+                .min(MAX_DA_RECORD_BYTES),
+            encoders: EncoderCache::default(),
             counters: Counters::default(),
         };
         // Batches that crashed before their commit may have allocated extents past the
@@ -352,16 +472,20 @@ impl Shard {
         outcome
     }
 
-    /// Takes one batch: issues its writes (the previous batch settles meanwhile), then answers
-    /// reads and queries, which see every write sent before them.
+    /// Takes one batch: issues its writes and DA puts (the previous batch settles meanwhile),
+    /// then answers reads and queries, which see every write sent before them, then encodes.
     async fn process(&mut self, batch: &mut Vec<(u64, Request)>, rings: &mut ShardRings) {
         let mut answers: Vec<(u64, Response)> = Vec::with_capacity(batch.len());
         let mut writes = Vec::new();
+        let mut da_puts = Vec::new();
         let mut reads = Vec::new();
+        let mut da_reads = Vec::new();
+        let mut encodes = Vec::new();
         let mut queries = Vec::new();
         for (request_id, request) in batch.drain(..) {
             match request {
                 Request::Write(write) => writes.push((request_id, write)),
+                Request::DaPut(put) => da_puts.push((request_id, put)),
                 Request::Read {
                     tx_seq,
                     segment,
@@ -369,11 +493,15 @@ impl Shard {
                 } => {
                     reads.push((request_id, (tx_seq, segment), flow_segment));
                 }
+                Request::DaGet { blob, index } => da_reads.push((request_id, (blob, index))),
+                Request::DaEncode { params, payload } => {
+                    encodes.push((request_id, params, payload));
+                }
                 query => queries.push((request_id, query)),
             }
         }
-        if !writes.is_empty() {
-            let issued = self.issue_writes(writes, &mut answers).await;
+        if !writes.is_empty() || !da_puts.is_empty() {
+            let issued = self.issue_writes(writes, da_puts, &mut answers).await;
             // One batch settles at a time: its commit must follow the earlier one's, which
             // keeps commits in batch order, and `settle_batch` takes its base from the state
             // the earlier commit left.
@@ -392,12 +520,18 @@ impl Shard {
         if !queries.is_empty()
             || reads
                 .iter()
-                .any(|(_, key, _)| self.in_flight.contains_key(key))
+                .any(|(_, key, _)| self.in_flight.contains_key(&RecordKey::Segment(*key)))
+            || da_reads
+                .iter()
+                .any(|(_, key)| self.in_flight.contains_key(&RecordKey::Da(*key)))
         {
             self.settle(rings).await;
         }
         if !reads.is_empty() {
             self.read_batch(reads, &mut answers).await;
+        }
+        if !da_reads.is_empty() {
+            self.read_da_batch(da_reads, &mut answers).await;
         }
         for (request_id, query) in queries {
             let answer = match query {
@@ -406,13 +540,55 @@ impl Shard {
                     Err(error) => self.failed(error.to_string()),
                 },
                 Request::Stats => Response::Stats(self.stats()),
-                Request::Write(_) | Request::Read { .. } => {
-                    unreachable!("writes and reads were sorted out above")
+                Request::DaPrune { now_unix_s } => self.da_prune(now_unix_s).await,
+                Request::Write(_)
+                | Request::Read { .. }
+                | Request::DaPut(_)
+                | Request::DaGet { .. }
+                | Request::DaEncode { .. } => {
+                    unreachable!("writes, reads and encodes were sorted out above")
                 }
             };
             answers.push((request_id, answer));
         }
         rings.respond(answers);
+        for (request_id, params, payload) in encodes {
+            let answer = match self.encoders.encode(params, payload) {
+                Ok(encoded) => {
+                    self.counters.da_blobs_encoded += 1;
+                    Response::DaEncoded(Box::new(encoded))
+                }
+                Err(rejection) => Response::DaRejected(rejection),
+            };
+            rings.respond([(request_id, answer)]);
+        }
+    }
+
+    /// Removes expired DA shards from the index in one commit. Runs only while nothing
+    /// settles (it is a query), so the totals it writes are the latest.
+    async fn da_prune(&mut self, now_unix_s: u64) -> Response {
+        debug_assert!(self.settling.is_none());
+        let index = Arc::clone(&self.index);
+        let totals = self.totals.clone();
+        let result = glommio::executor()
+            .spawn_blocking(move || index.da_prune(now_unix_s, MAX_DA_PRUNE_ENTRIES, &totals))
+            .await;
+        match result {
+            Ok((pruned, totals)) => {
+                if pruned.shards > 0 {
+                    tracing::info!(
+                        shard = self.id,
+                        shards = pruned.shards,
+                        record_bytes = pruned.record_bytes,
+                        more = pruned.more,
+                        "pruned expired DA shards"
+                    );
+                }
+                self.totals = totals;
+                Response::DaPruned(pruned)
+            }
+            Err(error) => self.failed(error.to_string()),
+        }
     }
 
     /// Waits for the settling batch, if any, and answers its writes and every later write of
@@ -441,7 +617,7 @@ impl Shard {
         for outcome in settled.outcomes {
             let followers = self.in_flight.remove(&outcome.key).unwrap_or_default();
             match outcome.result {
-                Ok(segment_root) => {
+                Ok(Stored::Segment { segment_root }) => {
                     self.counters.segments_written += 1;
                     self.counters.payload_bytes_written += u64::from(outcome.length);
                     answers.push((outcome.request_id, Response::Written { segment_root }));
@@ -451,6 +627,15 @@ impl Shard {
                             .map(|id| (id, Response::AlreadyStored { segment_root })),
                     );
                 }
+                Ok(Stored::Da { expires_at_unix_s }) => {
+                    self.counters.da_shards_written += 1;
+                    answers.push((outcome.request_id, Response::DaStored));
+                    answers.extend(
+                        followers
+                            .into_iter()
+                            .map(|id| (id, Response::DaAlreadyStored { expires_at_unix_s })),
+                    );
+                }
                 Err(message) => {
                     // A later copy shares the fate of the first: it wrote nothing either.
                     answers.extend(
@@ -458,22 +643,28 @@ impl Shard {
                             .into_iter()
                             .map(|id| (id, Response::Failed(message.clone()))),
                     );
-                    answers.push((outcome.request_id, self.write_failed(message)));
+                    let answer = match outcome.key {
+                        RecordKey::Segment(_) => self.write_failed(message),
+                        RecordKey::Da(_) => self.da_put_failed(message),
+                    };
+                    answers.push((outcome.request_id, answer));
                 }
             }
         }
         rings.respond(answers);
     }
 
-    /// Stage 1 of a batch: verifies, drops duplicates, places and starts the writes. Writes
-    /// that end here (rejected, already stored, failed) are answered in `answers`; later copies
-    /// of a key that is being written wait in `in_flight`.
+    /// Stage 1 of a batch: verifies, drops duplicates, places and starts the writes of segments
+    /// and DA shards. Writes that end here (rejected, already stored, failed) are answered in
+    /// `answers`; later copies of a key that is being written wait in `in_flight`.
     async fn issue_writes(
         &mut self,
         writes: Vec<(u64, WriteSegment)>,
+        da_puts: Vec<(u64, DaPutShard)>,
         answers: &mut Vec<(u64, Response)>,
     ) -> Vec<IssuedWrite> {
-        // 1. Verify every segment against its file root (this hashes the leaves).
+        // 1. Verify every segment against its file root (this hashes the leaves), and every
+        // DA shard against its commitment.
         let started = Instant::now();
         let mut turn = Instant::now();
         let mut verified: Vec<(u64, WriteSegment, H256)> = Vec::with_capacity(writes.len());
@@ -497,6 +688,20 @@ impl Shard {
                 turn = Instant::now();
             }
         }
+        let mut verified_da: Vec<(u64, DaPutShard)> = Vec::with_capacity(da_puts.len());
+        for (request_id, put) in da_puts {
+            match self.verify_da_put(&put) {
+                Ok(()) => verified_da.push((request_id, put)),
+                Err(rejection) => {
+                    self.counters.da_puts_rejected += 1;
+                    answers.push((request_id, Response::DaRejected(rejection)));
+                }
+            }
+            if self.needs_turn(turn) {
+                reactor_turn().await;
+                turn = Instant::now();
+            }
+        }
         self.counters.verify_ns += elapsed_ns(started);
 
         // 2. Drop what is already stored in the index.
@@ -505,12 +710,23 @@ impl Shard {
             .iter()
             .map(|(_, write, _)| (write.tx_seq, write.segment))
             .collect();
-        let existing = match self.index.lookup_many(&keys) {
-            Ok(existing) => existing,
+        let da_keys: Vec<DaKey> = verified_da
+            .iter()
+            .map(|(_, put)| (put.commitment.blob_id(), put.index))
+            .collect();
+        let lookups = self
+            .index
+            .lookup_many(&keys)
+            .and_then(|existing| Ok((existing, self.index.da_lookup_many(&da_keys)?)));
+        let (existing, existing_da) = match lookups {
+            Ok(found) => found,
             Err(error) => {
                 let message = error.to_string();
                 for (request_id, _, _) in verified {
                     answers.push((request_id, self.write_failed(message.clone())));
+                }
+                for (request_id, _) in verified_da {
+                    answers.push((request_id, self.da_put_failed(message.clone())));
                 }
                 return Vec::new();
             }
@@ -524,7 +740,7 @@ impl Shard {
         } else {
             self.cursor()
         };
-        let mut issued = Vec::with_capacity(verified.len());
+        let mut issued = Vec::with_capacity(verified.len() + verified_da.len());
         // An extent that could not be allocated is not retried within the batch.
         let mut unavailable: HashMap<u64, String> = HashMap::new();
         for ((request_id, write, segment_root), existing) in verified.into_iter().zip(existing) {
@@ -538,7 +754,7 @@ impl Shard {
                 continue;
             }
             let key = (write.tx_seq, write.segment);
-            if let Some(followers) = self.in_flight.get_mut(&key) {
+            if let Some(followers) = self.in_flight.get_mut(&RecordKey::Segment(key)) {
                 followers.push(request_id);
                 continue;
             }
@@ -553,67 +769,74 @@ impl Shard {
                 ));
                 continue;
             }
-            let record_bytes = (length as u64).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
-            let (at, next) = match self.layout.place(cursor, record_bytes) {
-                Placement::At { at, next } => (at, next),
-                Placement::DiskFull { reason } => {
-                    answers.push((request_id, self.write_failed(reason)));
-                    continue;
-                }
-            };
-            if let Some(reason) = unavailable.get(&at.extent) {
-                answers.push((request_id, self.write_failed(reason.clone())));
-                continue;
-            }
-            let file = match self.extent_file(at.extent, true).await {
-                Ok(file) => file,
+            let started_write = match self
+                .start_record(&mut cursor, [&write.data, &[]], &mut unavailable)
+                .await
+            {
+                Ok(started_write) => started_write,
                 Err(reason) => {
-                    unavailable.insert(at.extent, reason.clone());
                     answers.push((request_id, self.write_failed(reason)));
                     continue;
                 }
             };
-            let mut buffer = match self.pool.pop() {
-                Some(buffer) if record_bytes == MAX_RECORD_BYTES as u64 => buffer,
-                spare => {
-                    if let Some(buffer) = spare {
-                        self.pool.push(buffer);
-                    }
-                    file.alloc_dma_buffer(record_bytes as usize)
-                }
-            };
-            let bytes = buffer.as_bytes_mut();
-            bytes[..length].copy_from_slice(&write.data);
-            // Never leak stale memory into the padding of a record.
-            bytes[length..].fill(0);
             let entry = RecordEntry {
-                extent: at.extent,
-                offset: at.offset,
+                extent: started_write.at.extent,
+                offset: started_write.at.offset,
                 length: u32::try_from(length).expect("length is at most MAX_RECORD_BYTES"),
                 crc32c: crc32c::crc32c(&write.data),
                 flow_segment: write.flow_segment,
                 segment_root,
             };
-            let buffer = Rc::new(buffer);
-            let io = {
-                let file = Rc::clone(&file);
-                let buffer = Rc::clone(&buffer);
-                glommio::spawn_local(async move {
-                    let result = file.write_rc_at(Rc::clone(&buffer), at.offset).await;
-                    (result, buffer)
-                })
+            self.in_flight.insert(RecordKey::Segment(key), Vec::new());
+            issued.push(started_write.issued(request_id, PendingRecord::Segment { key, entry }));
+            if self.needs_turn(turn) {
+                reactor_turn().await;
+                turn = Instant::now();
+            }
+        }
+        for (((request_id, put), key), existing) in
+            verified_da.into_iter().zip(da_keys).zip(existing_da)
+        {
+            if let Some(entry) = existing {
+                answers.push((
+                    request_id,
+                    Response::DaAlreadyStored {
+                        expires_at_unix_s: entry.expires_at_unix_s,
+                    },
+                ));
+                continue;
+            }
+            if let Some(followers) = self.in_flight.get_mut(&RecordKey::Da(key)) {
+                followers.push(request_id);
+                continue;
+            }
+            let siblings = put.proof.siblings();
+            let started_write = match self
+                .start_record(
+                    &mut cursor,
+                    [&put.data, siblings.as_flattened()],
+                    &mut unavailable,
+                )
+                .await
+            {
+                Ok(started_write) => started_write,
+                Err(reason) => {
+                    answers.push((request_id, self.da_put_failed(reason)));
+                    continue;
+                }
             };
-            drop(buffer);
-            self.in_flight.insert(key, Vec::new());
-            issued.push(IssuedWrite {
-                request_id,
-                key,
-                entry,
-                record_bytes,
-                file,
-                io,
-            });
-            cursor = next;
+            let entry = DaEntry {
+                extent: started_write.at.extent,
+                offset: started_write.at.offset,
+                data_length: u32::try_from(put.data.len())
+                    .expect("a verified shard is within MAX_DA_RECORD_BYTES"),
+                proof_siblings: u8::try_from(siblings.len())
+                    .expect("a verified proof is at most 16 deep"),
+                crc32c: record_crc(&put.data, siblings),
+                expires_at_unix_s: put.expires_at_unix_s,
+            };
+            self.in_flight.insert(RecordKey::Da(key), Vec::new());
+            issued.push(started_write.issued(request_id, PendingRecord::Da { key, entry }));
             if self.needs_turn(turn) {
                 reactor_turn().await;
                 turn = Instant::now();
@@ -627,6 +850,85 @@ impl Shard {
             reactor_turn().await;
         }
         issued
+    }
+
+    /// Checks a DA shard before anything is written: its record fits this shard's limit, and
+    /// it verifies against its commitment at its index (width, proof length, BLAKE3 path).
+    fn verify_da_put(&self, put: &DaPutShard) -> Result<(), DaRejection> {
+        self.assert_owned_da(&(put.commitment.blob_id(), put.index));
+        let record_bytes = record_length(put.data.len(), put.proof.siblings().len());
+        if record_bytes > self.max_da_record_bytes {
+            return Err(DaRejection::RecordTooLarge {
+                index: put.index.0,
+                record_bytes,
+                max_bytes: self.max_da_record_bytes,
+            });
+        }
+        put.commitment
+            .verify_shard(put.index, &put.data, &put.proof)
+            .map(|_leaf| ())
+            .map_err(DaRejection::Shard)
+    }
+
+    /// Places a record made of `parts` back to back at `cursor` (moving it past the record),
+    /// opens or allocates its extent, copies the record into a DMA buffer with zero padding
+    /// and starts its O_DIRECT write. Fails with the reason (disk full, allocation) otherwise.
+    async fn start_record(
+        &mut self,
+        cursor: &mut Cursor,
+        parts: [&[u8]; 2],
+        unavailable: &mut HashMap<u64, String>,
+    ) -> Result<StartedRecord, String> {
+        let length: usize = parts.iter().map(|part| part.len()).sum();
+        let record_bytes = (length as u64).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+        let (at, next) = match self.layout.place(*cursor, record_bytes) {
+            Placement::At { at, next } => (at, next),
+            Placement::DiskFull { reason } => return Err(reason),
+        };
+        if let Some(reason) = unavailable.get(&at.extent) {
+            return Err(reason.clone());
+        }
+        let file = match self.extent_file(at.extent, true).await {
+            Ok(file) => file,
+            Err(reason) => {
+                unavailable.insert(at.extent, reason.clone());
+                return Err(reason);
+            }
+        };
+        let mut buffer = match self.pool.pop() {
+            Some(buffer) if record_bytes == MAX_RECORD_BYTES as u64 => buffer,
+            spare => {
+                if let Some(buffer) = spare {
+                    self.pool.push(buffer);
+                }
+                file.alloc_dma_buffer(record_bytes as usize)
+            }
+        };
+        let bytes = buffer.as_bytes_mut();
+        let mut filled = 0;
+        for part in parts {
+            bytes[filled..filled + part.len()].copy_from_slice(part);
+            filled += part.len();
+        }
+        // Never leak stale memory into the padding of a record.
+        bytes[filled..].fill(0);
+        let buffer = Rc::new(buffer);
+        let io = {
+            let file = Rc::clone(&file);
+            let buffer = Rc::clone(&buffer);
+            glommio::spawn_local(async move {
+                let result = file.write_rc_at(Rc::clone(&buffer), at.offset).await;
+                (result, buffer)
+            })
+        };
+        drop(buffer);
+        *cursor = next;
+        Ok(StartedRecord {
+            at,
+            record_bytes,
+            file,
+            io,
+        })
     }
 
     /// Whether the CPU work that started at `since` should let the reactor run: only while a
@@ -648,9 +950,9 @@ impl Shard {
         // Base for the new ends and totals: the batch before this one has settled already.
         let mut ends: BTreeMap<u64, u64> = BTreeMap::new();
         for write in &issued {
-            let committed = self.committed_ends.get(&write.entry.extent).copied();
-            ends.entry(write.entry.extent)
-                .or_insert(committed.unwrap_or(0));
+            let extent = write.record.extent();
+            let committed = self.committed_ends.get(&extent).copied();
+            ends.entry(extent).or_insert(committed.unwrap_or(0));
         }
         let mut totals = self.totals.clone();
         async move {
@@ -668,14 +970,19 @@ impl Shard {
                 }
                 let failure = match result {
                     Ok(bytes) if bytes as u64 == write.record_bytes => {
-                        written.push((write.request_id, write.key, write.entry, write.file));
+                        written.push((
+                            write.request_id,
+                            write.record,
+                            write.record_bytes,
+                            write.file,
+                        ));
                         continue;
                     }
                     Ok(bytes) => format!(
                         "short write to {}: {bytes} of {} bytes at offset {}",
-                        extent_path(write.entry.extent).display(),
+                        extent_path(write.record.extent()).display(),
                         write.record_bytes,
-                        write.entry.offset
+                        write.record.offset()
                     ),
                     Err(error) => {
                         let error = io::Error::from(error);
@@ -686,14 +993,14 @@ impl Shard {
                         };
                         format!(
                             "{prefix}write {}: {error}",
-                            extent_path(write.entry.extent).display()
+                            extent_path(write.record.extent()).display()
                         )
                     }
                 };
                 outcomes.push(WriteOutcome {
                     request_id: write.request_id,
-                    key: write.key,
-                    length: write.entry.length,
+                    key: write.record.key(),
+                    length: write.record.payload_length(),
                     result: Err(failure),
                 });
             }
@@ -702,7 +1009,7 @@ impl Shard {
             let started = Instant::now();
             let touched: BTreeMap<u64, Rc<DmaFile>> = written
                 .iter()
-                .map(|(_, _, entry, file)| (entry.extent, Rc::clone(file)))
+                .map(|(_, record, _, file)| (record.extent(), Rc::clone(file)))
                 .collect();
             let syncs: Vec<_> = touched
                 .into_iter()
@@ -731,21 +1038,36 @@ impl Shard {
             let mut committed = None;
             if failure.is_none() && !written.is_empty() {
                 let mut entries = Vec::with_capacity(written.len());
-                for (_, key, entry, _) in &written {
-                    let record_bytes =
-                        u64::from(entry.length).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
-                    let end = ends.entry(entry.extent).or_insert(0);
-                    *end = (*end).max(entry.offset + record_bytes);
-                    totals.segments += 1;
-                    totals.payload_bytes += u64::from(entry.length);
-                    entries.push((*key, *entry));
+                let mut da_entries = Vec::new();
+                for (_, record, record_bytes, _) in &written {
+                    let end = ends.entry(record.extent()).or_insert(0);
+                    *end = (*end).max(record.offset() + record_bytes);
+                    match record {
+                        PendingRecord::Segment { key, entry } => {
+                            totals.segments += 1;
+                            totals.payload_bytes += u64::from(entry.length);
+                            entries.push((*key, *entry));
+                        }
+                        PendingRecord::Da { key, entry } => {
+                            totals.da_shards += 1;
+                            totals.da_payload_bytes += u64::from(entry.data_length);
+                            totals.da_record_bytes += record_bytes;
+                            da_entries.push((*key, *entry));
+                        }
+                    }
                 }
                 // Extents whose writes all failed keep their committed end.
-                ends.retain(|extent, _| written.iter().any(|(_, _, e, _)| e.extent == *extent));
+                ends.retain(|extent, _| {
+                    written
+                        .iter()
+                        .any(|(_, record, _, _)| record.extent() == *extent)
+                });
                 let commit_ends = ends.clone();
                 let commit_totals = totals.clone();
                 let result = glommio::executor()
-                    .spawn_blocking(move || index.commit(&entries, &commit_ends, &commit_totals))
+                    .spawn_blocking(move || {
+                        index.commit(&entries, &da_entries, &commit_ends, &commit_totals)
+                    })
                     .await;
                 match result {
                     Ok(()) => committed = Some((ends, totals)),
@@ -753,13 +1075,13 @@ impl Shard {
                 }
             }
             let commit_ns = elapsed_ns(started);
-            for (request_id, key, entry, _) in written {
+            for (request_id, record, _, _) in written {
                 outcomes.push(WriteOutcome {
                     request_id,
-                    key,
-                    length: entry.length,
+                    key: record.key(),
+                    length: record.payload_length(),
                     result: match &failure {
-                        None => Ok(entry.segment_root),
+                        None => Ok(record.stored()),
                         Some(message) => Err(message.clone()),
                     },
                 });
@@ -788,6 +1110,19 @@ impl Shard {
         );
     }
 
+    /// DA routing is the control plane's invariant, like segment routing.
+    fn assert_owned_da(&self, key: &DaKey) {
+        assert_eq!(
+            crate::da_shard_for(&key.0, key.1, self.shards),
+            self.id,
+            "DA shard {} of blob {} was routed to shard {} of {}",
+            key.1.0,
+            blob_hex(&key.0),
+            self.id,
+            self.shards
+        );
+    }
+
     fn failed(&mut self, message: String) -> Response {
         tracing::error!(shard = self.id, %message, "request failed");
         Response::Failed(message)
@@ -795,6 +1130,17 @@ impl Shard {
 
     fn write_failed(&mut self, message: String) -> Response {
         self.counters.writes_failed += 1;
+        self.io_refused(message)
+    }
+
+    fn da_put_failed(&mut self, message: String) -> Response {
+        self.counters.da_puts_failed += 1;
+        self.io_refused(message)
+    }
+
+    /// A write that failed for lack of room is expected in operation (warned); any other
+    /// failure is an error.
+    fn io_refused(&mut self, message: String) -> Response {
         if message.starts_with("disk full") {
             tracing::warn!(shard = self.id, %message, "write refused");
             Response::Failed(message)
@@ -915,38 +1261,125 @@ impl Shard {
             tasks.push((position, key, entry, task));
         }
         for (position, key, entry, task) in tasks {
-            let path = self.extent_path(entry.extent);
-            let length = entry.length as usize;
-            let answer = match task.await {
-                Ok(read) if read.len() >= length => {
-                    let data = read[..length].to_vec();
-                    let crc = crc32c::crc32c(&data);
-                    if crc == entry.crc32c {
-                        Response::Data(data)
-                    } else {
-                        self.failed(format!(
-                            "checksum mismatch for tx {} segment {} in {} at offset {}: stored {:#010x}, read {crc:#010x}",
-                            key.0,
-                            key.1,
-                            path.display(),
-                            entry.offset,
-                            entry.crc32c
-                        ))
-                    }
-                }
-                Ok(read) => self.failed(format!(
-                    "short read from {}: {} of {length} bytes at offset {}",
-                    path.display(),
-                    read.len(),
-                    entry.offset
-                )),
-                Err(error) => self.failed(format!(
-                    "read {}: {}",
-                    path.display(),
-                    io::Error::from(error)
-                )),
+            let checked = self.checked_record(
+                task.await,
+                RecordAt {
+                    extent: entry.extent,
+                    offset: entry.offset,
+                    length: entry.length as usize,
+                    crc32c: entry.crc32c,
+                },
+                || format!("tx {} segment {}", key.0, key.1),
+            );
+            let answer = match checked {
+                Ok(data) => Response::Data(data),
+                Err(message) => self.failed(message),
             };
             answers.push((position, answer));
+        }
+    }
+
+    /// The bytes of a finished record read, CRC-checked; `what` names the record in messages.
+    fn checked_record(
+        &self,
+        read: glommio::Result<ReadResult, ()>,
+        record: RecordAt,
+        what: impl FnOnce() -> String,
+    ) -> Result<Vec<u8>, String> {
+        let path = self.extent_path(record.extent);
+        let length = record.length;
+        match read {
+            Ok(read) if read.len() >= length => {
+                let data = read[..length].to_vec();
+                let crc = crc32c::crc32c(&data);
+                if crc == record.crc32c {
+                    Ok(data)
+                } else {
+                    Err(format!(
+                        "checksum mismatch for {} in {} at offset {}: stored {:#010x}, read {crc:#010x}",
+                        what(),
+                        path.display(),
+                        record.offset,
+                        record.crc32c
+                    ))
+                }
+            }
+            Ok(read) => Err(format!(
+                "short read from {}: {} of {length} bytes at offset {}",
+                path.display(),
+                read.len(),
+                record.offset
+            )),
+            Err(error) => Err(format!(
+                "read {}: {}",
+                path.display(),
+                io::Error::from(error)
+            )),
+        }
+    }
+
+    /// Reads DA shards, all reads in flight at once; each answer is CRC-checked.
+    async fn read_da_batch(
+        &mut self,
+        reads: Vec<(u64, DaKey)>,
+        answers: &mut Vec<(u64, Response)>,
+    ) {
+        for (_, key) in &reads {
+            self.assert_owned_da(key);
+        }
+        let keys: Vec<DaKey> = reads.iter().map(|(_, key)| *key).collect();
+        let entries = match self.index.da_lookup_many(&keys) {
+            Ok(entries) => entries,
+            Err(error) => {
+                let message = error.to_string();
+                for (request_id, _) in reads {
+                    answers.push((request_id, self.failed(message.clone())));
+                }
+                return;
+            }
+        };
+        let mut tasks = Vec::new();
+        for ((request_id, key), entry) in reads.into_iter().zip(entries) {
+            let Some(entry) = entry else {
+                answers.push((request_id, Response::NotFound));
+                continue;
+            };
+            let file = match self.extent_file(entry.extent, false).await {
+                Ok(file) => file,
+                Err(message) => {
+                    answers.push((request_id, self.failed(message)));
+                    continue;
+                }
+            };
+            let record_bytes = entry.record_bytes() as usize;
+            let task = glommio::spawn_local(async move {
+                file.read_at_aligned(entry.offset, record_bytes).await
+            });
+            tasks.push((request_id, key, entry, task));
+        }
+        for (request_id, key, entry, task) in tasks {
+            let checked = self.checked_record(
+                task.await,
+                RecordAt {
+                    extent: entry.extent,
+                    offset: entry.offset,
+                    length: usize::try_from(entry.length()).expect("a DA record fits in memory"),
+                    crc32c: entry.crc32c,
+                },
+                || format!("DA shard {} of blob {}", key.1.0, blob_hex(&key.0)),
+            );
+            let answer = match checked {
+                Ok(record) => {
+                    let (data, proof) = split_record(record, entry.data_length as usize, key.1);
+                    Response::DaShard {
+                        data,
+                        proof,
+                        expires_at_unix_s: entry.expires_at_unix_s,
+                    }
+                }
+                Err(message) => self.failed(message),
+            };
+            answers.push((request_id, answer));
         }
     }
 
@@ -963,6 +1396,15 @@ impl Shard {
             batches: self.counters.batches,
             writes_rejected: self.counters.writes_rejected,
             writes_failed: self.counters.writes_failed,
+            da_shards_stored: self.totals.da_shards,
+            da_payload_bytes_stored: self.totals.da_payload_bytes,
+            da_record_bytes_live: self.totals.da_record_bytes,
+            da_record_bytes_dead: self.totals.da_dead_record_bytes,
+            da_shards_pruned: self.totals.da_shards_pruned,
+            da_shards_written: self.counters.da_shards_written,
+            da_puts_rejected: self.counters.da_puts_rejected,
+            da_puts_failed: self.counters.da_puts_failed,
+            da_blobs_encoded: self.counters.da_blobs_encoded,
             verify_ns: self.counters.verify_ns,
             place_ns: self.counters.place_ns,
             write_ns: self.counters.write_ns,

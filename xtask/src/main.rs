@@ -15,11 +15,12 @@ const IO_CRATES: &[&str] = &[
 const ALLOWED: &[(&str, &[&str])] = &[
     ("types", &[]),
     ("merkle", &["types"]),
-    ("chain-lite", &["types", "merkle"]),
+    ("chain-lite", &["types", "merkle", "da"]),
     ("da", &["types", "merkle"]),
     ("kernel-bypass", &["types"]),
     ("dataplane", &["types", "merkle", "kernel-bypass", "da"]),
     ("compute", &["types", "da"]),
+    ("client", &["types", "merkle", "chain-lite"]),
     (
         "controlplane",
         &[
@@ -29,10 +30,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "dataplane",
             "compute",
             "da",
+            "client",
             "gateway",
         ],
     ),
-    ("gateway", &["types", "merkle", "chain-lite"]),
+    ("gateway", &["types", "merkle", "chain-lite", "client"]),
     (
         "bench",
         &[
@@ -43,6 +45,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "da",
             "chain-lite",
             "compute",
+            "client",
+            "gateway",
         ],
     ),
     ("xtask", &[]),

@@ -35,6 +35,25 @@ impl NodeProcess {
         )
     }
 
+    /// Starts a DA node following the chain at `chain_url`, paying with `chain_key`, on one
+    /// data-plane shard.
+    pub fn start_da(data_dir: &Path, chain_url: &str, chain_key: &str) -> NodeProcess {
+        NodeProcess::spawn(
+            data_dir,
+            &[
+                "--chain-rpc",
+                chain_url,
+                "--chain-poll-ms",
+                "20",
+                "--da",
+                "--chain-key",
+                chain_key,
+                "--shards",
+                "1",
+            ],
+        )
+    }
+
     fn spawn(data_dir: &Path, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(ZEROG)
             .args([

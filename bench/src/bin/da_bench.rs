@@ -1,0 +1,231 @@
+//! End-to-end DA dispersal on loopback: one `zerog node --dev` (chain and disperser) and six DA
+//! nodes following its chain. Each round disperses one blob with `da_putBlob` (encode on the
+//! disperser's data plane, send every member its shards, collect and aggregate signatures,
+//! certify on the chain) and measures the time to the certificate's receipt; then one blob is
+//! retrieved with `zerog da get` and compared.
+//!
+//! ```sh
+//! cargo build --release --bin zerog --bin da-bench
+//! target/release/da-bench --blobs 8 --size-mib 32
+//! ```
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use rand::{RngCore, SeedableRng};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Blobs to disperse.
+    #[arg(long, default_value_t = 8)]
+    blobs: usize,
+    /// Payload of each blob, MiB (at most 32).
+    #[arg(long, default_value_t = 32)]
+    size_mib: usize,
+    /// DA nodes.
+    #[arg(long, default_value_t = 6)]
+    nodes: usize,
+    #[arg(long, default_value = "./bench-data")]
+    dir: PathBuf,
+}
+
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(exe: &Path, args: &[&str]) -> anyhow::Result<Node> {
+    let mut child = Command::new(exe)
+        .args(["node", "--rpc", "127.0.0.1:0", "--s3", "off"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .context("the node exited before it was ready")??;
+        if let Some(url) = line.trim().strip_prefix("rpc") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Node { child, url })
+}
+
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<Value> {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let answer: Value = http.post(url).json(&body).send().await?.json().await?;
+    if let Some(error) = answer.get("error") {
+        bail!("{method}: {error}");
+    }
+    Ok(answer["result"].clone())
+}
+
+async fn fund(http: &reqwest::Client, url: &str, to: [u8; 20], nonce: u64) -> anyhow::Result<()> {
+    let key: PrivateKeySigner = chain_lite::DEV_ACCOUNTS[0].private_key.parse()?;
+    let transaction = TxEip1559 {
+        chain_id: 31337,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(to.into()),
+        value: U256::from(10u128 * 1_000_000_000_000_000_000),
+        input: Default::default(),
+        access_list: Default::default(),
+    };
+    let signature = key.sign_hash_sync(&transaction.signature_hash())?;
+    let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
+    call(
+        http,
+        url,
+        "eth_sendRawTransaction",
+        json!([format!("0x{}", hex::encode(raw))]),
+    )
+    .await?;
+    Ok(())
+}
+
+fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    histogram.value_at_quantile(quantile) as f64 / 1000.0
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.size_mib == 0 || args.size_mib > 32 {
+        bail!("--size-mib must be 1..=32");
+    }
+    let root = args.dir.join("da-bench");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    let exe = std::env::current_exe()?.with_file_name("zerog");
+    let chain_dir = root.join("chain");
+    let chain = start(
+        &exe,
+        &["--dev", "--data-dir", chain_dir.to_str().context("utf-8")?],
+    )?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let keys: Vec<PrivateKeySigner> = (0..args.nodes)
+        .map(|n| PrivateKeySigner::from_bytes(&[n as u8 + 0x61; 32].into()))
+        .collect::<Result<_, _>>()?;
+    for (n, key) in keys.iter().enumerate() {
+        fund(&http, &chain.url, key.address().into_array(), n as u64).await?;
+    }
+    let mut nodes = Vec::new();
+    for (n, key) in keys.iter().enumerate() {
+        let dir = root.join(format!("da-{n}"));
+        let key = format!("0x{}", hex::encode(key.to_bytes()));
+        nodes.push(start(
+            &exe,
+            &[
+                "--chain-rpc",
+                &chain.url,
+                "--chain-poll-ms",
+                "50",
+                "--da",
+                "--chain-key",
+                &key,
+                "--shards",
+                "1",
+                "--data-dir",
+                dir.to_str().context("utf-8")?,
+            ],
+        )?);
+    }
+    for node in &nodes {
+        let started = Instant::now();
+        while call(&http, &node.url, "da_status", json!([]))
+            .await
+            .is_err()
+        {
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("DA node {} never registered", node.url);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut payload = vec![0u8; args.size_mib << 20];
+    let mut latency = Histogram::<u64>::new(3)?;
+    let (mut encode_ms, mut disperse_ms) = (0u64, 0u64);
+    let mut last_blob = String::new();
+    let mut last_payload = Vec::new();
+    let started = Instant::now();
+    for _ in 0..args.blobs {
+        rng.fill_bytes(&mut payload);
+        let encoded = base64_simd::STANDARD.encode_to_string(&payload);
+        let sent = Instant::now();
+        let answer = call(&http, &chain.url, "da_putBlob", json!([encoded])).await?;
+        latency.record(sent.elapsed().as_micros() as u64)?;
+        encode_ms += answer["encodeMs"].as_u64().unwrap_or(0);
+        disperse_ms += answer["disperseMs"].as_u64().unwrap_or(0);
+        last_blob = answer["blobId"].as_str().context("blobId")?.to_string();
+        last_payload.clone_from(&payload);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let bytes = (args.blobs * payload.len()) as f64;
+    println!(
+        "DA dispersal: {} blobs of {} MiB, {} DA nodes, k=1024 m=2048",
+        args.blobs, args.size_mib, args.nodes
+    );
+    println!(
+        "  throughput            {:.1} MB/s of payload (sequential blobs)",
+        bytes / elapsed / 1e6
+    );
+    println!(
+        "  latency to certificate p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+        millis(&latency, 0.5),
+        millis(&latency, 0.99),
+        latency.max() as f64 / 1000.0
+    );
+    println!(
+        "  per blob: encode {:.0} ms, disperse+sign {:.0} ms (means)",
+        encode_ms as f64 / args.blobs as f64,
+        disperse_ms as f64 / args.blobs as f64
+    );
+    let out = root.join("retrieved.bin");
+    let get_started = Instant::now();
+    let status = Command::new(&exe)
+        .args(["da", "get", "--quiet", &last_blob, "-o"])
+        .arg(&out)
+        .args(["--rpc", &chain.url])
+        .status()?;
+    if !status.success() || std::fs::read(&out)? != last_payload {
+        bail!("retrieving {last_blob} failed or differed");
+    }
+    println!(
+        "  retrieval (zerog da get, k shards verified and decoded) {:.0} ms",
+        get_started.elapsed().as_secs_f64() * 1000.0
+    );
+    drop(nodes);
+    drop(chain);
+    Ok(())
+}

@@ -1,0 +1,690 @@
+//! client: a zerog (0G) node's client over its public JSON-RPC API only, so whatever uses it
+//! (the `zerog` CLI, the S3 gateway) can front a remote node. An upload builds the 0G Merkle
+//! tree, submits the file to the Flow contract with a signed EIP-1559 transaction, uploads the
+//! segments with their proofs in parallel batches and waits for finalization; a download
+//! verifies every segment's proof with the same `merkle::file::verify_segment` the node uses.
+//! Progress is reported through a callback trait so that this crate draws nothing.
+#![forbid(unsafe_code)]
+
+mod error;
+mod source;
+
+pub use error::{Error, NodeError};
+pub use source::{FileSource, Source};
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{TxKind, U256};
+use alloy_signer::SignerSync;
+pub use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::{SolCall, SolEvent};
+use bytes::Bytes;
+use chain_lite::abi::{flow, market};
+use futures_util::{Stream, StreamExt};
+use merkle::file::{FileLayout, FileTree, Proof};
+use serde_json::{Value, json};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use types::{H256, SEGMENT_BYTES, SegmentIndex};
+
+/// Segments per upload request (1 MiB of data).
+const SEGMENTS_PER_REQUEST: usize = 4;
+/// Requests in flight at once, per upload or download.
+pub const PARALLEL_REQUESTS: usize = 8;
+/// Retries of a request the node answered with "busy".
+const MAX_BUSY_RETRIES: u32 = 50;
+/// How long to wait for the node to index a submission or finalize a file.
+const WAIT_LIMIT: Duration = Duration::from_secs(120);
+/// How long to wait for the receipt of a submitted transaction.
+const RECEIPT_LIMIT: Duration = Duration::from_secs(30);
+
+/// What a progress callback is told about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Hash,
+    Upload,
+    Download,
+}
+
+/// Progress of a long operation; the CLI draws bars with it, the gateway ignores it.
+pub trait Progress: Sync {
+    fn start(&self, _phase: Phase, _total_bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A node's JSON-RPC endpoint. Cheap to clone (the HTTP connection pool is shared).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    url: Arc<str>,
+}
+
+impl Client {
+    pub fn new(url: &str) -> Result<Client, Error> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|source| Error::HttpClient { source })?;
+        Ok(Client {
+            http,
+            url: url.into(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
+        self.call_raw(method, params.to_string()).await
+    }
+
+    /// A call whose params are JSON text already (segments: see `segment_json`).
+    pub async fn call_raw(&self, method: &str, params: String) -> Result<Value, Error> {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#);
+        let response = self
+            .http
+            .post(&*self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|source| Error::Unreachable {
+                url: self.url.to_string(),
+                source,
+            })?;
+        let status = response.status();
+        let value: Value = response.json().await.map_err(|source| Error::NotJson {
+            method: method.to_string(),
+            status: status.as_u16(),
+            source,
+        })?;
+        if let Some(error) = value.get("error") {
+            let kind = match error.get("data") {
+                Some(Value::Object(data)) => data
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                Some(Value::String(data)) if data == "already uploaded and finalized" => {
+                    "already_finalized".to_string()
+                }
+                _ => String::new(),
+            };
+            return Err(Error::Node(NodeError {
+                method: method.to_string(),
+                code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                kind,
+            }));
+        }
+        Ok(value.get("result").cloned().unwrap_or(Value::Null))
+    }
+}
+
+/// A stored file as the node knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileRef {
+    pub root: H256,
+    pub tx_seq: u64,
+    pub size_bytes: u64,
+}
+
+pub struct Uploaded {
+    pub file: FileRef,
+    /// The node held the same bytes, finalized, before this upload: nothing was sent.
+    pub already_stored: bool,
+}
+
+/// The key that signs and pays Flow submissions, with the lock that keeps this process's
+/// transactions from racing for the same nonce.
+pub struct Payer {
+    key: PrivateKeySigner,
+    nonce_lock: tokio::sync::Mutex<()>,
+}
+
+impl Payer {
+    pub fn new(key: PrivateKeySigner) -> Payer {
+        Payer {
+            key,
+            nonce_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A 0x-hex private key.
+    pub fn from_hex(text: &str) -> Result<Payer, Error> {
+        let key: PrivateKeySigner = text.parse().map_err(|_| Error::BadKey)?;
+        Ok(Payer::new(key))
+    }
+
+    pub fn address_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.key.address()))
+    }
+}
+
+/// Uploads `source` as one 0G file: hash, submit (unless the node already knows the root),
+/// upload the segments, wait for finalization.
+pub async fn upload(
+    client: &Client,
+    source: &dyn Source,
+    payer: &Payer,
+    progress: &dyn Progress,
+) -> Result<Uploaded, Error> {
+    let size = source.size();
+    if size == 0 {
+        return Err(Error::EmptyFile);
+    }
+    let tree = build_tree(source, progress)?;
+    let root = tree.root();
+    let info = client.call("zgs_getFileInfo", json!([root, false])).await?;
+    let tx_seq = if let Some(tx_seq) = info.pointer("/tx/seq").and_then(Value::as_u64) {
+        if info.get("finalized") == Some(&Value::Bool(true)) {
+            return Ok(Uploaded {
+                file: FileRef {
+                    root,
+                    tx_seq,
+                    size_bytes: size,
+                },
+                already_stored: true,
+            });
+        }
+        tx_seq
+    } else {
+        submit_signed(client, &tree, payer).await?
+    };
+    wait_for(client, tx_seq, false).await?;
+    upload_segments(client, source, &tree, tx_seq, progress).await?;
+    wait_for(client, tx_seq, true).await?;
+    Ok(Uploaded {
+        file: FileRef {
+            root,
+            tx_seq,
+            size_bytes: size,
+        },
+        already_stored: false,
+    })
+}
+
+async fn upload_segments(
+    client: &Client,
+    source: &dyn Source,
+    tree: &FileTree,
+    tx_seq: u64,
+    progress: &dyn Progress,
+) -> Result<(), Error> {
+    let layout = *tree.layout();
+    let root = tree.root();
+    let size = layout.size_bytes;
+    progress.start(Phase::Upload, size);
+    let requests: Vec<Vec<u64>> = (0..layout.data_segments)
+        .collect::<Vec<_>>()
+        .chunks(SEGMENTS_PER_REQUEST)
+        .map(<[u64]>::to_vec)
+        .collect();
+    let mut results = futures_util::stream::iter(requests)
+        .map(|indices| async move {
+            let mut segments = Vec::with_capacity(indices.len());
+            let mut bytes = 0;
+            for &index in &indices {
+                let length = layout.segment_upload_bytes(index) as usize;
+                let mut data = vec![0u8; length];
+                let real = layout.segment_data_bytes(index) as usize;
+                source
+                    .read_at(&mut data[..real], index * SEGMENT_BYTES as u64)
+                    .map_err(|source| Error::Read {
+                        what: format!("segment {index}"),
+                        source,
+                    })?;
+                bytes += real as u64;
+                let proof = tree
+                    .proof(SegmentIndex(index))
+                    .map_err(|source| Error::Merkle { source })?;
+                segments.push(segment_json(root, &data, index, &proof, size));
+            }
+            upload_request(client, &segments, tx_seq).await?;
+            progress.advance(bytes);
+            Ok::<(), Error>(())
+        })
+        .buffer_unordered(PARALLEL_REQUESTS);
+    while let Some(result) = results.next().await {
+        result?;
+    }
+    progress.finish();
+    Ok(())
+}
+
+fn quantity(value: &Value, what: &'static str) -> Result<u128, Error> {
+    let text = value.as_str().ok_or_else(|| Error::Answer {
+        what,
+        detail: value.to_string(),
+    })?;
+    u128::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|_| Error::Answer {
+        what,
+        detail: text.to_string(),
+    })
+}
+
+/// Submits the file to the Flow contract as any wallet would: a signed EIP-1559 transaction
+/// paying sectors × `pricePerSector`, through `eth_sendRawTransaction`. Returns the tx seq
+/// from the receipt's Submit log.
+async fn submit_signed(client: &Client, tree: &FileTree, payer: &Payer) -> Result<u64, Error> {
+    let flow = format!("0x{}", hex::encode(chain_lite::FLOW_ADDRESS));
+    let market_word = client
+        .call(
+            "eth_call",
+            json!([{ "to": flow, "data": hex_call(&flow::marketCall {}.abi_encode()) }, "latest"]),
+        )
+        .await?;
+    let market = format!(
+        "0x{}",
+        market_word
+            .as_str()
+            .and_then(|word| word.get(26..))
+            .ok_or_else(|| Error::Answer {
+                what: "market()",
+                detail: market_word.to_string(),
+            })?
+    );
+    let price = quantity(
+        &client
+            .call("eth_call", json!([{ "to": market, "data": hex_call(&market::pricePerSectorCall {}.abi_encode()) }, "latest"]))
+            .await?,
+        "pricePerSector",
+    )?;
+    let chain_id = quantity(&client.call("eth_chainId", json!([])).await?, "eth_chainId")?;
+    let gas_price = quantity(
+        &client.call("eth_gasPrice", json!([])).await?,
+        "eth_gasPrice",
+    )?;
+    let sender = payer.address_hex();
+    let nodes = tree.nodes();
+    let sectors: u128 = nodes.iter().map(|node| 1u128 << node.height).sum();
+    let submission = chain_lite::Submission {
+        length: tree.size_bytes(),
+        tags: Vec::new(),
+        nodes: nodes.clone(),
+    };
+    let calldata = chain_lite::abi::submit_calldata(&submission, payer.key.address().into_array());
+    let gas_limit = quantity(
+        &client
+            .call("eth_estimateGas", json!([{ "from": sender, "to": flow, "data": hex_call(&calldata), "value": format!("{:#x}", sectors * price) }]))
+            .await?,
+        "eth_estimateGas",
+    )?;
+    let too_large = |what: &'static str, value: u128| Error::Answer {
+        what,
+        detail: format!("{value} does not fit 64 bits"),
+    };
+    // From the nonce to the send, no other transaction of this payer may start: the node's
+    // pending nonce counts a transaction once it is accepted.
+    let hash = {
+        let _turn = payer.nonce_lock.lock().await;
+        let nonce = quantity(
+            &client
+                .call("eth_getTransactionCount", json!([sender, "pending"]))
+                .await?,
+            "nonce",
+        )?;
+        let transaction = TxEip1559 {
+            chain_id: u64::try_from(chain_id).map_err(|_| too_large("chain id", chain_id))?,
+            nonce: u64::try_from(nonce).map_err(|_| too_large("nonce", nonce))?,
+            gas_limit: u64::try_from(gas_limit).map_err(|_| too_large("gas", gas_limit))?,
+            max_fee_per_gas: gas_price,
+            max_priority_fee_per_gas: 0,
+            to: TxKind::Call(chain_lite::FLOW_ADDRESS.into()),
+            value: U256::from(sectors * price),
+            input: calldata.into(),
+            access_list: Default::default(),
+        };
+        let signature = payer
+            .key
+            .sign_hash_sync(&transaction.signature_hash())
+            .map_err(|source| Error::Sign {
+                detail: source.to_string(),
+            })?;
+        let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
+        client
+            .call("eth_sendRawTransaction", json!([hex_call(&raw)]))
+            .await?
+    };
+    // The node seals a block once the transactions ready with this one are in; poll briefly.
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    let receipt = loop {
+        let receipt = client
+            .call("eth_getTransactionReceipt", json!([hash]))
+            .await?;
+        if !receipt.is_null() {
+            break receipt;
+        }
+        if started.elapsed() > RECEIPT_LIMIT {
+            return Err(Error::Timeout {
+                what: format!("the receipt of {hash}"),
+                seconds: RECEIPT_LIMIT.as_secs(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(20));
+    };
+    if receipt.get("status") != Some(&json!("0x1")) {
+        return Err(Error::Reverted {
+            hash: hash.to_string(),
+            receipt: receipt.to_string(),
+        });
+    }
+    submit_log_tx_seq(&receipt)
+}
+
+/// The receipt may carry NewEpoch logs before the Submit log: pick Submit by its topic.
+fn submit_log_tx_seq(receipt: &Value) -> Result<u64, Error> {
+    let bad = |detail: &str| Error::Answer {
+        what: "the Submit log",
+        detail: detail.to_string(),
+    };
+    let submit_topic = format!("{:#x}", flow::Submit::SIGNATURE_HASH);
+    let log = receipt["logs"]
+        .as_array()
+        .and_then(|logs| {
+            logs.iter()
+                .find(|log| log["topics"][0].as_str() == Some(submit_topic.as_str()))
+        })
+        .ok_or_else(|| bad("the receipt has no Submit log"))?;
+    let topics = log["topics"]
+        .as_array()
+        .ok_or_else(|| bad("no topics"))?
+        .iter()
+        .map(|topic| {
+            topic
+                .as_str()
+                .and_then(|t| t.parse::<alloy_primitives::B256>().ok())
+                .ok_or_else(|| bad("a topic is not 32 bytes of hex"))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let data = hex::decode(
+        log["data"]
+            .as_str()
+            .ok_or_else(|| bad("no data"))?
+            .trim_start_matches("0x"),
+    )
+    .map_err(|_| bad("data is not hex"))?;
+    let event = flow::Submit::decode_raw_log(topics, &data).map_err(|error| Error::Answer {
+        what: "the Submit log",
+        detail: error.to_string(),
+    })?;
+    u64::try_from(event.submissionIndex).map_err(|_| bad("submissionIndex does not fit 64 bits"))
+}
+
+fn hex_call(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// One `SegmentWithProof` as JSON text. Written by hand because serde_json escapes strings
+/// byte by byte, which for a segment's base64 costs more than encoding it; base64 never needs
+/// escaping.
+fn segment_json(root: H256, data: &[u8], index: u64, proof: &Proof, file_size: u64) -> String {
+    let proof = serde_json::to_string(proof).expect("a proof always serializes");
+    let data = base64_simd::STANDARD.encode_to_string(data);
+    format!(
+        r#"{{"root":"{root}","data":"{data}","index":{index},"proof":{proof},"fileSize":{file_size}}}"#
+    )
+}
+
+/// Sends one batch; segments the node already holds (an earlier, interrupted upload) count as
+/// done, and a busy node is retried with backoff.
+async fn upload_request(client: &Client, segments: &[String], tx_seq: u64) -> Result<(), Error> {
+    let params = format!("[[{}],{tx_seq}]", segments.join(","));
+    let mut attempt = 0;
+    loop {
+        match client
+            .call_raw("zgs_uploadSegmentsByTxSeq", params.clone())
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) => match error.node_kind() {
+                Some("already_finalized") => return Ok(()),
+                Some("duplicate_segment") => {
+                    // Some of the batch is stored; send the rest one by one.
+                    if segments.len() == 1 {
+                        return Ok(());
+                    }
+                    for segment in segments {
+                        Box::pin(upload_request(
+                            client,
+                            std::slice::from_ref(segment),
+                            tx_seq,
+                        ))
+                        .await?;
+                    }
+                    return Ok(());
+                }
+                Some("busy") if attempt < MAX_BUSY_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt.min(10))))
+                        .await;
+                }
+                _ => return Err(error),
+            },
+        }
+    }
+}
+
+/// Polls until the node knows the tx (and, with `finalized`, has all its data).
+async fn wait_for(client: &Client, tx_seq: u64, finalized: bool) -> Result<Value, Error> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        let info = client
+            .call("zgs_getFileInfoByTxSeq", json!([tx_seq]))
+            .await?;
+        if !info.is_null() && (!finalized || info.get("finalized") == Some(&Value::Bool(true))) {
+            return Ok(info);
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(Error::Timeout {
+                what: format!(
+                    "tx {tx_seq} to be {}",
+                    if finalized {
+                        "finalized"
+                    } else {
+                        "indexed by the node"
+                    }
+                ),
+                seconds: WAIT_LIMIT.as_secs(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// The 0G Merkle tree of `source`, read several segments per call.
+pub fn build_tree(source: &dyn Source, progress: &dyn Progress) -> Result<FileTree, Error> {
+    let size = source.size();
+    let mut builder = FileTree::builder(size).map_err(|source| Error::Merkle { source })?;
+    progress.start(Phase::Hash, size);
+    const READ_SEGMENTS: usize = 16;
+    let mut buffer = vec![0u8; READ_SEGMENTS * SEGMENT_BYTES];
+    let mut offset = 0u64;
+    while offset < size {
+        let length = ((size - offset) as usize).min(buffer.len());
+        source
+            .read_at(&mut buffer[..length], offset)
+            .map_err(|source| Error::Read {
+                what: format!("bytes at offset {offset}"),
+                source,
+            })?;
+        for segment in buffer[..length].chunks(SEGMENT_BYTES) {
+            builder
+                .push_segment(segment)
+                .map_err(|source| Error::Merkle { source })?;
+        }
+        offset += length as u64;
+        progress.advance(length as u64);
+    }
+    progress.finish();
+    builder.finish().map_err(|source| Error::Merkle { source })
+}
+
+/// The finalized file with this root, or `None` when the node does not know it.
+pub async fn locate(client: &Client, root: H256) -> Result<Option<FileRef>, Error> {
+    let info = client.call("zgs_getFileInfo", json!([root, true])).await?;
+    if info.is_null() {
+        return Ok(None);
+    }
+    if info.get("finalized") != Some(&Value::Bool(true)) {
+        return Err(Error::NotFinalized { root });
+    }
+    file_ref(root, &info).map(Some)
+}
+
+fn file_ref(root: H256, info: &Value) -> Result<FileRef, Error> {
+    let field = |pointer: &str, what: &'static str| {
+        info.pointer(pointer)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Error::Answer {
+                what,
+                detail: info.to_string(),
+            })
+    };
+    Ok(FileRef {
+        root,
+        tx_seq: field("/tx/seq", "file info tx.seq")?,
+        size_bytes: field("/tx/size", "file info tx.size")?,
+    })
+}
+
+/// Downloads one segment of `file` with its proof, verifies it against the file root and
+/// returns the segment's real bytes (the padding past the end of the file cut off).
+pub async fn read_segment(client: &Client, file: &FileRef, index: u64) -> Result<Bytes, Error> {
+    let layout = FileLayout::new(file.size_bytes).map_err(|source| Error::Merkle { source })?;
+    let answer = client
+        .call(
+            "zgs_downloadSegmentWithProofByTxSeq",
+            json!([file.tx_seq, index]),
+        )
+        .await?;
+    if answer.is_null() {
+        return Err(Error::MissingSegment {
+            root: file.root,
+            index,
+        });
+    }
+    let bad = |detail: &str| Error::Answer {
+        what: "a downloaded segment",
+        detail: detail.to_string(),
+    };
+    let mut data = base64_simd::STANDARD
+        .decode_to_vec(
+            answer
+                .get("data")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("no data"))?,
+        )
+        .map_err(|_| bad("data is not base64"))?;
+    let proof: Proof = serde_json::from_value(answer.get("proof").cloned().unwrap_or(Value::Null))
+        .map_err(|_| bad("no valid proof"))?;
+    merkle::file::verify_segment(
+        &file.root,
+        file.size_bytes,
+        SegmentIndex(index),
+        &data,
+        &proof,
+    )
+    .map_err(|source| Error::Verification {
+        root: file.root,
+        index,
+        source,
+    })?;
+    data.truncate(layout.segment_data_bytes(index) as usize);
+    Ok(Bytes::from(data))
+}
+
+/// Bytes `[offset, offset + length)` of `file`, verified segment by segment, in order, with
+/// up to `PARALLEL_REQUESTS` segments in flight. Owns what it needs, so it can feed an HTTP
+/// response body.
+pub fn read_range(
+    client: Client,
+    file: FileRef,
+    offset: u64,
+    length: u64,
+) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
+    let end = offset.saturating_add(length).min(file.size_bytes);
+    let segment_bytes = SEGMENT_BYTES as u64;
+    let segments = if offset >= end {
+        0..0
+    } else {
+        offset / segment_bytes..end.div_ceil(segment_bytes)
+    };
+    futures_util::stream::iter(segments)
+        .map(move |index| {
+            let client = client.clone();
+            async move {
+                let data = read_segment(&client, &file, index).await?;
+                let start = index * segment_bytes;
+                let from = offset.saturating_sub(start) as usize;
+                let to = ((end - start) as usize).min(data.len());
+                Ok(data.slice(from..to))
+            }
+        })
+        .buffered(PARALLEL_REQUESTS)
+}
+
+/// Downloads the finalized file with `root` to `out` (through `out.partial`, renamed when
+/// every segment is verified and synced). Returns its size.
+pub async fn download(
+    client: &Client,
+    root: H256,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<u64, Error> {
+    let file = locate(client, root)
+        .await?
+        .ok_or(Error::UnknownFile { root })?;
+    let size = file.size_bytes;
+    let layout = FileLayout::new(size).map_err(|source| Error::Merkle { source })?;
+    let partial = out.with_extension("partial");
+    let io = |operation: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io {
+            operation,
+            path,
+            source,
+        }
+    };
+    let output = std::fs::File::create(&partial).map_err(io("creating", &partial))?;
+    output.set_len(size).map_err(io("sizing", &partial))?;
+    progress.start(Phase::Download, size);
+    let output_ref = &output;
+    let partial_ref = &partial;
+    let mut results = futures_util::stream::iter(0..layout.data_segments)
+        .map(|index| async move {
+            let data = read_segment(client, &file, index).await?;
+            output_ref
+                .write_all_at(&data, index * SEGMENT_BYTES as u64)
+                .map_err(io("writing", partial_ref))?;
+            progress.advance(data.len() as u64);
+            Ok::<(), Error>(())
+        })
+        .buffer_unordered(PARALLEL_REQUESTS);
+    while let Some(result) = results.next().await {
+        if let Err(error) = result {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
+        }
+    }
+    drop(results);
+    output.sync_all().map_err(io("syncing", &partial))?;
+    std::fs::rename(&partial, out).map_err(io("renaming to", out))?;
+    progress.finish();
+    Ok(size)
+}

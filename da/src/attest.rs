@@ -1,1 +1,0 @@
-//! attest: being written.

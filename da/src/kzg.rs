@@ -1,1 +1,0 @@
-//! kzg: being written.

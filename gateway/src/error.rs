@@ -1,0 +1,166 @@
+//! The gateway's one error type and the one place each error becomes an S3 error code and
+//! HTTP status (`Error::to_s3`). Handlers return `Error`; the S3 edge converts.
+
+use s3s::{S3Error, S3ErrorCode};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket { bucket: String },
+    #[error("bucket {bucket} already exists and is yours")]
+    BucketAlreadyOwnedByYou { bucket: String },
+    #[error("bucket {bucket} is not empty (objects or multipart uploads remain)")]
+    BucketNotEmpty { bucket: String },
+    #[error("bucket name {bucket:?} is not valid: {reason}")]
+    InvalidBucketName {
+        bucket: String,
+        reason: &'static str,
+    },
+    #[error("no object {key:?} in bucket {bucket}")]
+    NoSuchKey { bucket: String, key: String },
+    #[error("object key is longer than {limit} bytes")]
+    KeyTooLong { limit: usize },
+    #[error("object key {key:?} is refused: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("no multipart upload {upload_id}")]
+    NoSuchUpload { upload_id: String },
+    #[error("part {part_number}: {reason}")]
+    InvalidPart { part_number: i32, reason: String },
+    #[error("parts must be listed in ascending order of part number")]
+    InvalidPartOrder,
+    #[error(
+        "part {part_number} is {size_bytes} bytes, below the 5 MiB minimum for all but the last part"
+    )]
+    EntityTooSmall { part_number: i32, size_bytes: u64 },
+    #[error("the body is larger than the limit of {limit_bytes} bytes")]
+    EntityTooLarge { limit_bytes: u64 },
+    #[error("user metadata is larger than the limit of {limit_bytes} bytes")]
+    MetadataTooLarge { limit_bytes: usize },
+    #[error("the {what} you specified did not match what was received")]
+    BadDigest { what: String },
+    #[error("the Content-MD5 you specified is not valid")]
+    InvalidDigest,
+    #[error("the body ended after {received_bytes} of {expected_bytes} bytes")]
+    IncompleteBody {
+        expected_bytes: u64,
+        received_bytes: u64,
+    },
+    #[error("the request body could not be read: {detail}")]
+    Body { detail: String },
+    #[error("at least one of the preconditions you specified did not hold ({condition})")]
+    PreconditionFailed { condition: &'static str },
+    #[error("not modified")]
+    NotModified,
+    #[error("the range is not satisfiable for an object of {size_bytes} bytes")]
+    InvalidRange { size_bytes: u64 },
+    #[error("{detail}")]
+    InvalidArgument { detail: String },
+    #[error("{detail}")]
+    InvalidRequest { detail: String },
+    #[error("{what} is not implemented by this gateway")]
+    NotImplemented { what: String },
+    #[error("the storage node failed: {source}")]
+    Node { source: Box<client::Error> },
+    #[error("the metadata store failed: {source}")]
+    Store { source: Box<redb::Error> },
+    #[error("a stored record is corrupt: {detail}")]
+    Corrupt { detail: String },
+    #[error("{operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("an internal task failed: {detail}")]
+    Task { detail: String },
+}
+
+impl Error {
+    /// The S3 error code (which implies the HTTP status) and message for this error: the one
+    /// mapping of the gateway.
+    pub fn to_s3(&self) -> S3Error {
+        let code = match self {
+            Error::NoSuchBucket { .. } => S3ErrorCode::NoSuchBucket,
+            Error::BucketAlreadyOwnedByYou { .. } => S3ErrorCode::BucketAlreadyOwnedByYou,
+            Error::BucketNotEmpty { .. } => S3ErrorCode::BucketNotEmpty,
+            Error::InvalidBucketName { .. } => S3ErrorCode::InvalidBucketName,
+            Error::NoSuchKey { .. } => S3ErrorCode::NoSuchKey,
+            Error::KeyTooLong { .. } => S3ErrorCode::KeyTooLongError,
+            Error::InvalidKey { .. } => S3ErrorCode::InvalidArgument,
+            Error::NoSuchUpload { .. } => S3ErrorCode::NoSuchUpload,
+            Error::InvalidPart { .. } => S3ErrorCode::InvalidPart,
+            Error::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
+            Error::EntityTooSmall { .. } => S3ErrorCode::EntityTooSmall,
+            Error::EntityTooLarge { .. } => S3ErrorCode::EntityTooLarge,
+            Error::MetadataTooLarge { .. } => S3ErrorCode::MetadataTooLarge,
+            Error::BadDigest { .. } => S3ErrorCode::BadDigest,
+            Error::InvalidDigest => S3ErrorCode::InvalidDigest,
+            Error::IncompleteBody { .. } | Error::Body { .. } => S3ErrorCode::IncompleteBody,
+            Error::PreconditionFailed { .. } => S3ErrorCode::PreconditionFailed,
+            Error::NotModified => S3ErrorCode::NotModified,
+            Error::InvalidRange { .. } => S3ErrorCode::InvalidRange,
+            Error::InvalidArgument { .. } => S3ErrorCode::InvalidArgument,
+            Error::InvalidRequest { .. } => S3ErrorCode::InvalidRequest,
+            Error::NotImplemented { .. } => S3ErrorCode::NotImplemented,
+            // A node that cannot be reached is a transient condition clients retry.
+            Error::Node { source } => match source.as_ref() {
+                client::Error::Unreachable { .. } => S3ErrorCode::ServiceUnavailable,
+                client::Error::Node(node) if node.kind == "busy" => S3ErrorCode::SlowDown,
+                _ => S3ErrorCode::InternalError,
+            },
+            Error::Store { .. } | Error::Corrupt { .. } | Error::Io { .. } | Error::Task { .. } => {
+                S3ErrorCode::InternalError
+            }
+        };
+        if matches!(
+            code,
+            S3ErrorCode::InternalError | S3ErrorCode::ServiceUnavailable
+        ) {
+            tracing::error!(error = %self, "request failed");
+        }
+        S3Error::with_message(code, self.to_string())
+    }
+}
+
+impl From<Error> for S3Error {
+    fn from(error: Error) -> S3Error {
+        error.to_s3()
+    }
+}
+
+/// Every redb error kind converts into the store error.
+macro_rules! store_error {
+    ($($kind:ty),*) => {$(
+        impl From<$kind> for Error {
+            fn from(error: $kind) -> Error {
+                Error::Store { source: Box::new(error.into()) }
+            }
+        }
+    )*};
+}
+impl From<client::Error> for Error {
+    fn from(error: client::Error) -> Error {
+        Error::Node {
+            source: Box::new(error),
+        }
+    }
+}
+
+impl From<redb::Error> for Error {
+    fn from(error: redb::Error) -> Error {
+        Error::Store {
+            source: Box::new(error),
+        }
+    }
+}
+
+store_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

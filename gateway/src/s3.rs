@@ -1,0 +1,1631 @@
+//! The S3 operations (s3s's `S3` trait) over the metadata store and the node client. Each
+//! operation validates its input, moves bytes between the client and the node (bodies are
+//! hashed on the way in, segments verified on the way out) and commits metadata in one store
+//! transaction; any failure before the commit leaves the store as it was.
+
+use crate::body::{self, Received, Wanted};
+use crate::error::{Error, Result};
+use crate::store::{
+    BucketRecord, Checksums, Listed, ObjectRecord, PartRecord, Piece, Store, UploadRecord,
+    WriteCondition,
+};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use s3s::dto::{self, ETag, ETagCondition, StreamingBlob, Timestamp};
+use s3s::{S3, S3Request, S3Response, S3Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What the gateway refuses, by size and count.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest object (or part) body, as S3's single-PUT limit.
+    pub max_object_bytes: u64,
+    /// Smallest part of a multipart upload, the last excepted.
+    pub min_part_bytes: u64,
+    pub max_parts: i32,
+    pub max_keys: usize,
+    pub max_key_bytes: usize,
+    pub max_metadata_bytes: usize,
+    pub max_delete_keys: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_object_bytes: 5 * 1024 * 1024 * 1024,
+            min_part_bytes: 5 * 1024 * 1024,
+            max_parts: 10_000,
+            max_keys: 1000,
+            max_key_bytes: 1024,
+            max_metadata_bytes: 2048,
+            max_delete_keys: 1000,
+        }
+    }
+}
+
+pub struct Gateway {
+    store: Arc<Store>,
+    node: client::Client,
+    payer: Arc<client::Payer>,
+    spool_dir: PathBuf,
+    limits: Limits,
+    region: String,
+}
+
+impl Gateway {
+    pub fn new(
+        store: Arc<Store>,
+        node: client::Client,
+        payer: client::Payer,
+        spool_dir: PathBuf,
+        limits: Limits,
+        region: String,
+    ) -> Gateway {
+        Gateway {
+            store,
+            node,
+            payer: Arc::new(payer),
+            spool_dir,
+            limits,
+            region,
+        }
+    }
+
+    /// Runs a store operation on the blocking pool (redb commits fsync).
+    async fn store<T, F>(&self, operation: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || operation(&store))
+            .await
+            .map_err(|error| Error::Task {
+                detail: error.to_string(),
+            })?
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.store(move |store| store.object(&bucket, &key)).await
+    }
+
+    async fn require_bucket(&self, bucket: &str) -> Result<BucketRecord> {
+        let bucket = bucket.to_string();
+        self.store(move |store| store.bucket(&bucket)).await
+    }
+
+    /// Stores received bytes as one 0G file on the node (none for an empty body) and returns
+    /// the piece that covers them.
+    async fn store_bytes(&self, received: &Received) -> Result<Vec<Piece>> {
+        if received.size_bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let uploaded = client::upload(
+            &self.node,
+            received.spool.source(),
+            &self.payer,
+            &client::NoProgress,
+        )
+        .await?;
+        Ok(vec![Piece {
+            root: uploaded.file.root,
+            tx_seq: uploaded.file.tx_seq,
+            file_size: uploaded.file.size_bytes,
+            offset: 0,
+            length: received.size_bytes,
+        }])
+    }
+
+    /// Receives a body, checking it against Content-MD5 and the checksums given in headers or
+    /// trailers.
+    #[allow(clippy::too_many_arguments)]
+    async fn receive<T>(
+        &self,
+        request: &S3Request<T>,
+        body: Option<StreamingBlob>,
+        content_length: Option<i64>,
+        content_md5: Option<&str>,
+        algorithm: Option<&dto::ChecksumAlgorithm>,
+        mut given: Checksums,
+    ) -> Result<Received> {
+        let mut wanted = Wanted::covering(&given);
+        if let Some(algorithm) = algorithm {
+            wanted.add(algorithm.as_str())?;
+        }
+        if let Some(trailer) = request.headers.get("x-amz-trailer") {
+            let name = trailer.to_str().unwrap_or("").trim().to_ascii_lowercase();
+            if let Some(algorithm) = name.strip_prefix("x-amz-checksum-") {
+                wanted.add(algorithm)?;
+            }
+        }
+        let expected = content_length.and_then(|length| u64::try_from(length).ok());
+        let received = body::receive(
+            body,
+            expected,
+            self.limits.max_object_bytes,
+            &self.spool_dir,
+            wanted,
+            content_md5.is_some(),
+        )
+        .await?;
+        if let Some(trailers) = request.trailing_headers.as_ref().and_then(|t| t.take()) {
+            let value = |name: &str| {
+                trailers
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string)
+            };
+            given.crc32 = given.crc32.or(value("x-amz-checksum-crc32"));
+            given.crc32c = given.crc32c.or(value("x-amz-checksum-crc32c"));
+            given.sha1 = given.sha1.or(value("x-amz-checksum-sha1"));
+            given.sha256 = given.sha256.or(value("x-amz-checksum-sha256"));
+            given.crc64nvme = given.crc64nvme.or(value("x-amz-checksum-crc64nvme"));
+        }
+        if content_md5.is_some() {
+            body::verify_content_md5(content_md5, &received.md5().await?)?;
+        }
+        body::verify_checksums(&given, &received.checksums)?;
+        Ok(received)
+    }
+
+    fn check_key(&self, key: &str) -> Result<()> {
+        validate_key(key, self.limits.max_key_bytes)
+    }
+
+    fn check_metadata(&self, metadata: &Option<dto::Metadata>) -> Result<BTreeMap<String, String>> {
+        let metadata: BTreeMap<String, String> =
+            metadata.clone().unwrap_or_default().into_iter().collect();
+        let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > self.limits.max_metadata_bytes {
+            return Err(Error::MetadataTooLarge {
+                limit_bytes: self.limits.max_metadata_bytes,
+            });
+        }
+        Ok(metadata)
+    }
+
+    /// The bytes `[start, end)` of an object, read from its pieces in order, each segment
+    /// verified against its file root.
+    fn read(
+        &self,
+        pieces: &[Piece],
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = std::result::Result<Bytes, client::Error>> + Send + 'static {
+        let mut ranges = Vec::new();
+        let mut piece_start = 0u64;
+        for piece in pieces {
+            let piece_end = piece_start + piece.length;
+            let from = start.max(piece_start);
+            let to = end.min(piece_end);
+            if from < to {
+                ranges.push((
+                    client::FileRef {
+                        root: piece.root,
+                        tx_seq: piece.tx_seq,
+                        size_bytes: piece.file_size,
+                    },
+                    piece.offset + (from - piece_start),
+                    to - from,
+                ));
+            }
+            piece_start = piece_end;
+        }
+        let node = self.node.clone();
+        futures_util::stream::iter(ranges)
+            .map(move |(file, offset, length)| {
+                client::read_range(node.clone(), file, offset, length)
+            })
+            .flatten()
+    }
+
+    /// MD5 and the wanted checksums of an object's bytes `[start, end)`, read back from the
+    /// node (what UploadPartCopy's ETag needs).
+    async fn hash_range(
+        &self,
+        pieces: &[Piece],
+        start: u64,
+        end: u64,
+        wanted: Wanted,
+    ) -> Result<([u8; 16], Checksums)> {
+        use s3s::crypto::Checksum;
+        let mut md5 = s3s::crypto::Md5::new();
+        let mut hasher = wanted_hasher(wanted);
+        let mut stream = std::pin::pin!(self.read(pieces, start, end));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            md5.update(&chunk);
+            hasher.update(&chunk);
+        }
+        let digest = hasher.finalize();
+        Ok((
+            md5.finalize(),
+            Checksums {
+                crc32: digest.checksum_crc32,
+                crc32c: digest.checksum_crc32c,
+                sha1: digest.checksum_sha1,
+                sha256: digest.checksum_sha256,
+                crc64nvme: digest.checksum_crc64nvme,
+            },
+        ))
+    }
+}
+
+fn wanted_hasher(wanted: Wanted) -> s3s::checksum::ChecksumHasher {
+    use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
+    s3s::checksum::ChecksumHasher {
+        crc32: wanted.crc32.then(Crc32::new),
+        crc32c: wanted.crc32c.then(Crc32c::new),
+        sha1: wanted.sha1.then(Sha1::new),
+        sha256: wanted.sha256.then(Sha256::new),
+        crc64nvme: wanted.crc64nvme.then(Crc64Nvme::new),
+    }
+}
+
+/// Keys are opaque to S3, but a gateway must not let one pass for something else: no control
+/// characters (NUL included), no `.` or `..` path segments, and a bounded length.
+pub fn validate_key(key: &str, max_bytes: usize) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey {
+            key: key.to_string(),
+            reason: "the key is empty",
+        });
+    }
+    if key.len() > max_bytes {
+        return Err(Error::KeyTooLong { limit: max_bytes });
+    }
+    if key.chars().any(char::is_control) {
+        return Err(Error::InvalidKey {
+            key: key.to_string(),
+            reason: "control characters are not allowed in keys",
+        });
+    }
+    if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(Error::InvalidKey {
+            key: key.to_string(),
+            reason: "`.` and `..` path segments are not allowed in keys",
+        });
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn timestamp(ms: u64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+fn seconds(timestamp: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(timestamp.clone()).unix_timestamp()
+}
+
+fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_string())
+}
+
+fn condition_matches(condition: &ETagCondition, current: &str) -> bool {
+    match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(tag) => tag.value() == current,
+    }
+}
+
+/// Conditional GET/HEAD (RFC 9110 §13.2.2 order): If-Match, If-Unmodified-Since, If-None-Match,
+/// If-Modified-Since.
+fn check_read_conditions(
+    record: &ObjectRecord,
+    if_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+) -> Result<()> {
+    let modified_s = (record.last_modified_ms / 1000) as i64;
+    if let Some(condition) = if_match {
+        if !condition_matches(condition, &record.etag) {
+            return Err(Error::PreconditionFailed {
+                condition: "If-Match",
+            });
+        }
+    } else if let Some(since) = if_unmodified_since
+        && modified_s > seconds(since)
+    {
+        return Err(Error::PreconditionFailed {
+            condition: "If-Unmodified-Since",
+        });
+    }
+    if let Some(condition) = if_none_match {
+        if condition_matches(condition, &record.etag) {
+            return Err(Error::NotModified);
+        }
+    } else if let Some(since) = if_modified_since
+        && modified_s <= seconds(since)
+    {
+        return Err(Error::NotModified);
+    }
+    Ok(())
+}
+
+/// Copy-source conditions answer 412 for every failure (S3's rule for copies).
+fn check_copy_conditions(
+    record: &ObjectRecord,
+    if_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+) -> Result<()> {
+    match check_read_conditions(
+        record,
+        if_match,
+        if_unmodified_since,
+        if_none_match,
+        if_modified_since,
+    ) {
+        Err(Error::NotModified) => Err(Error::PreconditionFailed {
+            condition: "x-amz-copy-source-if-none-match / if-modified-since",
+        }),
+        other => other,
+    }
+}
+
+fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> Result<WriteCondition> {
+    let must_not_exist = match if_none_match {
+        None => false,
+        Some(ETagCondition::Any) => true,
+        Some(ETagCondition::ETag(_)) => {
+            return Err(Error::NotImplemented {
+                what: "If-None-Match with an ETag on a write (only `*` is supported)".into(),
+            });
+        }
+    };
+    Ok(WriteCondition {
+        must_not_exist,
+        if_match: if_match.map(|condition| match condition {
+            ETagCondition::Any => None,
+            ETagCondition::ETag(tag) => Some(tag.value().to_string()),
+        }),
+    })
+}
+
+fn given_checksums(
+    crc32: Option<String>,
+    crc32c: Option<String>,
+    sha1: Option<String>,
+    sha256: Option<String>,
+    crc64nvme: Option<String>,
+) -> Checksums {
+    Checksums {
+        crc32,
+        crc32c,
+        sha1,
+        sha256,
+        crc64nvme,
+    }
+}
+
+fn object_headers(
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+) -> BTreeMap<String, String> {
+    [
+        ("content-encoding", content_encoding),
+        ("content-disposition", content_disposition),
+        ("content-language", content_language),
+        ("cache-control", cache_control),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|value| (name.to_string(), value)))
+    .collect()
+}
+
+/// The pieces covering bytes `[start, end)` of an object.
+fn slice_pieces(pieces: &[Piece], start: u64, end: u64) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut piece_start = 0u64;
+    for piece in pieces {
+        let piece_end = piece_start + piece.length;
+        let from = start.max(piece_start);
+        let to = end.min(piece_end);
+        if from < to {
+            out.push(Piece {
+                offset: piece.offset + (from - piece_start),
+                length: to - from,
+                ..piece.clone()
+            });
+        }
+        piece_start = piece_end;
+    }
+    out
+}
+
+/// S3's `encoding-type=url`: percent-encode all but unreserved characters and `/`.
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A ListObjectsV2 continuation token: where the last page stopped, and whether that was a
+/// common prefix (whose keys the next page skips).
+fn encode_token(after: &str, is_prefix: bool) -> String {
+    let mut raw = String::with_capacity(after.len() + 1);
+    raw.push(if is_prefix { 'p' } else { 'k' });
+    raw.push_str(after);
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(raw.as_bytes())
+}
+
+fn decode_token(token: &str) -> Result<(String, bool)> {
+    let invalid = || Error::InvalidArgument {
+        detail: "the continuation token is not valid".into(),
+    };
+    let raw = base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(token)
+        .map_err(|_| invalid())?;
+    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+    match raw.chars().next() {
+        Some('p') => Ok((raw[1..].to_string(), true)),
+        Some('k') => Ok((raw[1..].to_string(), false)),
+        _ => Err(invalid()),
+    }
+}
+
+/// The composite checksum of a multipart object: the checksum of the parts' binary
+/// checksums, suffixed `-N`.
+fn composite_checksum(algorithm: &str, parts: &[&PartRecord]) -> Result<Option<String>> {
+    use s3s::crypto::{Checksum, Crc32, Crc32c, Sha1, Sha256};
+    let pick = |part: &PartRecord| -> Option<String> {
+        match algorithm {
+            "CRC32" => part.checksums.crc32.clone(),
+            "CRC32C" => part.checksums.crc32c.clone(),
+            "SHA1" => part.checksums.sha1.clone(),
+            "SHA256" => part.checksums.sha256.clone(),
+            _ => None,
+        }
+    };
+    let mut binary = Vec::new();
+    for part in parts {
+        let Some(value) = pick(part) else {
+            return Ok(None);
+        };
+        let bytes = base64_simd::STANDARD
+            .decode_to_vec(value.as_bytes())
+            .map_err(|_| Error::Corrupt {
+                detail: "a stored part checksum is not base64".into(),
+            })?;
+        binary.extend_from_slice(&bytes);
+    }
+    let digest: Vec<u8> = match algorithm {
+        "CRC32" => Crc32::checksum(&binary).to_vec(),
+        "CRC32C" => Crc32c::checksum(&binary).to_vec(),
+        "SHA1" => Sha1::checksum(&binary).as_ref().to_vec(),
+        "SHA256" => Sha256::checksum(&binary).as_ref().to_vec(),
+        _ => return Ok(None),
+    };
+    Ok(Some(format!(
+        "{}-{}",
+        base64_simd::STANDARD.encode_to_string(&digest),
+        parts.len()
+    )))
+}
+
+fn set_composite(checksums: &mut Checksums, algorithm: &str, value: Option<String>) {
+    match algorithm {
+        "CRC32" => checksums.crc32 = value,
+        "CRC32C" => checksums.crc32c = value,
+        "SHA1" => checksums.sha1 = value,
+        "SHA256" => checksums.sha256 = value,
+        _ => {}
+    }
+}
+
+/// Parses `bytes=first-last` of `x-amz-copy-source-range` against the source size.
+fn copy_range(range: Option<&str>, size: u64) -> Result<(u64, u64)> {
+    let Some(range) = range else {
+        return Ok((0, size));
+    };
+    let parsed = dto::Range::parse(range).map_err(|_| Error::InvalidArgument {
+        detail: format!("x-amz-copy-source-range {range:?} is not bytes=first-last"),
+    })?;
+    let checked = parsed
+        .check(size)
+        .map_err(|_| Error::InvalidRange { size_bytes: size })?;
+    Ok((checked.start, checked.end))
+}
+
+fn copy_source(source: &dto::CopySource) -> Result<(String, String)> {
+    match source {
+        dto::CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            if version_id.is_some() {
+                return Err(Error::NotImplemented {
+                    what: "copying a version (versioning)".into(),
+                });
+            }
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(Error::NotImplemented {
+            what: "access-point copy sources".into(),
+        }),
+    }
+}
+
+/// The stored checksums, when the client asked for them (`x-amz-checksum-mode: ENABLED`).
+fn checksum_output(record: &ObjectRecord, enabled: bool) -> Checksums {
+    if enabled {
+        record.checksums.clone()
+    } else {
+        Checksums::default()
+    }
+}
+
+/// Byte range of part `number` (1-based) of a multipart object.
+fn part_range(record: &ObjectRecord, number: i32) -> Result<(u64, u64)> {
+    let index = usize::try_from(number - 1).map_err(|_| Error::InvalidArgument {
+        detail: "partNumber starts at 1".into(),
+    })?;
+    if record.part_sizes.is_empty() && number == 1 {
+        return Ok((0, record.size_bytes));
+    }
+    let size = *record.part_sizes.get(index).ok_or(Error::InvalidRange {
+        size_bytes: record.size_bytes,
+    })?;
+    let start: u64 = record.part_sizes[..index].iter().sum();
+    Ok((start, start + size))
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn create_bucket(
+        &self,
+        req: S3Request<dto::CreateBucketInput>,
+    ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
+        let bucket = req.input.bucket;
+        let location = format!("/{bucket}");
+        self.store(move |store| store.create_bucket(&bucket, now_ms()))
+            .await?;
+        Ok(S3Response::new(dto::CreateBucketOutput {
+            location: Some(location),
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<dto::DeleteBucketInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
+        let bucket = req.input.bucket;
+        self.store(move |store| store.delete_bucket(&bucket))
+            .await?;
+        Ok(S3Response::new(dto::DeleteBucketOutput {}))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<dto::HeadBucketInput>,
+    ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(dto::HeadBucketOutput {
+            bucket_region: Some(self.region.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<dto::ListBucketsInput>,
+    ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
+        let buckets = self.store(|store| store.buckets()).await?;
+        Ok(S3Response::new(dto::ListBucketsOutput {
+            buckets: Some(
+                buckets
+                    .into_iter()
+                    .map(|(name, record)| dto::Bucket {
+                        name: Some(name),
+                        creation_date: Some(timestamp(record.created_ms)),
+                        bucket_region: Some(self.region.clone()),
+                    })
+                    .collect(),
+            ),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<dto::GetBucketLocationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
+        self.require_bucket(&req.input.bucket).await?;
+        // us-east-1 is answered as an empty constraint, as S3 does.
+        let constraint = (self.region != "us-east-1")
+            .then(|| dto::BucketLocationConstraint::from(self.region.clone()));
+        Ok(S3Response::new(dto::GetBucketLocationOutput {
+            location_constraint: constraint,
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<dto::PutObjectInput>,
+    ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        let mut req = req;
+        let body = req.input.body.take();
+        let input = &req.input;
+        self.check_key(&input.key)?;
+        let metadata = self.check_metadata(&input.metadata)?;
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        if condition.must_not_exist && self.object(&input.bucket, &input.key).await.is_ok() {
+            return Err(Error::PreconditionFailed {
+                condition: "If-None-Match",
+            }
+            .into());
+        }
+        self.require_bucket(&input.bucket).await?;
+        let given = given_checksums(
+            input.checksum_crc32.clone(),
+            input.checksum_crc32c.clone(),
+            input.checksum_sha1.clone(),
+            input.checksum_sha256.clone(),
+            input.checksum_crc64nvme.clone(),
+        );
+        let received = self
+            .receive(
+                &req,
+                body,
+                input.content_length,
+                input.content_md5.as_deref(),
+                input.checksum_algorithm.as_ref(),
+                given,
+            )
+            .await?;
+        // The ETag's MD5 is computed on another thread while the bytes go to the node.
+        let (md5, pieces) = tokio::try_join!(received.md5(), self.store_bytes(&received))?;
+        let record = ObjectRecord {
+            size_bytes: received.size_bytes,
+            etag: hex::encode(md5),
+            last_modified_ms: now_ms(),
+            content_type: input.content_type.clone(),
+            headers: object_headers(
+                input.content_encoding.clone(),
+                input.content_disposition.clone(),
+                input.content_language.clone(),
+                input.cache_control.clone(),
+            ),
+            metadata,
+            checksums: received.checksums.clone(),
+            part_sizes: Vec::new(),
+            pieces,
+        };
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let stored = record.clone();
+        self.store(move |store| store.put_object(&bucket, &key, &stored, &condition))
+            .await?;
+        let checksums = record.checksums;
+        Ok(S3Response::new(dto::PutObjectOutput {
+            e_tag: Some(etag(&record.etag)),
+            checksum_crc32: checksums.crc32,
+            checksum_crc32c: checksums.crc32c,
+            checksum_sha1: checksums.sha1,
+            checksum_sha256: checksums.sha256,
+            checksum_crc64nvme: checksums.crc64nvme,
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<dto::GetObjectInput>,
+    ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+        let input = req.input;
+        let record = self.object(&input.bucket, &input.key).await?;
+        check_read_conditions(
+            &record,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )?;
+        let size = record.size_bytes;
+        let (start, end, partial) = match (input.range, input.part_number) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest {
+                    detail: "Range and partNumber cannot be combined".into(),
+                }
+                .into());
+            }
+            (Some(range), None) => {
+                let checked = range
+                    .check(size)
+                    .map_err(|_| Error::InvalidRange { size_bytes: size })?;
+                (checked.start, checked.end, true)
+            }
+            (None, Some(number)) => {
+                let (start, end) = part_range(&record, number)?;
+                (start, end, true)
+            }
+            (None, None) => (0, size, false),
+        };
+        let enabled = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|mode| mode.as_str() == dto::ChecksumMode::ENABLED)
+            && !partial;
+        let shown = checksum_output(&record, enabled);
+        let stream = self.read(&record.pieces, start, end);
+        Ok(S3Response::new(dto::GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some((end - start) as i64),
+            content_range: partial
+                .then(|| format!("bytes {}-{}/{size}", start, end.saturating_sub(1))),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&record.etag)),
+            last_modified: Some(timestamp(record.last_modified_ms)),
+            content_type: record.content_type.clone(),
+            content_encoding: record.headers.get("content-encoding").cloned(),
+            content_disposition: record.headers.get("content-disposition").cloned(),
+            content_language: record.headers.get("content-language").cloned(),
+            cache_control: record.headers.get("cache-control").cloned(),
+            metadata: (!record.metadata.is_empty())
+                .then(|| record.metadata.clone().into_iter().collect()),
+            parts_count: (!record.part_sizes.is_empty()).then_some(record.part_sizes.len() as i32),
+            checksum_crc32: shown.crc32,
+            checksum_crc32c: shown.crc32c,
+            checksum_sha1: shown.sha1,
+            checksum_sha256: shown.sha256,
+            checksum_crc64nvme: shown.crc64nvme,
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<dto::HeadObjectInput>,
+    ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+        let input = req.input;
+        let record = self.object(&input.bucket, &input.key).await?;
+        check_read_conditions(
+            &record,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )?;
+        let size = record.size_bytes;
+        let (start, end, partial) = match (input.range, input.part_number) {
+            (Some(range), _) => {
+                let checked = range
+                    .check(size)
+                    .map_err(|_| Error::InvalidRange { size_bytes: size })?;
+                (checked.start, checked.end, true)
+            }
+            (None, Some(number)) => {
+                let (start, end) = part_range(&record, number)?;
+                (start, end, true)
+            }
+            (None, None) => (0, size, false),
+        };
+        let enabled = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|mode| mode.as_str() == dto::ChecksumMode::ENABLED)
+            && !partial;
+        let shown = checksum_output(&record, enabled);
+        Ok(S3Response::new(dto::HeadObjectOutput {
+            content_length: Some((end - start) as i64),
+            content_range: partial
+                .then(|| format!("bytes {}-{}/{size}", start, end.saturating_sub(1))),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&record.etag)),
+            last_modified: Some(timestamp(record.last_modified_ms)),
+            content_type: record.content_type.clone(),
+            content_encoding: record.headers.get("content-encoding").cloned(),
+            content_disposition: record.headers.get("content-disposition").cloned(),
+            content_language: record.headers.get("content-language").cloned(),
+            cache_control: record.headers.get("cache-control").cloned(),
+            metadata: (!record.metadata.is_empty())
+                .then(|| record.metadata.clone().into_iter().collect()),
+            parts_count: (!record.part_sizes.is_empty()).then_some(record.part_sizes.len() as i32),
+            checksum_crc32: shown.crc32,
+            checksum_crc32c: shown.crc32c,
+            checksum_sha1: shown.sha1,
+            checksum_sha256: shown.sha256,
+            checksum_crc64nvme: shown.crc64nvme,
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<dto::DeleteObjectInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket, req.input.key);
+        self.store(move |store| store.delete_object(&bucket, &key))
+            .await?;
+        Ok(S3Response::new(dto::DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<dto::DeleteObjectsInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let input = req.input;
+        if input.delete.objects.len() > self.limits.max_delete_keys {
+            return Err(Error::InvalidRequest {
+                detail: format!(
+                    "at most {} keys can be deleted in one request",
+                    self.limits.max_delete_keys
+                ),
+            }
+            .into());
+        }
+        self.require_bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            let (bucket, key) = (input.bucket.clone(), object.key.clone());
+            match self
+                .store(move |store| store.delete_object(&bucket, &key))
+                .await
+            {
+                Ok(()) => {
+                    if !quiet {
+                        deleted.push(dto::DeletedObject {
+                            key: Some(object.key),
+                            ..Default::default()
+                        });
+                    }
+                }
+                Err(error) => {
+                    let s3 = error.to_s3();
+                    errors.push(dto::Error {
+                        code: Some(s3.code().as_str().to_string()),
+                        key: Some(object.key),
+                        message: s3.message().map(str::to_string),
+                        version_id: None,
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(dto::DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<dto::CopyObjectInput>,
+    ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        let input = req.input;
+        self.check_key(&input.key)?;
+        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        let source = self.object(&source_bucket, &source_key).await?;
+        check_copy_conditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+        )?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|directive| directive.as_str() == dto::MetadataDirective::REPLACE);
+        if !replace && source_bucket == input.bucket && source_key == input.key {
+            return Err(Error::InvalidRequest {
+                detail: "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata".into(),
+            }
+            .into());
+        }
+        let mut record = source.clone();
+        record.last_modified_ms = now_ms();
+        if replace {
+            record.metadata = self.check_metadata(&input.metadata)?;
+            record.content_type = input.content_type.clone();
+            record.headers = object_headers(
+                input.content_encoding.clone(),
+                input.content_disposition.clone(),
+                input.content_language.clone(),
+                input.cache_control.clone(),
+            );
+        }
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let stored = record.clone();
+        self.store(move |store| {
+            store.put_object(&bucket, &key, &stored, &WriteCondition::default())
+        })
+        .await?;
+        let checksums = record.checksums;
+        Ok(S3Response::new(dto::CopyObjectOutput {
+            copy_object_result: Some(dto::CopyObjectResult {
+                e_tag: Some(etag(&record.etag)),
+                last_modified: Some(timestamp(record.last_modified_ms)),
+                checksum_crc32: checksums.crc32,
+                checksum_crc32c: checksums.crc32c,
+                checksum_sha1: checksums.sha1,
+                checksum_sha256: checksums.sha256,
+                checksum_crc64nvme: checksums.crc64nvme,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<dto::ListObjectsInput>,
+    ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
+        let input = req.input;
+        let max = self.max_keys(input.max_keys);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let marker = input.marker.clone().filter(|m| !m.is_empty());
+        let listing = {
+            let (bucket, prefix, delimiter, marker) = (
+                input.bucket.clone(),
+                prefix.clone(),
+                delimiter.clone(),
+                marker.clone(),
+            );
+            self.store(move |store| {
+                store.list(
+                    &bucket,
+                    &prefix,
+                    delimiter.as_deref(),
+                    marker.as_deref(),
+                    false,
+                    max,
+                )
+            })
+            .await?
+        };
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == dto::EncodingType::URL);
+        let encode = |text: &str| {
+            if url {
+                url_encode(text)
+            } else {
+                text.to_string()
+            }
+        };
+        let next_marker = if listing.truncated && delimiter.is_some() {
+            listing.entries.last().map(|entry| match entry {
+                Listed::Object { key, .. } => encode(key),
+                Listed::Prefix(prefix) => encode(prefix),
+            })
+        } else {
+            None
+        };
+        let (contents, common_prefixes) = split_listing(listing.entries, &encode);
+        Ok(S3Response::new(dto::ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode(&prefix)),
+            marker: Some(marker.as_deref().map(encode).unwrap_or_default()),
+            max_keys: Some(max as i32),
+            is_truncated: Some(listing.truncated),
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            delimiter: delimiter.as_deref().map(encode),
+            next_marker,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<dto::ListObjectsV2Input>,
+    ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
+        let input = req.input;
+        let max = self.max_keys(input.max_keys);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let (after, after_is_prefix) = match (&input.continuation_token, &input.start_after) {
+            (Some(token), _) => {
+                let (after, is_prefix) = decode_token(token)?;
+                (Some(after), is_prefix)
+            }
+            (None, Some(start)) if !start.is_empty() => (Some(start.clone()), false),
+            _ => (None, false),
+        };
+        let listing = {
+            let (bucket, prefix, delimiter) =
+                (input.bucket.clone(), prefix.clone(), delimiter.clone());
+            self.store(move |store| {
+                store.list(
+                    &bucket,
+                    &prefix,
+                    delimiter.as_deref(),
+                    after.as_deref(),
+                    after_is_prefix,
+                    max,
+                )
+            })
+            .await?
+        };
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == dto::EncodingType::URL);
+        let encode = |text: &str| {
+            if url {
+                url_encode(text)
+            } else {
+                text.to_string()
+            }
+        };
+        let next = if listing.truncated {
+            listing.entries.last().map(|entry| match entry {
+                Listed::Object { key, .. } => encode_token(key, false),
+                Listed::Prefix(prefix) => encode_token(prefix, true),
+            })
+        } else {
+            None
+        };
+        let count = listing.entries.len() as i32;
+        let (contents, common_prefixes) = split_listing(listing.entries, &encode);
+        Ok(S3Response::new(dto::ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(encode(&prefix)),
+            max_keys: Some(max as i32),
+            key_count: Some(count),
+            continuation_token: input.continuation_token,
+            is_truncated: Some(listing.truncated),
+            next_continuation_token: next,
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            delimiter: delimiter.as_deref().map(encode),
+            encoding_type: input.encoding_type,
+            start_after: input.start_after.as_deref().map(encode),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<dto::CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.check_key(&input.key)?;
+        let metadata = self.check_metadata(&input.metadata)?;
+        let algorithm = match &input.checksum_algorithm {
+            Some(algorithm) => {
+                let mut probe = Wanted::default();
+                probe.add(algorithm.as_str())?;
+                Some(algorithm.as_str().to_ascii_uppercase())
+            }
+            None => None,
+        };
+        let upload_id = format!("{:032x}", rand::random::<u128>());
+        let record = UploadRecord {
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            initiated_ms: now_ms(),
+            content_type: input.content_type.clone(),
+            headers: object_headers(
+                input.content_encoding.clone(),
+                input.content_disposition.clone(),
+                input.content_language.clone(),
+                input.cache_control.clone(),
+            ),
+            metadata,
+            checksum_algorithm: algorithm,
+        };
+        let id = upload_id.clone();
+        self.store(move |store| store.create_upload(&id, &record))
+            .await?;
+        Ok(S3Response::new(dto::CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            checksum_algorithm: input.checksum_algorithm,
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<dto::UploadPartInput>,
+    ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+        let mut req = req;
+        let body = req.input.body.take();
+        let input = &req.input;
+        let part_number = self.check_part_number(input.part_number)?;
+        let upload = {
+            let id = input.upload_id.clone();
+            self.store(move |store| store.upload(&id)).await?
+        };
+        if upload.bucket != input.bucket || upload.key != input.key {
+            return Err(Error::NoSuchUpload {
+                upload_id: input.upload_id.clone(),
+            }
+            .into());
+        }
+        let algorithm = input.checksum_algorithm.clone().or_else(|| {
+            upload
+                .checksum_algorithm
+                .clone()
+                .map(dto::ChecksumAlgorithm::from)
+        });
+        let given = given_checksums(
+            input.checksum_crc32.clone(),
+            input.checksum_crc32c.clone(),
+            input.checksum_sha1.clone(),
+            input.checksum_sha256.clone(),
+            input.checksum_crc64nvme.clone(),
+        );
+        let received = self
+            .receive(
+                &req,
+                body,
+                input.content_length,
+                input.content_md5.as_deref(),
+                algorithm.as_ref(),
+                given,
+            )
+            .await?;
+        // The ETag's MD5 is computed on another thread while the bytes go to the node.
+        let (md5, pieces) = tokio::try_join!(received.md5(), self.store_bytes(&received))?;
+        let record = PartRecord {
+            size_bytes: received.size_bytes,
+            etag: hex::encode(md5),
+            last_modified_ms: now_ms(),
+            checksums: received.checksums.clone(),
+            pieces,
+        };
+        let id = input.upload_id.clone();
+        let stored = record.clone();
+        self.store(move |store| store.put_part(&id, part_number, &stored))
+            .await?;
+        let checksums = record.checksums;
+        Ok(S3Response::new(dto::UploadPartOutput {
+            e_tag: Some(etag(&record.etag)),
+            checksum_crc32: checksums.crc32,
+            checksum_crc32c: checksums.crc32c,
+            checksum_sha1: checksums.sha1,
+            checksum_sha256: checksums.sha256,
+            checksum_crc64nvme: checksums.crc64nvme,
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<dto::UploadPartCopyInput>,
+    ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
+        let input = req.input;
+        let part_number = self.check_part_number(input.part_number)?;
+        let upload = {
+            let id = input.upload_id.clone();
+            self.store(move |store| store.upload(&id)).await?
+        };
+        if upload.bucket != input.bucket || upload.key != input.key {
+            return Err(Error::NoSuchUpload {
+                upload_id: input.upload_id.clone(),
+            }
+            .into());
+        }
+        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        let source = self.object(&source_bucket, &source_key).await?;
+        check_copy_conditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+        )?;
+        let (start, end) = copy_range(input.copy_source_range.as_deref(), source.size_bytes)?;
+        let mut wanted = Wanted::default();
+        if let Some(algorithm) = &upload.checksum_algorithm {
+            wanted.add(algorithm)?;
+        }
+        let (md5, checksums) = self.hash_range(&source.pieces, start, end, wanted).await?;
+        let record = PartRecord {
+            size_bytes: end - start,
+            etag: hex::encode(md5),
+            last_modified_ms: now_ms(),
+            checksums,
+            pieces: slice_pieces(&source.pieces, start, end),
+        };
+        let id = input.upload_id.clone();
+        let stored = record.clone();
+        self.store(move |store| store.put_part(&id, part_number, &stored))
+            .await?;
+        let checksums = record.checksums;
+        Ok(S3Response::new(dto::UploadPartCopyOutput {
+            copy_part_result: Some(dto::CopyPartResult {
+                e_tag: Some(etag(&record.etag)),
+                last_modified: Some(timestamp(record.last_modified_ms)),
+                checksum_crc32: checksums.crc32,
+                checksum_crc32c: checksums.crc32c,
+                checksum_sha1: checksums.sha1,
+                checksum_sha256: checksums.sha256,
+                checksum_crc64nvme: checksums.crc64nvme,
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<dto::CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = {
+            let id = input.upload_id.clone();
+            self.store(move |store| store.upload(&id)).await?
+        };
+        if upload.bucket != input.bucket || upload.key != input.key {
+            return Err(Error::NoSuchUpload {
+                upload_id: input.upload_id.clone(),
+            }
+            .into());
+        }
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let requested = input
+            .multipart_upload
+            .and_then(|upload| upload.parts)
+            .unwrap_or_default();
+        if requested.is_empty() {
+            return Err(Error::InvalidRequest {
+                detail: "You must specify at least one part".into(),
+            }
+            .into());
+        }
+        let stored: BTreeMap<u32, PartRecord> = {
+            let id = input.upload_id.clone();
+            let max = self.limits.max_parts as usize;
+            self.store(move |store| store.parts(&id, 0, max))
+                .await?
+                .0
+                .into_iter()
+                .collect()
+        };
+        let mut chosen: Vec<&PartRecord> = Vec::with_capacity(requested.len());
+        let mut previous = 0i32;
+        for part in &requested {
+            let number = part.part_number.unwrap_or(0);
+            if number <= previous {
+                return Err(Error::InvalidPartOrder.into());
+            }
+            previous = number;
+            let record = u32::try_from(number)
+                .ok()
+                .and_then(|n| stored.get(&n))
+                .ok_or_else(|| Error::InvalidPart {
+                    part_number: number,
+                    reason: "was not uploaded".into(),
+                })?;
+            if let Some(given) = &part.e_tag
+                && given.value().trim_matches('"') != record.etag
+            {
+                return Err(Error::InvalidPart {
+                    part_number: number,
+                    reason: "its ETag does not match the uploaded part".into(),
+                }
+                .into());
+            }
+            chosen.push(record);
+        }
+        for (index, record) in chosen.iter().enumerate() {
+            if index + 1 < chosen.len() && record.size_bytes < self.limits.min_part_bytes {
+                return Err(Error::EntityTooSmall {
+                    part_number: requested[index].part_number.unwrap_or(0),
+                    size_bytes: record.size_bytes,
+                }
+                .into());
+            }
+        }
+        let mut md5s = Vec::with_capacity(chosen.len() * 16);
+        for record in &chosen {
+            md5s.extend_from_slice(&hex::decode(&record.etag).map_err(|_| Error::Corrupt {
+                detail: "a stored part ETag is not hex".into(),
+            })?);
+        }
+        let etag_value = {
+            use s3s::crypto::Checksum;
+            format!(
+                "{}-{}",
+                hex::encode(s3s::crypto::Md5::checksum(&md5s)),
+                chosen.len()
+            )
+        };
+        let mut checksums = Checksums::default();
+        if let Some(algorithm) = &upload.checksum_algorithm {
+            let value = composite_checksum(algorithm, &chosen)?;
+            set_composite(&mut checksums, algorithm, value);
+        }
+        let record = ObjectRecord {
+            size_bytes: chosen.iter().map(|part| part.size_bytes).sum(),
+            etag: etag_value.clone(),
+            last_modified_ms: now_ms(),
+            content_type: upload.content_type.clone(),
+            headers: upload.headers.clone(),
+            metadata: upload.metadata.clone(),
+            checksums: checksums.clone(),
+            part_sizes: chosen.iter().map(|part| part.size_bytes).collect(),
+            pieces: chosen
+                .iter()
+                .flat_map(|part| part.pieces.iter().cloned())
+                .collect(),
+        };
+        let id = input.upload_id.clone();
+        self.store(move |store| store.complete_upload(&id, &record, &condition))
+            .await?;
+        Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(&etag_value)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            checksum_crc32: checksums.crc32,
+            checksum_crc32c: checksums.crc32c,
+            checksum_sha1: checksums.sha1,
+            checksum_sha256: checksums.sha256,
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<dto::AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
+        let id = req.input.upload_id;
+        self.store(move |store| store.abort_upload(&id)).await?;
+        Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<dto::ListPartsInput>,
+    ) -> S3Result<S3Response<dto::ListPartsOutput>> {
+        let input = req.input;
+        let upload = {
+            let id = input.upload_id.clone();
+            self.store(move |store| store.upload(&id)).await?
+        };
+        if upload.bucket != input.bucket || upload.key != input.key {
+            return Err(Error::NoSuchUpload {
+                upload_id: input.upload_id.clone(),
+            }
+            .into());
+        }
+        let max = input
+            .max_parts
+            .map_or(1000, |max| max.clamp(0, 1000) as usize);
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let (parts, truncated) = {
+            let id = input.upload_id.clone();
+            self.store(move |store| store.parts(&id, marker, max))
+                .await?
+        };
+        let next = parts.last().map(|(number, _)| *number as i32);
+        Ok(S3Response::new(dto::ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: next,
+            is_truncated: Some(truncated),
+            checksum_algorithm: upload.checksum_algorithm.map(dto::ChecksumAlgorithm::from),
+            parts: Some(
+                parts
+                    .into_iter()
+                    .map(|(number, part)| dto::Part {
+                        part_number: Some(number as i32),
+                        e_tag: Some(etag(&part.etag)),
+                        size: Some(part.size_bytes as i64),
+                        last_modified: Some(timestamp(part.last_modified_ms)),
+                        checksum_crc32: part.checksums.crc32,
+                        checksum_crc32c: part.checksums.crc32c,
+                        checksum_sha1: part.checksums.sha1,
+                        checksum_sha256: part.checksums.sha256,
+                        checksum_crc64nvme: part.checksums.crc64nvme,
+                    })
+                    .collect(),
+            ),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<dto::ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max = input
+            .max_uploads
+            .map_or(1000, |max| max.clamp(0, 1000) as usize);
+        let uploads = {
+            let bucket = input.bucket.clone();
+            self.store(move |store| store.uploads(&bucket)).await?
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let id_marker = input.upload_id_marker.clone().unwrap_or_default();
+        let mut selected: Vec<(String, UploadRecord)> = uploads
+            .into_iter()
+            .filter(|(id, upload)| {
+                upload.key.starts_with(&prefix)
+                    && (key_marker.is_empty()
+                        || upload.key > key_marker
+                        || (upload.key == key_marker && !id_marker.is_empty() && *id > id_marker))
+            })
+            .collect();
+        let truncated = selected.len() > max;
+        selected.truncate(max);
+        let (next_key, next_id) = match (truncated, selected.last()) {
+            (true, Some((id, upload))) => (Some(upload.key.clone()), Some(id.clone())),
+            _ => (None, None),
+        };
+        Ok(S3Response::new(dto::ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            uploads: Some(
+                selected
+                    .into_iter()
+                    .map(|(id, upload)| dto::MultipartUpload {
+                        key: Some(upload.key),
+                        upload_id: Some(id),
+                        initiated: Some(timestamp(upload.initiated_ms)),
+                        checksum_algorithm: upload
+                            .checksum_algorithm
+                            .map(dto::ChecksumAlgorithm::from),
+                        owner: Some(owner()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+}
+
+impl Gateway {
+    fn max_keys(&self, asked: Option<i32>) -> usize {
+        asked.map_or(self.limits.max_keys, |max| {
+            (max.max(0) as usize).min(self.limits.max_keys)
+        })
+    }
+
+    fn check_part_number(&self, number: i32) -> Result<u32> {
+        if !(1..=self.limits.max_parts).contains(&number) {
+            return Err(Error::InvalidArgument {
+                detail: format!(
+                    "part number must be an integer between 1 and {}",
+                    self.limits.max_parts
+                ),
+            });
+        }
+        Ok(number as u32)
+    }
+}
+
+fn owner() -> dto::Owner {
+    dto::Owner {
+        display_name: Some("zerog".into()),
+        id: Some("zerog".into()),
+    }
+}
+
+fn split_listing(
+    entries: Vec<Listed>,
+    encode: &dyn Fn(&str) -> String,
+) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            Listed::Object { key, record } => contents.push(dto::Object {
+                key: Some(encode(&key)),
+                size: Some(record.size_bytes as i64),
+                e_tag: Some(etag(&record.etag)),
+                last_modified: Some(timestamp(record.last_modified_ms)),
+                storage_class: Some(dto::ObjectStorageClass::from_static(
+                    dto::ObjectStorageClass::STANDARD,
+                )),
+                owner: Some(owner()),
+                ..Default::default()
+            }),
+            Listed::Prefix(prefix) => prefixes.push(dto::CommonPrefix {
+                prefix: Some(encode(&prefix)),
+            }),
+        }
+    }
+    (contents, prefixes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_path_tricks_are_refused() {
+        for bad in ["", "a/../b", "..", "./x", "a/.", "nul\0byte", "tab\there"] {
+            assert!(validate_key(bad, 1024).is_err(), "{bad:?} must be refused");
+        }
+        for good in [
+            "a b",
+            "ünï/cødé",
+            "a+b&c=d%e",
+            "a..b/c.",
+            ".hidden",
+            "deep/".repeat(50).as_str(),
+        ] {
+            validate_key(good, 1024).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+        }
+        assert!(matches!(
+            validate_key(&"k".repeat(1025), 1024),
+            Err(Error::KeyTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn url_encoding_matches_s3() {
+        assert_eq!(url_encode("a b+c&d=e%f/ü"), "a%20b%2Bc%26d%3De%25f/%C3%BC");
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        for (after, is_prefix) in [("a/b", false), ("dir/", true), ("ü+&=%", false)] {
+            assert_eq!(
+                decode_token(&encode_token(after, is_prefix)).expect("valid"),
+                (after.to_string(), is_prefix)
+            );
+        }
+        assert!(decode_token("!!!").is_err());
+    }
+
+    #[test]
+    fn slices_cover_ranges_across_pieces() {
+        let piece = |byte: u8, offset: u64, length: u64| Piece {
+            root: types::H256([byte; 32]),
+            tx_seq: 0,
+            file_size: 100,
+            offset,
+            length,
+        };
+        let pieces = [piece(1, 0, 10), piece(2, 5, 20)];
+        assert_eq!(
+            slice_pieces(&pieces, 8, 15),
+            [piece(1, 8, 2), piece(2, 5, 5)]
+        );
+        assert_eq!(slice_pieces(&pieces, 10, 30), [piece(2, 5, 20)]);
+        assert!(slice_pieces(&pieces, 30, 30).is_empty());
+    }
+}

@@ -1,0 +1,776 @@
+//! The metadata store: buckets, objects, multipart uploads and the accounting of storage files,
+//! in one redb database (ACID, one fsync per commit). Object bytes are never here: an object
+//! is a list of pieces, each a byte range of a finalized 0G file on the node. Every change of
+//! which pieces are referenced goes through `adjust_refs` in the same transaction, so the
+//! live/dead accounting can never disagree with the objects.
+
+use crate::error::{Error, Result};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use types::H256;
+
+/// Bumped when a record's meaning changes; a store with another version is refused.
+const FORMAT_VERSION: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+const FILES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("files");
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+
+/// A byte range of a finalized 0G file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Piece {
+    pub root: H256,
+    pub tx_seq: u64,
+    pub file_size: u64,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Checksums as S3 sends them (base64 of the big-endian digest; `-N` for composite ones).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub crc64nvme: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub size_bytes: u64,
+    /// Without quotes: hex MD5, or `md5-of-md5s-N` for a multipart upload.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub content_type: Option<String>,
+    /// Content-Encoding, Content-Disposition, Content-Language, Cache-Control, Expires.
+    pub headers: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    pub checksums: Checksums,
+    /// Part sizes of a multipart upload (empty otherwise).
+    pub part_sizes: Vec<u64>,
+    pub pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub created_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: u64,
+    pub content_type: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The checksum algorithm named at creation (`CRC32`, …), if any.
+    pub checksum_algorithm: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub size_bytes: u64,
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub checksums: Checksums,
+    pub pieces: Vec<Piece>,
+}
+
+/// How many objects reference each stored file, and its size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FileRecord {
+    tx_seq: u64,
+    size_bytes: u64,
+    refs: u64,
+}
+
+/// Space accounting over every file the gateway stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SpaceStats {
+    pub files: u64,
+    pub stored_bytes: u64,
+    /// Bytes of files no object or part references any more: still on the log, dead.
+    pub dead_bytes: u64,
+    pub dead_files: u64,
+    pub buckets: u64,
+    pub objects: u64,
+    pub uploads: u64,
+}
+
+/// What a conditional write requires of the current object.
+#[derive(Clone, Debug, Default)]
+pub struct WriteCondition {
+    /// `If-None-Match: *`: no object may exist.
+    pub must_not_exist: bool,
+    /// `If-Match`: the current object's ETag must be this (or any, for `*`).
+    pub if_match: Option<Option<String>>,
+}
+
+/// One entry of a listing.
+pub enum Listed {
+    Object {
+        key: String,
+        record: Box<ObjectRecord>,
+    },
+    Prefix(String),
+}
+
+pub struct Listing {
+    pub entries: Vec<Listed>,
+    pub truncated: bool,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records always serialize")
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|error| Error::Corrupt {
+        detail: format!("{what}: {error}"),
+    })
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let version = meta.get("format_version")?.map(|value| value.value());
+            match version {
+                None => {
+                    meta.insert("format_version", FORMAT_VERSION)?;
+                }
+                Some(FORMAT_VERSION) => {}
+                Some(other) => {
+                    return Err(Error::Corrupt {
+                        detail: format!(
+                            "{} has format version {other}, this gateway reads {FORMAT_VERSION}",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+            txn.open_table(BUCKETS)?;
+            txn.open_table(OBJECTS)?;
+            txn.open_table(FILES)?;
+            txn.open_table(UPLOADS)?;
+            txn.open_table(PARTS)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    pub fn create_bucket(&self, bucket: &str, now_ms: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            if buckets.get(bucket)?.is_some() {
+                return Err(Error::BucketAlreadyOwnedByYou {
+                    bucket: bucket.to_string(),
+                });
+            }
+            buckets.insert(
+                bucket,
+                encode(&BucketRecord { created_ms: now_ms }).as_slice(),
+            )?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            if buckets.get(bucket)?.is_none() {
+                return Err(no_bucket(bucket));
+            }
+            let objects = txn.open_table(OBJECTS)?;
+            let has_objects = objects
+                .range((bucket, "")..)?
+                .next()
+                .transpose()?
+                .is_some_and(|(key, _)| key.value().0 == bucket);
+            let uploads = txn.open_table(UPLOADS)?;
+            let mut has_uploads = false;
+            for entry in uploads.iter()? {
+                let (_, value) = entry?;
+                let upload: UploadRecord = decode(value.value(), "upload")?;
+                if upload.bucket == bucket {
+                    has_uploads = true;
+                    break;
+                }
+            }
+            if has_objects || has_uploads {
+                return Err(Error::BucketNotEmpty {
+                    bucket: bucket.to_string(),
+                });
+            }
+            buckets.remove(bucket)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn bucket(&self, bucket: &str) -> Result<BucketRecord> {
+        let txn = self.db.begin_read()?;
+        let buckets = txn.open_table(BUCKETS)?;
+        let record = buckets.get(bucket)?.ok_or_else(|| no_bucket(bucket))?;
+        decode(record.value(), "bucket")
+    }
+
+    pub fn buckets(&self) -> Result<Vec<(String, BucketRecord)>> {
+        let txn = self.db.begin_read()?;
+        let buckets = txn.open_table(BUCKETS)?;
+        let mut out = Vec::new();
+        for entry in buckets.iter()? {
+            let (name, value) = entry?;
+            out.push((name.value().to_string(), decode(value.value(), "bucket")?));
+        }
+        Ok(out)
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+            return Err(no_bucket(bucket));
+        }
+        let objects = txn.open_table(OBJECTS)?;
+        let record = objects
+            .get((bucket, key))?
+            .ok_or_else(|| Error::NoSuchKey {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            })?;
+        decode(record.value(), "object")
+    }
+
+    /// Writes (or overwrites) an object; the pieces of a replaced object lose their reference.
+    /// `new_files` are files uploaded for this object (their accounting starts here).
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+                return Err(no_bucket(bucket));
+            }
+            let mut objects = txn.open_table(OBJECTS)?;
+            let old: Option<ObjectRecord> = match objects.get((bucket, key))? {
+                Some(value) => Some(decode(value.value(), "object")?),
+                None => None,
+            };
+            check_condition(old.as_ref(), condition)?;
+            objects.insert((bucket, key), encode(record).as_slice())?;
+            adjust_refs(&txn, &record.pieces, 1)?;
+            if let Some(old) = old {
+                adjust_refs(&txn, &old.pieces, -1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Deletes an object; deleting a missing key is not an error (S3 semantics).
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+                return Err(no_bucket(bucket));
+            }
+            let mut objects = txn.open_table(OBJECTS)?;
+            let old = objects.remove((bucket, key))?;
+            if let Some(old) = old {
+                let old: ObjectRecord = decode(old.value(), "object")?;
+                adjust_refs(&txn, &old.pieces, -1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Keys of `bucket` starting with `prefix`, strictly after `after` (and, when
+    /// `after_is_prefix`, not under it: a continuation after a common prefix), grouped by
+    /// `delimiter`, at most `max` entries.
+    pub fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        after_is_prefix: bool,
+        max: usize,
+    ) -> Result<Listing> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+            return Err(no_bucket(bucket));
+        }
+        let objects = txn.open_table(OBJECTS)?;
+        let start = match after {
+            Some(after) if after > prefix => after,
+            _ => prefix,
+        };
+        let mut entries = Vec::new();
+        let mut truncated = false;
+        let mut last_prefix: Option<String> = None;
+        for entry in objects.range((bucket, start)..)? {
+            let (name, value) = entry?;
+            let (entry_bucket, key) = name.value();
+            if entry_bucket != bucket || !key.starts_with(prefix) {
+                break;
+            }
+            if after.is_some_and(|after| key <= after) {
+                continue;
+            }
+            if let Some(skip) = &last_prefix
+                && key.starts_with(skip.as_str())
+            {
+                continue;
+            }
+            if let Some(after) = after
+                && after_is_prefix
+                && key.starts_with(after)
+            {
+                continue;
+            }
+            let common = delimiter.filter(|d| !d.is_empty()).and_then(|delimiter| {
+                key[prefix.len()..]
+                    .find(delimiter)
+                    .map(|at| key[..prefix.len() + at + delimiter.len()].to_string())
+            });
+            if entries.len() == max {
+                truncated = true;
+                break;
+            }
+            match common {
+                Some(common) => {
+                    last_prefix = Some(common.clone());
+                    entries.push(Listed::Prefix(common));
+                }
+                None => entries.push(Listed::Object {
+                    key: key.to_string(),
+                    record: Box::new(decode(value.value(), "object")?),
+                }),
+            }
+        }
+        Ok(Listing { entries, truncated })
+    }
+
+    pub fn create_upload(&self, upload_id: &str, record: &UploadRecord) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            if txn
+                .open_table(BUCKETS)?
+                .get(record.bucket.as_str())?
+                .is_none()
+            {
+                return Err(no_bucket(&record.bucket));
+            }
+            txn.open_table(UPLOADS)?
+                .insert(upload_id, encode(record).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn upload(&self, upload_id: &str) -> Result<UploadRecord> {
+        let txn = self.db.begin_read()?;
+        let uploads = txn.open_table(UPLOADS)?;
+        let value = uploads
+            .get(upload_id)?
+            .ok_or_else(|| no_upload(upload_id))?;
+        decode(value.value(), "upload")
+    }
+
+    pub fn put_part(&self, upload_id: &str, part_number: u32, record: &PartRecord) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            if txn.open_table(UPLOADS)?.get(upload_id)?.is_none() {
+                return Err(no_upload(upload_id));
+            }
+            let mut parts = txn.open_table(PARTS)?;
+            let old = parts.insert((upload_id, part_number), encode(record).as_slice())?;
+            let old: Option<PartRecord> = match old {
+                Some(value) => Some(decode(value.value(), "part")?),
+                None => None,
+            };
+            adjust_refs(&txn, &record.pieces, 1)?;
+            if let Some(old) = old {
+                adjust_refs(&txn, &old.pieces, -1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Parts of an upload after `after`, at most `max`; and whether more remain.
+    pub fn parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<(u32, PartRecord)>, bool)> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(UPLOADS)?.get(upload_id)?.is_none() {
+            return Err(no_upload(upload_id));
+        }
+        let parts = txn.open_table(PARTS)?;
+        let mut out = Vec::new();
+        for entry in parts.range((upload_id, after.saturating_add(1))..=(upload_id, u32::MAX))? {
+            let (name, value) = entry?;
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            out.push((name.value().1, decode(value.value(), "part")?));
+        }
+        Ok((out, false))
+    }
+
+    /// Uploads of a bucket, ordered by key then upload id.
+    pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
+            return Err(no_bucket(bucket));
+        }
+        let uploads = txn.open_table(UPLOADS)?;
+        let mut out = Vec::new();
+        for entry in uploads.iter()? {
+            let (id, value) = entry?;
+            let record: UploadRecord = decode(value.value(), "upload")?;
+            if record.bucket == bucket {
+                out.push((id.value().to_string(), record));
+            }
+        }
+        out.sort_by(|a, b| (&a.1.key, &a.0).cmp(&(&b.1.key, &b.0)));
+        Ok(out)
+    }
+
+    /// Completes an upload: the object takes the pieces of the parts named; every other part
+    /// loses its reference; the upload is gone.
+    pub fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut uploads = txn.open_table(UPLOADS)?;
+            let upload: UploadRecord = match uploads.remove(upload_id)? {
+                Some(value) => decode(value.value(), "upload")?,
+                None => return Err(no_upload(upload_id)),
+            };
+            if txn
+                .open_table(BUCKETS)?
+                .get(upload.bucket.as_str())?
+                .is_none()
+            {
+                return Err(no_bucket(&upload.bucket));
+            }
+            let removed = remove_parts(&txn, upload_id)?;
+            let mut objects = txn.open_table(OBJECTS)?;
+            let key = (upload.bucket.as_str(), upload.key.as_str());
+            let old: Option<ObjectRecord> = match objects.get(key)? {
+                Some(value) => Some(decode(value.value(), "object")?),
+                None => None,
+            };
+            check_condition(old.as_ref(), condition)?;
+            objects.insert(key, encode(record).as_slice())?;
+            adjust_refs(&txn, &record.pieces, 1)?;
+            for part in removed {
+                adjust_refs(&txn, &part.pieces, -1)?;
+            }
+            if let Some(old) = old {
+                adjust_refs(&txn, &old.pieces, -1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn abort_upload(&self, upload_id: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut uploads = txn.open_table(UPLOADS)?;
+            if uploads.remove(upload_id)?.is_none() {
+                return Err(no_upload(upload_id));
+            }
+            for part in remove_parts(&txn, upload_id)? {
+                adjust_refs(&txn, &part.pieces, -1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn space(&self) -> Result<SpaceStats> {
+        let txn = self.db.begin_read()?;
+        let mut stats = SpaceStats::default();
+        for entry in txn.open_table(FILES)?.iter()? {
+            let (_, value) = entry?;
+            let file: FileRecord = decode(value.value(), "file")?;
+            stats.files += 1;
+            stats.stored_bytes += file.size_bytes;
+            if file.refs == 0 {
+                stats.dead_files += 1;
+                stats.dead_bytes += file.size_bytes;
+            }
+        }
+        stats.buckets = txn.open_table(BUCKETS)?.len()?;
+        stats.objects = txn.open_table(OBJECTS)?.len()?;
+        stats.uploads = txn.open_table(UPLOADS)?.len()?;
+        Ok(stats)
+    }
+}
+
+fn check_condition(old: Option<&ObjectRecord>, condition: &WriteCondition) -> Result<()> {
+    if condition.must_not_exist && old.is_some() {
+        return Err(Error::PreconditionFailed {
+            condition: "If-None-Match",
+        });
+    }
+    if let Some(expected) = &condition.if_match {
+        let holds = match (old, expected) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(old), Some(etag)) => old.etag == *etag,
+        };
+        if !holds {
+            return Err(Error::PreconditionFailed {
+                condition: "If-Match",
+            });
+        }
+    }
+    Ok(())
+}
+
+fn remove_parts(txn: &WriteTransaction, upload_id: &str) -> Result<Vec<PartRecord>> {
+    let mut parts = txn.open_table(PARTS)?;
+    let mut removed = Vec::new();
+    let mut numbers = Vec::new();
+    for entry in parts.range((upload_id, 0u32)..=(upload_id, u32::MAX))? {
+        let (name, value) = entry?;
+        numbers.push(name.value().1);
+        removed.push(decode(value.value(), "part")?);
+    }
+    for number in numbers {
+        parts.remove((upload_id, number))?;
+    }
+    Ok(removed)
+}
+
+/// Adds `delta` references to the file of each piece; a file seen for the first time is
+/// recorded (its bytes now count as stored), and one whose count reaches 0 is dead.
+fn adjust_refs(txn: &WriteTransaction, pieces: &[Piece], delta: i64) -> Result<()> {
+    let mut files = txn.open_table(FILES)?;
+    for piece in pieces {
+        let mut record = match files.get(&piece.root.0)? {
+            Some(value) => decode(value.value(), "file")?,
+            None => FileRecord {
+                tx_seq: piece.tx_seq,
+                size_bytes: piece.file_size,
+                refs: 0,
+            },
+        };
+        record.refs = if delta >= 0 {
+            record.refs + delta.unsigned_abs()
+        } else {
+            record
+                .refs
+                .checked_sub(delta.unsigned_abs())
+                .ok_or_else(|| Error::Corrupt {
+                    detail: format!("file {} lost more references than it had", piece.root),
+                })?
+        };
+        files.insert(&piece.root.0, encode(&record).as_slice())?;
+    }
+    Ok(())
+}
+
+fn no_bucket(bucket: &str) -> Error {
+    Error::NoSuchBucket {
+        bucket: bucket.to_string(),
+    }
+}
+
+fn no_upload(upload_id: &str) -> Error {
+    Error::NoSuchUpload {
+        upload_id: upload_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pieces: Vec<Piece>) -> ObjectRecord {
+        ObjectRecord {
+            size_bytes: pieces.iter().map(|p| p.length).sum(),
+            etag: "e".into(),
+            last_modified_ms: 0,
+            content_type: None,
+            headers: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            checksums: Checksums::default(),
+            part_sizes: Vec::new(),
+            pieces,
+        }
+    }
+
+    fn piece(byte: u8, size: u64) -> Piece {
+        Piece {
+            root: H256([byte; 32]),
+            tx_seq: u64::from(byte),
+            file_size: size,
+            offset: 0,
+            length: size,
+        }
+    }
+
+    fn keys(listing: &Listing) -> Vec<String> {
+        listing
+            .entries
+            .iter()
+            .map(|entry| match entry {
+                Listed::Object { key, .. } => key.clone(),
+                Listed::Prefix(prefix) => format!("{prefix}*"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overwrite_and_delete_make_files_dead() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
+        store.create_bucket("b", 1).expect("bucket");
+        store
+            .put_object(
+                "b",
+                "k",
+                &record(vec![piece(1, 100)]),
+                &WriteCondition::default(),
+            )
+            .expect("put");
+        store
+            .put_object(
+                "b",
+                "copy",
+                &record(vec![piece(1, 100)]),
+                &WriteCondition::default(),
+            )
+            .expect("put");
+        store
+            .put_object(
+                "b",
+                "k",
+                &record(vec![piece(2, 50)]),
+                &WriteCondition::default(),
+            )
+            .expect("overwrite");
+        let space = store.space().expect("space");
+        assert_eq!((space.stored_bytes, space.dead_bytes), (150, 0));
+        store.delete_object("b", "copy").expect("delete");
+        let space = store.space().expect("space");
+        assert_eq!(
+            (space.stored_bytes, space.dead_bytes, space.dead_files),
+            (150, 100, 1)
+        );
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(Error::BucketNotEmpty { .. })
+        ));
+        store.delete_object("b", "k").expect("delete");
+        store.delete_bucket("b").expect("empty bucket deletes");
+    }
+
+    #[test]
+    fn conditions_are_checked_in_the_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
+        store.create_bucket("b", 1).expect("bucket");
+        let create_only = WriteCondition {
+            must_not_exist: true,
+            ..WriteCondition::default()
+        };
+        store
+            .put_object("b", "k", &record(vec![]), &create_only)
+            .expect("first");
+        assert!(matches!(
+            store.put_object("b", "k", &record(vec![]), &create_only),
+            Err(Error::PreconditionFailed { .. })
+        ));
+        let wrong = WriteCondition {
+            if_match: Some(Some("other".into())),
+            ..WriteCondition::default()
+        };
+        assert!(store.put_object("b", "k", &record(vec![]), &wrong).is_err());
+        let right = WriteCondition {
+            if_match: Some(Some("e".into())),
+            ..WriteCondition::default()
+        };
+        store
+            .put_object("b", "k", &record(vec![]), &right)
+            .expect("matching etag");
+    }
+
+    #[test]
+    fn listing_groups_by_delimiter_and_resumes_after_prefixes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
+        store.create_bucket("b", 1).expect("bucket");
+        store.create_bucket("c", 1).expect("bucket");
+        for key in ["a/1", "a/2", "a/b/3", "b", "c/x", "d"] {
+            store
+                .put_object("b", key, &record(vec![]), &WriteCondition::default())
+                .expect("put");
+        }
+        store
+            .put_object("c", "a/9", &record(vec![]), &WriteCondition::default())
+            .expect("put");
+        let all = store.list("b", "", None, None, false, 100).expect("list");
+        assert_eq!(keys(&all), ["a/1", "a/2", "a/b/3", "b", "c/x", "d"]);
+        let grouped = store
+            .list("b", "", Some("/"), None, false, 2)
+            .expect("list");
+        assert_eq!(keys(&grouped), ["a/*", "b"]);
+        assert!(grouped.truncated);
+        let rest = store
+            .list("b", "", Some("/"), Some("b"), false, 2)
+            .expect("list");
+        assert_eq!(keys(&rest), ["c/*", "d"]);
+        assert!(!rest.truncated);
+        let after_prefix = store
+            .list("b", "", Some("/"), Some("a/"), true, 10)
+            .expect("list");
+        assert_eq!(keys(&after_prefix), ["b", "c/*", "d"]);
+        let inside = store
+            .list("b", "a/", Some("/"), None, false, 10)
+            .expect("list");
+        assert_eq!(keys(&inside), ["a/1", "a/2", "a/b/*"]);
+        let start_after = store
+            .list("b", "a/", None, Some("a/1"), false, 10)
+            .expect("list");
+        assert_eq!(keys(&start_after), ["a/2", "a/b/3"]);
+        // A start-after that only looks like a common prefix is a key position.
+        let user_start = store
+            .list("b", "", Some("/"), Some("a/"), false, 10)
+            .expect("list");
+        assert_eq!(keys(&user_start), ["a/*", "b", "c/*", "d"]);
+    }
+}

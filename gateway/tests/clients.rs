@@ -1,0 +1,325 @@
+//! Real S3 clients against a real `zerog node --dev` with its built-in gateway: boto3 (the
+//! API surface, `clients/boto3_suite.py`), the awscli (high-level copy with a 64 MiB multipart
+//! upload, listing of 10 000 keys page by page), s3cmd and rclone; and durability: an object
+//! the gateway acknowledged survives kill -9 of the gateway and the node.
+
+mod common;
+
+use common::{DevNode, Separate, aws, python_script, random_bytes, run_ok, system_program};
+use std::process::Command;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn boto3_suite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    let output = python_script("boto3_suite.py", &node.s3, &[]);
+    let text = stdout(&output);
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn awscli_copies_a_64_mib_multipart_object_and_small_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    run_ok(aws(&node.s3).args(["s3", "mb", "s3://cli"]));
+    let big = random_bytes(64, 64 * 1024 * 1024);
+    let big_path = dir.path().join("big.bin");
+    std::fs::write(&big_path, &big).expect("write");
+    // The awscli switches to multipart at 8 MiB: eight 8 MiB parts.
+    run_ok(aws(&node.s3).args([
+        "s3",
+        "cp",
+        "--quiet",
+        big_path.to_str().expect("utf-8"),
+        "s3://cli/deep/prefix/big file+&=%.bin",
+    ]));
+    let head = run_ok(aws(&node.s3).args([
+        "s3api",
+        "head-object",
+        "--bucket",
+        "cli",
+        "--key",
+        "deep/prefix/big file+&=%.bin",
+    ]));
+    let head = stdout(&head);
+    assert!(
+        head.contains("-8\\\""),
+        "a multipart ETag ends in -8: {head}"
+    );
+    assert!(head.contains("\"ContentLength\": 67108864"), "{head}");
+    let back = dir.path().join("big.back");
+    run_ok(aws(&node.s3).args([
+        "s3",
+        "cp",
+        "--quiet",
+        "s3://cli/deep/prefix/big file+&=%.bin",
+        back.to_str().expect("utf-8"),
+    ]));
+    assert!(
+        std::fs::read(&back).expect("read") == big,
+        "64 MiB round trip"
+    );
+
+    let tree = dir.path().join("tree");
+    for (index, name) in ["a b.txt", "ünï/cødé.txt", "x/y/z/deep.txt", "p+q&r=s%t.txt"]
+        .iter()
+        .enumerate()
+    {
+        let path = tree.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, random_bytes(index as u64, 1000 + index * 100)).expect("write");
+    }
+    run_ok(aws(&node.s3).args([
+        "s3",
+        "sync",
+        "--quiet",
+        tree.to_str().expect("utf-8"),
+        "s3://cli/tree",
+    ]));
+    let listing = stdout(&run_ok(aws(&node.s3).args([
+        "s3",
+        "ls",
+        "--recursive",
+        "s3://cli/tree/",
+    ])));
+    for name in ["a b.txt", "ünï/cødé.txt", "x/y/z/deep.txt", "p+q&r=s%t.txt"] {
+        assert!(
+            listing.contains(&format!("tree/{name}")),
+            "{name} in {listing}"
+        );
+    }
+    let copy = dir.path().join("copy");
+    run_ok(aws(&node.s3).args([
+        "s3",
+        "sync",
+        "--quiet",
+        "s3://cli/tree",
+        copy.to_str().expect("utf-8"),
+    ]));
+    for name in ["a b.txt", "ünï/cødé.txt", "x/y/z/deep.txt", "p+q&r=s%t.txt"] {
+        assert_eq!(
+            std::fs::read(copy.join(name)).expect("synced back"),
+            std::fs::read(tree.join(name)).expect("original"),
+            "{name}"
+        );
+    }
+    // A presigned URL from the awscli works for a plain HTTP client.
+    let url = stdout(&run_ok(aws(&node.s3).args([
+        "s3",
+        "presign",
+        "s3://cli/tree/a b.txt",
+    ])));
+    let body = reqwest_get(url.trim());
+    assert_eq!(body, std::fs::read(tree.join("a b.txt")).expect("original"));
+    run_ok(aws(&node.s3).args(["s3", "rm", "--quiet", "--recursive", "s3://cli/"]));
+    run_ok(aws(&node.s3).args(["s3", "rb", "s3://cli"]));
+}
+
+/// A plain HTTP GET (for presigned URLs), through Python's standard library.
+fn reqwest_get(url: &str) -> Vec<u8> {
+    let output = run_ok(
+        Command::new(common::venv_bin("python"))
+            .args([
+                "-c",
+                "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())",
+                url,
+            ]),
+    );
+    output.stdout
+}
+
+#[test]
+fn listing_ten_thousand_keys_page_by_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    let output = python_script("many_keys.py", &node.s3, &["10000"]);
+    let text = stdout(&output);
+    assert!(text.contains("listed 10000 keys"), "{text}");
+    // The awscli's own paginator walks the same bucket (1000 keys a page).
+    let listing = stdout(&run_ok(aws(&node.s3).args([
+        "s3",
+        "ls",
+        "--recursive",
+        "s3://many/",
+    ])));
+    assert_eq!(listing.lines().count(), 10_000);
+}
+
+#[test]
+fn s3cmd_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    let host = node.s3.trim_start_matches("http://").to_string();
+    let config = dir.path().join("s3cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\naccess_key = {}\nsecret_key = {}\nhost_base = {host}\nhost_bucket = {host}\nuse_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n",
+            common::ACCESS_KEY,
+            common::SECRET_KEY
+        ),
+    )
+    .expect("config");
+    let s3cmd = |args: &[&str]| {
+        stdout(&run_ok(
+            Command::new(system_program("s3cmd"))
+                .arg("-c")
+                .arg(&config)
+                .args(args),
+        ))
+    };
+    s3cmd(&["mb", "s3://tools"]);
+    let file = dir.path().join("in file.bin");
+    let data = random_bytes(5, 12 * 1024 * 1024 + 7);
+    std::fs::write(&file, &data).expect("write");
+    // 5 MiB chunks: a three-part multipart upload.
+    s3cmd(&[
+        "put",
+        "--multipart-chunk-size-mb=5",
+        file.to_str().expect("utf-8"),
+        "s3://tools/dir/ünï file+&=.bin",
+    ]);
+    s3cmd(&[
+        "put",
+        file.to_str().expect("utf-8"),
+        "s3://tools/dir/single.bin",
+        "--disable-multipart",
+    ]);
+    let listing = s3cmd(&["ls", "--recursive", "s3://tools"]);
+    assert!(
+        listing.contains("s3://tools/dir/ünï file+&=.bin"),
+        "{listing}"
+    );
+    assert!(listing.contains("s3://tools/dir/single.bin"), "{listing}");
+    for key in ["dir/ünï file+&=.bin", "dir/single.bin"] {
+        let out = dir.path().join("out.bin");
+        let _ = std::fs::remove_file(&out);
+        s3cmd(&[
+            "get",
+            &format!("s3://tools/{key}"),
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(std::fs::read(&out).expect("read") == data, "{key}");
+    }
+    s3cmd(&["del", "s3://tools/dir/single.bin"]);
+    s3cmd(&["del", "s3://tools/dir/ünï file+&=.bin"]);
+    s3cmd(&["rb", "s3://tools"]);
+    assert!(!s3cmd(&["ls"]).contains("s3://tools"));
+}
+
+#[test]
+fn rclone_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    let rclone = |args: &[&str]| {
+        stdout(&run_ok(
+            Command::new(system_program("rclone"))
+                .args(args)
+                // A CA bundle from the environment is for TLS elsewhere; the gateway here is
+                // plain HTTP on loopback, and rclone refuses to start with one it cannot load.
+                .env_remove("AWS_CA_BUNDLE")
+                .env("RCLONE_CONFIG", dir.path().join("rclone.conf"))
+                .env("RCLONE_CONFIG_ZG_TYPE", "s3")
+                .env("RCLONE_CONFIG_ZG_PROVIDER", "Other")
+                .env("RCLONE_CONFIG_ZG_ENDPOINT", &node.s3)
+                .env("RCLONE_CONFIG_ZG_ACCESS_KEY_ID", common::ACCESS_KEY)
+                .env("RCLONE_CONFIG_ZG_SECRET_ACCESS_KEY", common::SECRET_KEY)
+                .env("RCLONE_CONFIG_ZG_REGION", "us-east-1")
+                .env("RCLONE_CONFIG_ZG_FORCE_PATH_STYLE", "true"),
+        ))
+    };
+    let source = dir.path().join("source");
+    let names = [
+        "a b.txt",
+        "ünï/cødé.txt",
+        "deep/1/2/3/4/5.txt",
+        "p+q&r=s%t.txt",
+        "big.bin",
+    ];
+    for (index, name) in names.iter().enumerate() {
+        let path = source.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let size = if *name == "big.bin" {
+            11 * 1024 * 1024
+        } else {
+            100 + index * 37
+        };
+        std::fs::write(&path, random_bytes(index as u64 + 10, size)).expect("write");
+    }
+    rclone(&["mkdir", "zg:rclone"]);
+    // A 5 MiB upload cutoff and chunk size: big.bin goes up in three parts.
+    rclone(&[
+        "copy",
+        "--s3-upload-cutoff=5M",
+        "--s3-chunk-size=5M",
+        source.to_str().expect("utf-8"),
+        "zg:rclone/data",
+    ]);
+    let listing = rclone(&["ls", "zg:rclone/data"]);
+    for name in names {
+        assert!(listing.contains(name), "{name} in {listing}");
+    }
+    // check compares sizes and hashes (MD5 ETags for single-part objects).
+    rclone(&["check", source.to_str().expect("utf-8"), "zg:rclone/data"]);
+    let back = dir.path().join("back");
+    rclone(&["copy", "zg:rclone/data", back.to_str().expect("utf-8")]);
+    for name in names {
+        assert!(
+            std::fs::read(back.join(name)).expect("copied back")
+                == std::fs::read(source.join(name)).expect("source"),
+            "{name}"
+        );
+    }
+    rclone(&["purge", "zg:rclone"]);
+    assert!(!rclone(&["lsd", "zg:"]).contains(" rclone"));
+}
+
+#[test]
+fn acknowledged_objects_survive_kill_9_of_gateway_and_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node_dir = dir.path().join("node");
+    let gateway_dir = dir.path().join("gateway");
+    let running = Separate::start(&node_dir, &gateway_dir);
+    run_ok(aws(&running.s3).args(["s3", "mb", "s3://durable"]));
+    let mut written = Vec::new();
+    for (index, size) in [1usize, 4096, 300 * 1024, 9 * 1024 * 1024]
+        .into_iter()
+        .enumerate()
+    {
+        let data = random_bytes(100 + index as u64, size);
+        let path = dir.path().join(format!("in-{index}"));
+        std::fs::write(&path, &data).expect("write");
+        let key = format!("k/{index} ü+&=");
+        run_ok(aws(&running.s3).args([
+            "s3",
+            "cp",
+            "--quiet",
+            path.to_str().expect("utf-8"),
+            &format!("s3://durable/{key}"),
+        ]));
+        written.push((key, data));
+    }
+    // Acknowledged: now kill both without warning.
+    let Separate { node, gateway, .. } = running;
+    gateway.kill9();
+    node.kill9();
+    let running = Separate::start(&node_dir, &gateway_dir);
+    for (key, data) in &written {
+        let out = dir.path().join("out");
+        run_ok(aws(&running.s3).args([
+            "s3",
+            "cp",
+            "--quiet",
+            &format!("s3://durable/{key}"),
+            out.to_str().expect("utf-8"),
+        ]));
+        assert!(
+            std::fs::read(&out).expect("read") == *data,
+            "{key} survived"
+        );
+    }
+}
