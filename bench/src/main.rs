@@ -8,15 +8,15 @@
 //! The node binary is taken from beside this one. Results go to stdout as a Markdown table.
 
 use anyhow::{Context, bail};
+use bench::NodeProcess;
 use clap::Parser;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use merkle::file::FileTree;
 use rand::{Rng, RngCore, SeedableRng};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 use types::{SEGMENT_BYTES, SegmentIndex};
 
@@ -42,44 +42,14 @@ struct Args {
     shards: Option<usize>,
 }
 
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+fn start_node(dir: &Path, shards: Option<usize>) -> anyhow::Result<NodeProcess> {
+    let dir = dir.to_str().context("the data folder must be UTF-8")?;
+    let shards = shards.map(|shards| shards.to_string());
+    let mut args = vec!["--dev", "--s3", "off", "--data-dir", dir];
+    if let Some(shards) = &shards {
+        args.extend(["--shards", shards.as_str()]);
     }
-}
-
-fn start_node(dir: &Path, shards: Option<usize>) -> anyhow::Result<Node> {
-    let exe = std::env::current_exe()?.with_file_name("zerog");
-    let mut command = Command::new(&exe);
-    command
-        .args(["node", "--dev", "--rpc", "127.0.0.1:0", "--data-dir"])
-        .arg(dir);
-    if let Some(shards) = shards {
-        command.args(["--shards", &shards.to_string()]);
-    }
-    let mut child = command
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {} (build it with --release first)", exe.display()))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .context("node exited before printing its endpoint")??;
-        if let Some(url) = line.trim().strip_prefix("rpc") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Node { child, url })
+    NodeProcess::start(&args)
 }
 
 async fn call(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result<Value> {

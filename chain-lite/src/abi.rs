@@ -145,8 +145,9 @@ pub mod da_registry {
         function signer(address account) external view
             returns (bytes pubkey, bytes pop, string endpoint, uint256 stake, uint64 registeredBlock);
         function signerCount() external view returns (uint256);
-        /// The DA epoch the next block belongs to, and blocks per epoch.
-        function epoch() external view returns (uint64 current, uint64 blocksPerEpoch);
+        /// The DA epoch the next block belongs to, blocks per epoch, and how many epochs back
+        /// a certificate's epoch may be.
+        function epoch() external view returns (uint64 current, uint64 blocksPerEpoch, uint64 certificateWindow);
         /// Quorum `quorumId` of `epochNumber`: for each slot, the signer holding it.
         function quorumSlots(uint64 epochNumber, uint32 quorumId) external view returns (address[] slots);
         function quorumCount() external view returns (uint32);

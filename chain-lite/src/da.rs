@@ -103,6 +103,29 @@ impl Quorum {
     }
 }
 
+/// Whether coding parameters suit a quorum of `slots` slots: the shards held by the honest
+/// signers a certificate implies (at least ⌈2S/3⌉ signed slots, of which at most ⌊S/3⌋ may
+/// lie) must be enough to decode, i.e. `(⌈2S/3⌉ − ⌊S/3⌋) · ⌊(k+m)/S⌋ ≥ k`. Otherwise a valid
+/// certificate would not imply that the blob can be recovered (with fewer shards than slots,
+/// slots would even hold nothing and sign for free).
+pub fn check_params_for_quorum(params: &da::blob::DaParams, slots: usize) -> Result<(), String> {
+    if slots == 0 {
+        return Err("the quorum has no slots".to_string());
+    }
+    let total = params.total_shards();
+    let honest_slots = (2 * slots).div_ceil(3) - slots / 3;
+    let recoverable = honest_slots * (total / slots);
+    if recoverable < params.data_shards() {
+        return Err(format!(
+            "{}+{} shards over {slots} slots: the honest third of slots a certificate implies holds              {recoverable} shards, fewer than the {} needed to decode",
+            params.data_shards(),
+            params.recovery_shards(),
+            params.data_shards()
+        ));
+    }
+    Ok(())
+}
+
 /// Deals `slots` slots to `signers` (address, stake) in proportion to stake; see the module
 /// header. Empty when nobody has stake.
 pub fn assign_slots(signers: &[(Address, U256)], seed: &H256, slots: u32) -> Vec<Address> {
@@ -294,6 +317,7 @@ impl Chain {
                     &da_registry::epochReturn {
                         current: self.da_epoch(),
                         blocksPerEpoch: self.config().da_blocks_per_epoch,
+                        certificateWindow: self.config().da_certificate_window_epochs,
                     },
                 ))
             }
@@ -373,6 +397,9 @@ impl Chain {
                 let quorum = self.da_quorum(epoch, quorum_id).ok_or_else(|| {
                     Revert::new(format!("epoch {epoch} has no quorum {quorum_id}"))
                 })?;
+                check_params_for_quorum(&commitment.params(), quorum.slots.len()).map_err(
+                    |reason| Revert::new(format!("coding parameters refused: {reason}")),
+                )?;
                 quorum
                     .attest_quorum(self.config().chain_id)
                     .and_then(|quorum| certificate.verify(&quorum))
@@ -499,6 +526,19 @@ mod tests {
         assert_eq!(slots.iter().filter(|a| **a == address(1)).count(), 6);
         assert!(assign_slots(&[], &seed, 8).is_empty());
         assert!(assign_slots(&[(address(1), U256::ZERO)], &seed, 8).is_empty());
+    }
+
+    #[test]
+    fn coding_parameters_must_let_the_honest_third_decode() {
+        let params = |k, m| da::blob::DaParams::new(k, m).expect("params");
+        assert!(check_params_for_quorum(&params(1024, 2048), 12).is_ok());
+        assert!(check_params_for_quorum(&params(16, 32), 12).is_ok());
+        assert!(check_params_for_quorum(&params(4, 8), 12).is_ok());
+        // Fewer shards than slots: most slots would hold nothing.
+        assert!(check_params_for_quorum(&params(1, 1), 12).is_err());
+        // Rate 2/3: the honest third holds a third of the shards, fewer than k.
+        assert!(check_params_for_quorum(&params(2048, 1024), 12).is_err());
+        assert!(check_params_for_quorum(&params(4, 8), 0).is_err());
     }
 
     #[test]

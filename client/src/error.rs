@@ -39,6 +39,8 @@ pub enum Error {
     Timeout { what: String, seconds: u64 },
     #[error("the file is empty: 0G files hold at least one byte")]
     EmptyFile,
+    #[error("the prebuilt tree covers {tree_bytes} bytes but the source holds {source_bytes}")]
+    TreeSize { tree_bytes: u64, source_bytes: u64 },
     #[error("reading {what}: {source}")]
     Read {
         what: String,

@@ -10,6 +10,7 @@ mod error;
 mod source;
 
 pub use error::{Error, NodeError};
+pub use merkle::file::{FileTree, FileTreeBuilder};
 pub use source::{FileSource, Source};
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
@@ -21,7 +22,7 @@ use alloy_sol_types::{SolCall, SolEvent};
 use bytes::Bytes;
 use chain_lite::abi::{flow, market};
 use futures_util::{Stream, StreamExt};
-use merkle::file::{FileLayout, FileTree, Proof};
+use merkle::file::{FileLayout, Proof};
 use serde_json::{Value, json};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -180,11 +181,34 @@ pub async fn upload(
     payer: &Payer,
     progress: &dyn Progress,
 ) -> Result<Uploaded, Error> {
+    if source.size() == 0 {
+        return Err(Error::EmptyFile);
+    }
+    let tree = build_tree(source, progress)?;
+    upload_with_tree(client, source, &tree, payer, progress).await
+}
+
+/// [`upload`] with the file's tree already built (the gateway hashes a body while it
+/// arrives): the same submission and segments, without a pass over `source` to hash it. The
+/// tree must be `source`'s; a tree of another size is refused, and the node refuses segments
+/// whose proofs do not lead to the root the tree submitted.
+pub async fn upload_with_tree(
+    client: &Client,
+    source: &dyn Source,
+    tree: &FileTree,
+    payer: &Payer,
+    progress: &dyn Progress,
+) -> Result<Uploaded, Error> {
     let size = source.size();
     if size == 0 {
         return Err(Error::EmptyFile);
     }
-    let tree = build_tree(source, progress)?;
+    if tree.size_bytes() != size {
+        return Err(Error::TreeSize {
+            tree_bytes: tree.size_bytes(),
+            source_bytes: size,
+        });
+    }
     let root = tree.root();
     let info = client.call("zgs_getFileInfo", json!([root, false])).await?;
     let tx_seq = if let Some(tx_seq) = info.pointer("/tx/seq").and_then(Value::as_u64) {
@@ -200,10 +224,10 @@ pub async fn upload(
         }
         tx_seq
     } else {
-        submit_signed(client, &tree, payer).await?
+        submit_signed(client, tree, payer).await?
     };
     wait_for(client, tx_seq, false).await?;
-    upload_segments(client, source, &tree, tx_seq, progress).await?;
+    upload_segments(client, source, tree, tx_seq, progress).await?;
     wait_for(client, tx_seq, true).await?;
     Ok(Uploaded {
         file: FileRef {
@@ -226,33 +250,63 @@ async fn upload_segments(
     let root = tree.root();
     let size = layout.size_bytes;
     progress.start(Phase::Upload, size);
-    let requests: Vec<Vec<u64>> = (0..layout.data_segments)
-        .collect::<Vec<_>>()
-        .chunks(SEGMENTS_PER_REQUEST)
-        .map(<[u64]>::to_vec)
-        .collect();
+    let segment_bytes = SEGMENT_BYTES as u64;
+    let requests = (0..layout.data_segments)
+        .step_by(SEGMENTS_PER_REQUEST)
+        .map(|first| first..(first + SEGMENTS_PER_REQUEST as u64).min(layout.data_segments));
     let mut results = futures_util::stream::iter(requests)
         .map(|indices| async move {
-            let mut segments = Vec::with_capacity(indices.len());
-            let mut bytes = 0;
-            for &index in &indices {
+            // A request's segments are consecutive: read them with one call, or encode them
+            // where they lie when the source is in memory and no zero fill is needed.
+            let start = indices.start * segment_bytes;
+            let data_end = start
+                + indices
+                    .clone()
+                    .map(|index| layout.segment_data_bytes(index))
+                    .sum::<u64>();
+            let upload_end = start
+                + indices
+                    .clone()
+                    .map(|index| layout.segment_upload_bytes(index))
+                    .sum::<u64>();
+            let in_place = source
+                .in_memory()
+                .filter(|_| upload_end == data_end)
+                .and_then(|all| {
+                    all.get(usize::try_from(start).ok()?..usize::try_from(upload_end).ok()?)
+                });
+            let read;
+            let data = match in_place {
+                Some(data) => data,
+                None => {
+                    let mut buffer = vec![0u8; (upload_end - start) as usize];
+                    source
+                        .read_at(&mut buffer[..(data_end - start) as usize], start)
+                        .map_err(|source| Error::Read {
+                            what: format!("segments {indices:?}"),
+                            source,
+                        })?;
+                    read = buffer;
+                    &read[..]
+                }
+            };
+            let mut segments = Vec::with_capacity(SEGMENTS_PER_REQUEST);
+            for index in indices.clone() {
+                let from = ((index - indices.start) * segment_bytes) as usize;
                 let length = layout.segment_upload_bytes(index) as usize;
-                let mut data = vec![0u8; length];
-                let real = layout.segment_data_bytes(index) as usize;
-                source
-                    .read_at(&mut data[..real], index * SEGMENT_BYTES as u64)
-                    .map_err(|source| Error::Read {
-                        what: format!("segment {index}"),
-                        source,
-                    })?;
-                bytes += real as u64;
                 let proof = tree
                     .proof(SegmentIndex(index))
                     .map_err(|source| Error::Merkle { source })?;
-                segments.push(segment_json(root, &data, index, &proof, size));
+                segments.push(segment_json(
+                    root,
+                    &data[from..from + length],
+                    index,
+                    &proof,
+                    size,
+                ));
             }
             upload_request(client, &segments, tx_seq).await?;
-            progress.advance(bytes);
+            progress.advance(data_end - start);
             Ok::<(), Error>(())
         })
         .buffer_unordered(PARALLEL_REQUESTS);
@@ -307,7 +361,9 @@ async fn submit_signed(client: &Client, tree: &FileTree, payer: &Payer) -> Resul
         "eth_gasPrice",
     )?;
     let sender = payer.address_hex();
-    let nodes = tree.nodes();
+    let nodes = tree
+        .try_nodes()
+        .map_err(|source| Error::Merkle { source })?;
     let sectors: u128 = nodes.iter().map(|node| 1u128 << node.height).sum();
     let submission = chain_lite::Submission {
         length: tree.size_bytes(),

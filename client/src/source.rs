@@ -10,6 +10,11 @@ pub trait Source: Sync {
     fn size(&self) -> u64;
     /// Fills `buffer` with the bytes at `offset`; the range is always within `size`.
     fn read_at(&self, buffer: &mut [u8], offset: u64) -> std::io::Result<()>;
+    /// All the bytes, when they are in memory: segments are then encoded from them in place
+    /// instead of copied out first.
+    fn in_memory(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Source for [u8] {
@@ -25,6 +30,9 @@ impl Source for [u8] {
         buffer.copy_from_slice(bytes);
         Ok(())
     }
+    fn in_memory(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 
 impl Source for Bytes {
@@ -33,6 +41,9 @@ impl Source for Bytes {
     }
     fn read_at(&self, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
         self.as_ref().read_at(buffer, offset)
+    }
+    fn in_memory(&self) -> Option<&[u8]> {
+        Some(self)
     }
 }
 

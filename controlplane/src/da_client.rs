@@ -96,9 +96,13 @@ pub async fn put(
 async fn fetch(
     endpoint: &str,
     blob: &BlobId,
+    width: usize,
     indices: &[ShardIndex],
 ) -> anyhow::Result<Vec<(ShardIndex, Vec<u8>, ShardProof)>> {
-    let node = ChainRpc::with_timeout(endpoint, GET_TIMEOUT)?;
+    // An honest answer is base64 shards and hex proofs; a holder that sends more is cut off.
+    let per_shard = width * 4 / 3 + 4 * da::commit::MAX_TREE_DEPTH * 32 + 256;
+    let node = ChainRpc::with_timeout(endpoint, GET_TIMEOUT)?
+        .with_response_limit(per_shard * MAX_SHARDS_PER_GET + 4096);
     let mut out = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(MAX_SHARDS_PER_GET) {
         let answer = node
@@ -160,9 +164,10 @@ async fn certified(
 /// Retrieves a certified blob: fetches shards from holders (in rounds, until `k` verify),
 /// verifies each, decodes and applies the validity predicate.
 pub async fn get(chain_url: &str, blob: &BlobId, quiet: bool) -> anyhow::Result<Retrieved> {
-    let chain = DaChain::connect(chain_url, None).await?;
+    let chain = DaChain::connect(chain_url, None, false).await?;
     let (commitment, quorum) = certified(&chain, blob).await?;
     let params = commitment.params();
+    let width = commitment.shard_width_bytes();
     let total = params.total_shards();
     let needed = params.data_shards();
     let bar = if quiet {
@@ -197,7 +202,12 @@ pub async fn get(chain_url: &str, blob: &BlobId, quiet: bool) -> anyhow::Result<
         }
         let fetches = round.iter().map(|(member, indices)| {
             let endpoint = quorum.members[*member].1.clone();
-            async move { (endpoint.clone(), fetch(&endpoint, blob, indices).await) }
+            async move {
+                (
+                    endpoint.clone(),
+                    fetch(&endpoint, blob, width, indices).await,
+                )
+            }
         });
         for (endpoint, result) in futures_util::future::join_all(fetches).await {
             match result {
@@ -266,9 +276,13 @@ pub struct Sampled {
 
 /// Samples `samples` random shards of a certified blob from their holders.
 pub async fn sample(chain_url: &str, blob: &BlobId, samples: usize) -> anyhow::Result<Sampled> {
-    let chain = DaChain::connect(chain_url, None).await?;
+    if samples == 0 {
+        bail!("sampling needs at least one shard");
+    }
+    let chain = DaChain::connect(chain_url, None, false).await?;
     let (commitment, quorum) = certified(&chain, blob).await?;
     let params = commitment.params();
+    let width = commitment.shard_width_bytes();
     let indices = da::sample::choose_indices(&params, samples, random_u64());
     let slots = quorum.slots.len();
     let mut by_member: Vec<Vec<ShardIndex>> = vec![Vec::new(); quorum.members.len()];
@@ -289,11 +303,12 @@ pub async fn sample(chain_url: &str, blob: &BlobId, samples: usize) -> anyhow::R
                 (
                     endpoint.clone(),
                     indices.clone(),
-                    fetch(&endpoint, blob, indices).await,
+                    fetch(&endpoint, blob, width, indices).await,
                 )
             }
         });
-    let mut verified = 0;
+    // Each asked index counts once, however often a holder sends it.
+    let mut verified = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for (endpoint, asked, result) in futures_util::future::join_all(fetches).await {
         match result {
@@ -302,7 +317,7 @@ pub async fn sample(chain_url: &str, blob: &BlobId, samples: usize) -> anyhow::R
                 asked.len()
             )),
             Ok(shards) => {
-                let mut answered = 0;
+                let mut answered = std::collections::BTreeSet::new();
                 for (index, data, proof) in shards {
                     if !asked.contains(&index) {
                         failures.push(format!(
@@ -311,18 +326,23 @@ pub async fn sample(chain_url: &str, blob: &BlobId, samples: usize) -> anyhow::R
                         ));
                         continue;
                     }
-                    answered += 1;
+                    if !answered.insert(index) {
+                        failures.push(format!("{endpoint}: sent shard {} twice", index.0));
+                        continue;
+                    }
                     match commitment.verify_shard(index, &data, &proof) {
-                        Ok(_) => verified += 1,
+                        Ok(_) => {
+                            verified.insert(index);
+                        }
                         Err(reason) => {
                             failures.push(format!("{endpoint}: shard {}: {reason}", index.0))
                         }
                     }
                 }
-                if answered < asked.len() {
+                if answered.len() < asked.len() {
                     failures.push(format!(
                         "{endpoint}: {} of {} shards missing",
-                        asked.len() - answered,
+                        asked.len() - answered.len(),
                         asked.len()
                     ));
                 }
@@ -332,7 +352,7 @@ pub async fn sample(chain_url: &str, blob: &BlobId, samples: usize) -> anyhow::R
     Ok(Sampled {
         params,
         asked: indices.len(),
-        verified,
+        verified: verified.len(),
         failures,
     })
 }

@@ -38,10 +38,14 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use types::H256;
 
-/// How many epochs back a DA node still accepts shards for (the entrance's default window).
-pub const EPOCH_WINDOW: u64 = 256;
-/// Time a disperser allows one DA node to store and sign.
+/// Time a disperser allows one DA node to store one call's shards.
 const STORE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest `da_storeShards` request a disperser sends (the node's body limit is 48 MiB).
+const STORE_CALL_BYTES: usize = 8 << 20;
+/// Largest `da_storeShards` answer a disperser reads.
+const STORE_ANSWER_BYTES: usize = 64 << 10;
+/// Once two thirds have signed, how long the disperser still waits for the others.
+const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
 /// Time allowed for a transaction's receipt to appear.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Quorums kept in the cache (they never change once their epoch has started).
@@ -56,6 +60,8 @@ pub struct DaChain {
     quorums: RefCell<BTreeMap<(u64, u32), Rc<ChainQuorum>>>,
     /// Serialises this node's transactions so nonces never collide.
     sending: tokio::sync::Mutex<()>,
+    /// Whether this node serves `da_putBlob` (`--da-disperse`, or `--dev`).
+    disperse: bool,
 }
 
 /// A quorum as read from the registry, keys re-checked against their proofs of possession.
@@ -102,7 +108,11 @@ fn quantity(value: &Value, what: &str) -> anyhow::Result<u64> {
 }
 
 impl DaChain {
-    pub async fn connect(url: &str, key: Option<PrivateKeySigner>) -> anyhow::Result<DaChain> {
+    pub async fn connect(
+        url: &str,
+        key: Option<PrivateKeySigner>,
+        disperse: bool,
+    ) -> anyhow::Result<DaChain> {
         let rpc = ChainRpc::new(url)?;
         let chain_id = rpc.chain_id().await?;
         Ok(DaChain {
@@ -111,6 +121,7 @@ impl DaChain {
             chain_id,
             quorums: RefCell::new(BTreeMap::new()),
             sending: tokio::sync::Mutex::new(()),
+            disperse,
         })
     }
 
@@ -135,12 +146,16 @@ impl DaChain {
 
     /// The DA epoch the next block belongs to.
     pub async fn current_epoch(&self) -> anyhow::Result<u64> {
+        Ok(self.epoch_and_window().await?.0)
+    }
+
+    /// The current DA epoch and how many epochs back certificates may be.
+    pub async fn epoch_and_window(&self) -> anyhow::Result<(u64, u64)> {
         let out = self
             .view(DA_REGISTRY_ADDRESS, da_registry::epochCall {}.abi_encode())
             .await?;
-        Ok(da_registry::epochCall::abi_decode_returns(&out)
-            .context("decoding epoch()")?
-            .current)
+        let epoch = da_registry::epochCall::abi_decode_returns(&out).context("decoding epoch()")?;
+        Ok((epoch.current, epoch.certificateWindow))
     }
 
     /// Quorum `id` of `epoch`, with keys checked against their proofs of possession.
@@ -173,17 +188,7 @@ impl DaChain {
         let mut members = Vec::with_capacity(counts.len());
         let mut keys = Vec::with_capacity(counts.len());
         for (address, slot_count) in counts {
-            let out = self
-                .view(
-                    DA_REGISTRY_ADDRESS,
-                    da_registry::signerCall {
-                        account: address.into(),
-                    }
-                    .abi_encode(),
-                )
-                .await?;
-            let record =
-                da_registry::signerCall::abi_decode_returns(&out).context("decoding signer")?;
+            let record = self.signer(address).await?;
             let key = PublicKey::from_bytes(&record.pubkey)
                 .with_context(|| format!("signer 0x{}", hex::encode(address)))?;
             let pop = ProofOfPossession::from_bytes(&record.pop)
@@ -232,7 +237,8 @@ impl DaChain {
         }))
     }
 
-    pub async fn signer_stake(&self, address: Address) -> anyhow::Result<U256> {
+    /// The registry's record of `address` (zero stake: not registered).
+    pub async fn signer(&self, address: Address) -> anyhow::Result<da_registry::signerReturn> {
         let out = self
             .view(
                 DA_REGISTRY_ADDRESS,
@@ -242,9 +248,7 @@ impl DaChain {
                 .abi_encode(),
             )
             .await?;
-        Ok(da_registry::signerCall::abi_decode_returns(&out)
-            .context("decoding signer")?
-            .stake)
+        da_registry::signerCall::abi_decode_returns(&out).context("decoding signer")
     }
 
     /// Signs and sends a call from this node's account; waits for its receipt and fails on a
@@ -254,6 +258,7 @@ impl DaChain {
             anyhow!("this node has no chain account: start it with --chain-key to pay for DA")
         })?;
         let sender = hex_data(key.address().as_slice());
+        let call = json!({ "from": sender, "to": hex_data(&to), "data": hex_data(&input), "value": format!("{value:#x}") });
         let hash = {
             let _turn = self.sending.lock().await;
             let gas_price = quantity(
@@ -261,13 +266,7 @@ impl DaChain {
                 "eth_gasPrice",
             )?;
             let gas = quantity(
-                &self
-                    .rpc
-                    .call(
-                        "eth_estimateGas",
-                        json!([{ "from": sender, "to": hex_data(&to), "data": hex_data(&input), "value": format!("{value:#x}") }]),
-                    )
-                    .await?,
+                &self.rpc.call("eth_estimateGas", json!([call])).await?,
                 "eth_estimateGas",
             )?;
             let nonce = quantity(
@@ -305,7 +304,12 @@ impl DaChain {
                 .await?;
             if !receipt.is_null() {
                 if receipt["status"] != json!("0x1") {
-                    bail!("transaction {hash} reverted: {}", receipt["revertReason"]);
+                    // Receipts carry no reason: replaying the call shows the one it hits now.
+                    let reason = match self.rpc.call("eth_call", json!([call, "latest"])).await {
+                        Err(error) => format!("{error:#}"),
+                        Ok(_) => "no reason given".to_string(),
+                    };
+                    bail!("transaction {hash} reverted: {reason}");
                 }
                 return Ok(receipt);
             }
@@ -318,16 +322,31 @@ impl DaChain {
     }
 }
 
+/// Blobs whose shard delivery is tracked at once (a disperser may split a member's shards
+/// over several `da_storeShards` calls; the signature comes with the call that completes them).
+const TRACKED_BLOBS: usize = 1024;
+/// Data-plane requests one DA call keeps in flight (the rings hold 1024 per shard).
+const IN_FLIGHT: usize = 256;
+
 /// The DA-node role of `zerog node --da`.
 pub struct DaRole {
     bls: SecretKey,
     public: PublicKey,
     address: Address,
     retention: Duration,
+    /// Most bytes of DA records this node keeps live (`--da-max-mib`).
+    quota_bytes: Option<u64>,
+    /// Per blob (and epoch, quorum): the shards of this node's slots stored so far.
+    held: RefCell<BTreeMap<(BlobId, u64, u32), std::collections::BTreeSet<u32>>>,
 }
 
 impl DaRole {
-    pub fn new(seed: &[u8], address: Address, retention: Duration) -> anyhow::Result<DaRole> {
+    pub fn new(
+        seed: &[u8],
+        address: Address,
+        retention: Duration,
+        quota_bytes: Option<u64>,
+    ) -> anyhow::Result<DaRole> {
         let bls = SecretKey::from_seed(seed).context("the DA BLS key")?;
         let public = bls.public_key();
         Ok(DaRole {
@@ -335,17 +354,30 @@ impl DaRole {
             public,
             address,
             retention,
+            quota_bytes,
+            held: RefCell::new(BTreeMap::new()),
         })
     }
 
-    /// Registers this node on the chain unless its account already is a signer.
+    /// Registers this node on the chain unless its account already is a signer; an account
+    /// registered with another BLS key is an error (its signatures would all be refused).
     pub async fn register(
         &self,
         chain: &DaChain,
         endpoint: &str,
         stake: U256,
     ) -> anyhow::Result<bool> {
-        if !chain.signer_stake(self.address).await?.is_zero() {
+        let record = chain.signer(self.address).await?;
+        if !record.stake.is_zero() {
+            anyhow::ensure!(
+                record.pubkey.as_ref() == self.public.to_bytes(),
+                "account 0x{} is registered with another BLS key; start with that key's seed \
+                 (--da-bls-seed or the data folder's da-bls.seed) or use another --chain-key",
+                hex::encode(self.address)
+            );
+            if record.endpoint != endpoint {
+                tracing::warn!(registered = %record.endpoint, %endpoint, "this DA node is registered with another endpoint; dispersers use the registered one");
+            }
             return Ok(false);
         }
         chain
@@ -439,8 +471,54 @@ pub async fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<V
     }
 }
 
-/// Most shards one `da_getShards` call may ask for.
-pub const MAX_SHARDS_PER_GET: usize = 4096;
+/// Most shards one `da_getShards` call may ask for (about 11 MiB of answer at the widest
+/// shards of a 32 MiB blob).
+pub const MAX_SHARDS_PER_GET: usize = 256;
+/// Largest index a shard can have (k + m ≤ 2^16).
+const MAX_SHARD_INDEX: u32 = (da::blob::MAX_TOTAL_SHARDS - 1) as u32;
+
+/// Sends `requests` to the data plane with at most [`IN_FLIGHT`] unanswered, in order;
+/// the answers in the same order.
+async fn through_data_plane(
+    node: &Node,
+    requests: impl IntoIterator<Item = (usize, Request)>,
+) -> Result<Vec<Response>, RpcError> {
+    let mut pending = std::collections::VecDeque::new();
+    let mut answers = Vec::new();
+    for (shard, request) in requests {
+        if pending.len() >= IN_FLIGHT {
+            let future: crate::shards::ResponseFuture =
+                pending.pop_front().expect("the window is not empty");
+            answers.push(future.await);
+        }
+        let future = node
+            .shards
+            .call(shard, request)
+            .map_err(|_| RpcError::new(crate::rpc::BUSY, "busy", "data plane queue full; retry"))?;
+        pending.push_back(future);
+    }
+    for future in pending {
+        answers.push(future.await);
+    }
+    Ok(answers)
+}
+
+/// Live DA record bytes on this node's data plane.
+async fn da_live_bytes(node: &Node) -> Result<u64, RpcError> {
+    let requests = (0..node.shards.count()).map(|shard| (shard, Request::Stats));
+    let mut live = 0;
+    for answer in through_data_plane(node, requests).await? {
+        match answer {
+            Response::Stats(stats) => live += stats.da_record_bytes_live,
+            other => {
+                return Err(RpcError::internal(format!(
+                    "shard statistics: unexpected answer {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(live)
+}
 
 async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
     let role = node.da_role()?;
@@ -457,19 +535,19 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
         .as_u64()
         .and_then(|id| u32::try_from(id).ok())
         .ok_or_else(|| da_error("bad_params", "quorum must be a 32-bit number"))?;
-    let current = chain.current_epoch().await.map_err(chain_error)?;
+    let (current, window) = chain.epoch_and_window().await.map_err(chain_error)?;
     if epoch > current {
         return Err(da_error(
             "future_epoch",
             format!("epoch {epoch} has not started (current {current})"),
         ));
     }
-    if current - epoch > EPOCH_WINDOW {
+    if current - epoch > window {
         return Err(da_error(
             "stale_epoch",
             format!(
                 "epoch {epoch} is stale: shards are taken for epochs {}..={current}",
-                current.saturating_sub(EPOCH_WINDOW)
+                current.saturating_sub(window)
             ),
         ));
     }
@@ -477,6 +555,8 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
         .quorum(epoch, quorum_id)
         .await
         .map_err(|error| da_error("no_quorum", format!("{error:#}")))?;
+    chain_lite::da::check_params_for_quorum(&commitment.params(), quorum.slots.len())
+        .map_err(|reason| da_error("bad_params", reason))?;
     let member = quorum.member_index(&role.address).ok_or_else(|| {
         da_error(
             "not_in_quorum",
@@ -487,7 +567,11 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
         )
     })?;
     let total = commitment.params().total_shards();
-    let expected = quorum.shards_of(member, total);
+    let expected: Vec<u32> = quorum
+        .shards_of(member, total)
+        .iter()
+        .map(|index| index.0)
+        .collect();
     let shards = request["shards"]
         .as_array()
         .ok_or_else(|| da_error("bad_params", "shards must be a list"))?;
@@ -497,6 +581,15 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
             .as_u64()
             .and_then(|index| u32::try_from(index).ok())
             .ok_or_else(|| da_error("bad_params", "a shard index must be a 32-bit number"))?;
+        if expected.binary_search(&index).is_err() {
+            return Err(da_error(
+                "wrong_shards",
+                format!(
+                    "shard {index} is not in this signer's slots (it holds {} shards of this blob)",
+                    expected.len()
+                ),
+            ));
+        }
         let data = shard["data"]
             .as_str()
             .and_then(|data| base64_simd::STANDARD.decode_to_vec(data.as_bytes()).ok())
@@ -512,39 +605,33 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
             ));
         }
     }
-    let received_indices: Vec<u32> = received.keys().copied().collect();
-    let expected_indices: Vec<u32> = expected.iter().map(|index| index.0).collect();
-    if received_indices != expected_indices {
-        let wrong: Vec<u32> = received_indices
-            .iter()
-            .filter(|index| !expected_indices.contains(index))
-            .copied()
-            .collect();
-        let missing = expected_indices
-            .iter()
-            .filter(|index| !received_indices.contains(index))
-            .count();
-        return Err(da_error(
-            "wrong_shards",
-            format!(
-                "this signer's slots hold {} shards of this blob; {} are missing and these are not ours: {wrong:?}",
-                expected_indices.len(),
-                missing
-            ),
-        ));
-    }
     // Every shard is checked against the commitment before anything is written.
     for (index, (data, proof)) in &received {
         commitment
             .verify_shard(ShardIndex(*index), data, proof)
             .map_err(|error| da_error("bad_shard", format!("shard {index}: {error}")))?;
     }
+    if let Some(quota) = role.quota_bytes {
+        let incoming: u64 = received
+            .values()
+            .map(|(data, _)| data.len() as u64 + 4096)
+            .sum();
+        let live = da_live_bytes(node).await?;
+        if live + incoming > quota {
+            return Err(RpcError::new(
+                crate::rpc::BUSY,
+                "da_quota",
+                format!(
+                    "storing {incoming} more bytes would pass this node's DA quota of {quota} bytes ({live} live)"
+                ),
+            ));
+        }
+    }
     let expires = now_unix() + role.retention.as_secs();
     let blob = commitment.blob_id();
     let shard_count = node.shards.count();
-    let mut pending = Vec::with_capacity(received.len());
-    for (index, (data, proof)) in received {
-        let shard = da_shard_for(&blob, ShardIndex(index), shard_count);
+    let indices: Vec<u32> = received.keys().copied().collect();
+    let requests = received.into_iter().map(|(index, (data, proof))| {
         let put = dataplane::DaPutShard {
             commitment,
             index: ShardIndex(index),
@@ -552,15 +639,19 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
             proof,
             expires_at_unix_s: expires,
         };
-        let future = node
-            .shards
-            .call(shard, Request::DaPut(put))
-            .map_err(|_| RpcError::new(crate::rpc::BUSY, "busy", "data plane queue full; retry"))?;
-        pending.push((index, future));
-    }
-    for (index, future) in pending {
-        match future.await {
-            Response::DaStored | Response::DaAlreadyStored { .. } => {}
+        (
+            da_shard_for(&blob, ShardIndex(index), shard_count),
+            Request::DaPut(put),
+        )
+    });
+    let answers = through_data_plane(node, requests).await?;
+    let mut earliest_expiry = u64::MAX;
+    for (index, answer) in indices.iter().zip(answers) {
+        match answer {
+            Response::DaStored => earliest_expiry = earliest_expiry.min(expires),
+            Response::DaAlreadyStored { expires_at_unix_s } => {
+                earliest_expiry = earliest_expiry.min(expires_at_unix_s);
+            }
             Response::DaRejected(reason) => {
                 return Err(da_error("bad_shard", format!("shard {index}: {reason}")));
             }
@@ -576,22 +667,38 @@ async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
             }
         }
     }
-    node.metrics
-        .da_shards_stored
-        .inc_by(expected_indices.len() as u64);
-    let message = AttestationMessage {
-        chain_id: chain.chain_id(),
-        epoch,
-        quorum_id,
-        blob_id: H256(blob.0),
+    node.metrics.da_shards_stored.inc_by(indices.len() as u64);
+    // Sign once every shard of this node's slots is stored (in this call or earlier ones).
+    let held_count = {
+        let mut held = role.held.borrow_mut();
+        let key = (blob, epoch, quorum_id);
+        if !held.contains_key(&key) && held.len() >= TRACKED_BLOBS {
+            let oldest = *held.keys().next().expect("the map is full");
+            held.remove(&oldest);
+        }
+        let set = held.entry(key).or_default();
+        set.extend(indices.iter().copied());
+        set.len()
     };
-    let signature = role.bls.sign(&message);
+    let complete = held_count == expected.len();
+    let signature = complete.then(|| {
+        role.held.borrow_mut().remove(&(blob, epoch, quorum_id));
+        let message = AttestationMessage {
+            chain_id: chain.chain_id(),
+            epoch,
+            quorum_id,
+            blob_id: H256(blob.0),
+        };
+        hex_data(&role.bls.sign(&message).to_bytes())
+    });
     Ok(json!({
         "signer": hex_data(&role.address),
         "publicKey": hex_data(&role.public.to_bytes()),
-        "signature": hex_data(&signature.to_bytes()),
-        "shards": expected_indices.len(),
-        "expiresAt": expires,
+        "signature": signature,
+        "stored": indices.len(),
+        "held": held_count,
+        "expected": expected.len(),
+        "expiresAt": (earliest_expiry != u64::MAX).then_some(earliest_expiry),
     }))
 }
 
@@ -606,25 +713,26 @@ async fn get_shards(node: &Node, blob: BlobId, indices: &[u32]) -> Result<Value,
             ),
         ));
     }
-    let shard_count = node.shards.count();
-    let mut pending = Vec::with_capacity(indices.len());
-    for &index in indices {
-        let shard = da_shard_for(&blob, ShardIndex(index), shard_count);
-        let future = node
-            .shards
-            .call(
-                shard,
-                Request::DaGet {
-                    blob,
-                    index: ShardIndex(index),
-                },
-            )
-            .map_err(|_| RpcError::new(crate::rpc::BUSY, "busy", "data plane queue full; retry"))?;
-        pending.push((index, future));
+    let mut distinct = indices.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if let Some(bad) = distinct.iter().find(|index| **index > MAX_SHARD_INDEX) {
+        return Err(da_error("bad_index", format!("no blob has a shard {bad}")));
     }
-    let mut out = Vec::with_capacity(pending.len());
-    for (index, future) in pending {
-        out.push(match future.await {
+    let shard_count = node.shards.count();
+    let requests = distinct.iter().map(|&index| {
+        (
+            da_shard_for(&blob, ShardIndex(index), shard_count),
+            Request::DaGet {
+                blob,
+                index: ShardIndex(index),
+            },
+        )
+    });
+    let answers = through_data_plane(node, requests).await?;
+    let mut out = Vec::with_capacity(answers.len());
+    for (index, answer) in distinct.iter().zip(answers) {
+        out.push(match answer {
             Response::DaShard { data, proof, .. } => {
                 node.metrics.da_shards_served.inc();
                 json!({
@@ -661,6 +769,13 @@ async fn disperse(
     kzg: bool,
 ) -> Result<Value, RpcError> {
     let chain = node.da_chain()?;
+    if !chain.disperse {
+        return Err(RpcError::new(
+            crate::rpc::METHOD_NOT_FOUND,
+            "not_a_disperser",
+            "this node does not disperse blobs: start it with --da-disperse (and --chain-key)",
+        ));
+    }
     if chain.address().is_none() {
         return Err(da_error(
             "no_chain_account",
@@ -668,6 +783,15 @@ async fn disperse(
         ));
     }
     let started = Instant::now();
+    // The quorum first: parameters that do not suit it are refused before any work.
+    let epoch = chain.current_epoch().await.map_err(chain_error)?;
+    let quorum_id = 0;
+    let quorum = chain
+        .quorum(epoch, quorum_id)
+        .await
+        .map_err(|error| da_error("no_quorum", format!("{error:#}")))?;
+    chain_lite::da::check_params_for_quorum(&params, quorum.slots.len())
+        .map_err(|reason| da_error("bad_params", reason))?;
     let kzg_commitments = if kzg {
         let pool = node.compute();
         let payload = payload.clone();
@@ -695,58 +819,87 @@ async fn disperse(
     let encode_ms = started.elapsed().as_millis() as u64;
     let commitment = *encoded.commitment();
     let blob = commitment.blob_id();
-    let epoch = chain.current_epoch().await.map_err(chain_error)?;
-    let quorum_id = 0;
-    let quorum = chain
-        .quorum(epoch, quorum_id)
-        .await
-        .map_err(|error| da_error("no_quorum", format!("{error:#}")))?;
     let total = commitment.params().total_shards();
-    // One request per member, all in flight together.
-    let mut requests = Vec::with_capacity(quorum.members.len());
-    for (member, (_, endpoint)) in quorum.members.iter().enumerate() {
-        let shards: Vec<Value> = quorum
-            .shards_of(member, total)
-            .into_iter()
-            .map(|index| {
-                json!({
-                    "index": index.0,
-                    "data": base64_simd::STANDARD.encode_to_string(encoded.shard(index)),
-                    "proof": hex_data(&encoded.proof(index).to_bytes()),
-                })
-            })
-            .collect();
-        let body = json!([{
-            "commitment": hex_data(&commitment.to_bytes()),
-            "epoch": epoch,
-            "quorum": quorum_id,
-            "shards": shards,
-        }]);
-        let endpoint = endpoint.clone();
-        requests.push(async move {
+    // Each member gets its shards in calls of at most STORE_CALL_BYTES (one after another),
+    // all members at once; the last call that completes a member's slots brings its signature.
+    let encoded = &encoded;
+    let deliveries = quorum.members.iter().enumerate().map(|(member, (_, endpoint))| {
+        let indices = quorum.shards_of(member, total);
+        async move {
             let result = async {
-                let rpc = ChainRpc::with_timeout(&endpoint, STORE_TIMEOUT)?;
-                rpc.call("da_storeShards", body).await
+                let rpc = ChainRpc::with_timeout(endpoint, STORE_TIMEOUT)?
+                    .with_response_limit(STORE_ANSWER_BYTES);
+                let per_call = (STORE_CALL_BYTES / (commitment.shard_width_bytes() * 4 / 3 + 1024)).max(1);
+                let mut signature = None;
+                for chunk in indices.chunks(per_call) {
+                    let shards: Vec<Value> = chunk
+                        .iter()
+                        .map(|index| {
+                            json!({
+                                "index": index.0,
+                                "data": base64_simd::STANDARD.encode_to_string(encoded.shard(*index)),
+                                "proof": hex_data(&encoded.proof(*index).to_bytes()),
+                            })
+                        })
+                        .collect();
+                    let body = json!([{
+                        "commitment": hex_data(&commitment.to_bytes()),
+                        "epoch": epoch,
+                        "quorum": quorum_id,
+                        "shards": shards,
+                    }]);
+                    let answer = rpc.call("da_storeShards", body).await?;
+                    signature = answer.get("signature").filter(|value| !value.is_null()).cloned();
+                }
+                let signature = signature
+                    .ok_or_else(|| anyhow!("stored its shards but gave no signature"))?;
+                let bytes = crate::remote::parse_bytes(&signature, "signature")?;
+                Ok::<_, anyhow::Error>(Signature::from_bytes(&bytes)?)
             }
             .await;
-            (member, endpoint, result)
-        });
-    }
-    let answers = futures_util::future::join_all(requests).await;
-    let dispersed_ms = started.elapsed().as_millis() as u64;
+            (member, endpoint.clone(), result)
+        }
+    });
+    let mut deliveries: futures_util::stream::FuturesUnordered<_> = deliveries.collect();
     let mut aggregator = Aggregator::new(&quorum.quorum, H256(blob.0));
     let mut failures = Vec::new();
-    for (member, endpoint, answer) in answers {
-        let signature = answer.and_then(|answer| {
-            let bytes = crate::remote::parse_bytes(&answer["signature"], "signature")?;
-            Ok(Signature::from_bytes(&bytes)?)
-        });
-        match signature.map(|signature| aggregator.add(member, &signature)) {
+    // Past the threshold, stragglers get a short grace period, not the whole timeout.
+    let mut grace: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match grace {
+            None => futures_util::StreamExt::next(&mut deliveries).await,
+            Some(deadline) => {
+                match tokio::time::timeout_at(
+                    deadline,
+                    futures_util::StreamExt::next(&mut deliveries),
+                )
+                .await
+                {
+                    Ok(next) => next,
+                    Err(_) => {
+                        failures.push(format!(
+                            "{} members had not answered within the grace period",
+                            deliveries.len()
+                        ));
+                        break;
+                    }
+                }
+            }
+        };
+        let Some((member, endpoint, result)) = next else {
+            break;
+        };
+        match result.map(|signature| aggregator.add(member, &signature)) {
             Ok(Ok(())) => {}
             Ok(Err(error)) => failures.push(format!("{endpoint}: {error}")),
             Err(error) => failures.push(format!("{endpoint}: {error:#}")),
         }
+        if grace.is_none() && aggregator.meets_threshold() {
+            grace = Some(tokio::time::Instant::now() + STRAGGLER_GRACE);
+        }
     }
+    drop(deliveries);
+    let dispersed_ms = started.elapsed().as_millis() as u64;
     let signed_slots = aggregator.signed_slots();
     let total_slots = quorum.quorum.total_slots();
     let certificate = aggregator.finish().map_err(|error| {

@@ -173,7 +173,10 @@ fn run_da(command: DaCommand) -> anyhow::Result<()> {
                 }
                 match (retrieved.payload, retrieved.empty_reason) {
                     (Some(payload), _) => {
-                        std::fs::write(&out, &payload)
+                        // Written beside the target and renamed: a reader never sees half a blob.
+                        let partial = out.with_extension("partial");
+                        std::fs::write(&partial, &payload)
+                            .and_then(|()| std::fs::rename(&partial, &out))
                             .with_context(|| format!("cannot write {}", out.display()))?;
                         println!(
                             "{} bytes from {} verified shards written to {}",
@@ -274,6 +277,13 @@ struct NodeArgs {
     /// How often a DA node prunes expired shards.
     #[arg(long, default_value_t = 60)]
     da_prune_secs: u64,
+    /// Most MiB of DA shards a DA node keeps (beyond it, `da_storeShards` is refused).
+    #[arg(long)]
+    da_max_mib: Option<u64>,
+    /// Serve `da_putBlob` (disperse blobs, paying certificates from --chain-key). On by
+    /// default with --dev.
+    #[arg(long)]
+    da_disperse: bool,
     /// With --dev: where the built-in S3 gateway listens (`off` for none). It signs requests
     /// with the dev credentials printed at start.
     #[arg(long, default_value = "127.0.0.1:9000")]
@@ -539,13 +549,18 @@ fn start_dev_gateway(
 struct DaSetup {
     chain_url: String,
     chain_key: Option<alloy_signer_local::PrivateKeySigner>,
-    role: Option<(
-        Vec<u8>,
-        String,
-        alloy_primitives::U256,
-        std::time::Duration,
-        std::time::Duration,
-    )>,
+    /// Whether `da_putBlob` is served (it spends the chain account).
+    disperse: bool,
+    role: Option<DaRoleSetup>,
+}
+
+struct DaRoleSetup {
+    seed: Vec<u8>,
+    endpoint: String,
+    stake: alloy_primitives::U256,
+    retention: std::time::Duration,
+    prune_every: std::time::Duration,
+    quota_bytes: Option<u64>,
 }
 
 impl DaSetup {
@@ -562,60 +577,89 @@ impl DaSetup {
                 .map_err(|_| anyhow::anyhow!("--chain-key is not a 32-byte hex private key"))
         })
         .transpose()?;
+        let disperse = args.dev || args.da_disperse;
+        if args.da_disperse && chain_key.is_none() {
+            bail!("--da-disperse needs --chain-key: the disperser pays for certificates");
+        }
         let role = if args.da {
             if chain_key.is_none() {
                 bail!("--da needs --chain-key: a DA node registers itself and pays its stake");
+            }
+            if args.da_retention_secs < MIN_DA_RETENTION_SECS {
+                bail!("--da-retention-secs must be at least {MIN_DA_RETENTION_SECS}");
             }
             let seed = match &args.da_bls_seed {
                 Some(seed) => hex::decode(seed.strip_prefix("0x").unwrap_or(seed))
                     .context("--da-bls-seed is not hex")?,
                 None => da_seed_from_folder(&args.data_dir)?,
             };
-            let stake: alloy_primitives::U256 =
-                args.da_stake_wei.parse().context("--da-stake-wei")?;
-            let endpoint = args.da_endpoint.clone().unwrap_or(own_url);
-            Some((
+            Some(DaRoleSetup {
                 seed,
-                endpoint,
-                stake,
-                std::time::Duration::from_secs(args.da_retention_secs),
-                std::time::Duration::from_secs(args.da_prune_secs.max(1)),
-            ))
+                endpoint: args.da_endpoint.clone().unwrap_or(own_url),
+                stake: args.da_stake_wei.parse().context("--da-stake-wei")?,
+                retention: std::time::Duration::from_secs(args.da_retention_secs),
+                prune_every: std::time::Duration::from_secs(args.da_prune_secs.max(1)),
+                quota_bytes: args.da_max_mib.map(|mib| mib << 20),
+            })
         } else {
             None
         };
         Ok(DaSetup {
             chain_url,
             chain_key,
+            disperse,
             role,
         })
     }
 
     /// Connects DA to the chain, registers a DA node and starts its pruner. A DA node that
-    /// cannot register stops: it would store shards nobody asks it for.
+    /// cannot register stops: it would store shards nobody asks it for. A node that only
+    /// disperses keeps trying to reach the chain and keeps serving storage meanwhile.
     async fn run(self, node: Rc<node::Node>) {
+        let Some(role) = self.role else {
+            let mut delay = std::time::Duration::from_millis(100);
+            loop {
+                match da_node::DaChain::connect(
+                    &self.chain_url,
+                    self.chain_key.clone(),
+                    self.disperse,
+                )
+                .await
+                {
+                    Ok(chain) => {
+                        node.set_da(Rc::new(chain), None);
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "cannot reach the chain for DA yet; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                    }
+                }
+            }
+        };
         let result = async {
-            let address = self
-                .chain_key
-                .as_ref()
-                .map(|key| key.address().into_array());
-            let chain = Rc::new(da_node::DaChain::connect(&self.chain_url, self.chain_key).await?);
-            let Some((seed, endpoint, stake, retention, prune_every)) = self.role else {
-                node.set_da(chain, None);
-                return anyhow::Ok(());
-            };
-            let address = address.expect("--da is refused without a chain key");
-            let role = Rc::new(da_node::DaRole::new(&seed, address, retention)?);
-            let registered = role.register(&chain, &endpoint, stake).await?;
+            let key = self.chain_key.expect("--da is refused without a chain key");
+            let address = key.address().into_array();
+            let chain = Rc::new(
+                da_node::DaChain::connect(&self.chain_url, Some(key), self.disperse).await?,
+            );
+            let da_role = Rc::new(da_node::DaRole::new(
+                &role.seed,
+                address,
+                role.retention,
+                role.quota_bytes,
+            )?);
+            let registered = da_role.register(&chain, &role.endpoint, role.stake).await?;
             tracing::info!(
                 signer = %format!("0x{}", hex::encode(address)),
-                %endpoint,
+                endpoint = %role.endpoint,
                 newly_registered = registered,
                 "DA node ready"
             );
-            node.set_da(chain, Some(role));
-            tokio::task::spawn_local(da_node::run_pruner(node, prune_every));
-            Ok(())
+            node.set_da(chain, Some(da_role));
+            tokio::task::spawn_local(da_node::run_pruner(node, role.prune_every));
+            anyhow::Ok(())
         }
         .await;
         if let Err(error) = result {
@@ -624,6 +668,9 @@ impl DaSetup {
         }
     }
 }
+
+/// Shortest retention a DA node accepts: shards must outlive the dispersal that signs for them.
+const MIN_DA_RETENTION_SECS: u64 = 60;
 
 /// The DA BLS seed kept in the data folder, created (32 random bytes, owner-only) on first use.
 fn da_seed_from_folder(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {

@@ -27,7 +27,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ChainRpc {
     http: reqwest::Client,
     url: String,
+    /// Largest answer read: a peer that streams more is cut off, not buffered.
+    max_response_bytes: usize,
 }
+
+/// Answers read from a chain are small; 64 MiB covers a full page of logs.
+const MAX_CHAIN_RESPONSE_BYTES: usize = 64 << 20;
 
 /// A JSON-RPC error answered by the chain (as opposed to a transport failure).
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +57,14 @@ impl ChainRpc {
         Ok(ChainRpc {
             http,
             url: url.to_string(),
+            max_response_bytes: MAX_CHAIN_RESPONSE_BYTES,
         })
+    }
+
+    /// The same client, reading at most `bytes` of any answer.
+    pub fn with_response_limit(mut self, bytes: usize) -> ChainRpc {
+        self.max_response_bytes = bytes;
+        self
     }
 
     pub async fn call(&self, method: &'static str, params: Value) -> anyhow::Result<Value> {
@@ -65,10 +77,25 @@ impl ChainRpc {
             .await
             .with_context(|| format!("{method}: cannot reach the chain at {}", self.url))?;
         let status = response.status();
-        let mut reply: Value = response
-            .json()
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .with_context(|| format!("{method}: the chain answered HTTP {status} without JSON"))?;
+            .with_context(|| format!("{method}: reading the answer from {}", self.url))?
+        {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                bail!(
+                    "{method}: {} answered more than {} bytes; refused",
+                    self.url,
+                    self.max_response_bytes
+                );
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut reply: Value = serde_json::from_slice(&body).with_context(|| {
+            format!("{method}: {} answered HTTP {status} without JSON", self.url)
+        })?;
         if let Some(error) = reply.get("error") {
             return Err(ChainRpcError {
                 method,

@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 /// Largest request body: a 32 MiB DA blob (`da_putBlob`) in base64 with JSON around it; a full
 /// batch of segments is less.
 pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
+/// Past this many bytes of answers, the remaining calls of a batch are refused.
+pub const MAX_BATCH_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 pub async fn serve(listener: TcpListener, node: Rc<Node>) {
     loop {
@@ -114,8 +116,30 @@ async fn answer(node: &Node, body: &[u8]) -> String {
         Ok(Incoming::Single(call)) => answer_one(node, call).await.unwrap_or_default(),
         Ok(Incoming::Batch(calls)) => {
             let mut answers = Vec::with_capacity(calls.len());
+            let mut answered_bytes = 0usize;
             for call in calls {
+                if answered_bytes > MAX_BATCH_RESPONSE_BYTES {
+                    // A small request must not make a huge answer (a batch of shard or segment
+                    // reads): the rest of the batch is refused, not executed.
+                    let error = RpcError::new(
+                        rpc::BUSY,
+                        "response_too_large",
+                        format!(
+                            "the batch's answers passed {MAX_BATCH_RESPONSE_BYTES} bytes; send the rest again"
+                        ),
+                    );
+                    node.metrics.error(error.kind);
+                    match call {
+                        // A notification gets no answer, refused or not.
+                        Ok(rpc::Call { id: None, .. }) => {}
+                        Ok(rpc::Call { id: Some(id), .. }) | Err((id, _)) => {
+                            answers.push(rpc::failure(id, &error));
+                        }
+                    }
+                    continue;
+                }
                 if let Some(answer) = answer_one(node, call).await {
+                    answered_bytes += answer.len();
                     answers.push(answer);
                 }
             }

@@ -76,6 +76,67 @@ fn send(chain: &Rpc, key: &PrivateKeySigner, to: [u8; 20], value: U256, input: V
     }
 }
 
+/// Gives `operator` 10 ether from the first dev account.
+fn fund(chain: &Rpc, operator: &PrivateKeySigner) {
+    let funder: PrivateKeySigner = DEV_ACCOUNTS[0].private_key.parse().expect("dev key");
+    let receipt = send(
+        chain,
+        &funder,
+        operator.address().into_array(),
+        U256::from(10 * ETHER),
+        Vec::new(),
+    );
+    assert_eq!(receipt["status"], json!("0x1"));
+}
+
+/// `zerog da put FILE` through `chain_url`: the blob id and everything it printed.
+fn da_put(chain_url: &str, input: &std::path::Path) -> (String, String) {
+    let put = zerog(&[
+        "da",
+        "put",
+        "--quiet",
+        input.to_str().expect("utf-8"),
+        "--rpc",
+        chain_url,
+    ]);
+    let stdout = String::from_utf8_lossy(&put.stdout).to_string();
+    assert!(
+        put.status.success(),
+        "da put failed: {stdout} {}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let blob_id = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("blob "))
+        .expect("da put prints the blob id")
+        .to_string();
+    (blob_id, stdout)
+}
+
+/// `zerog da get` succeeds and writes exactly `payload`.
+fn da_get_equals(chain_url: &str, blob_id: &str, output: &std::path::Path, payload: &[u8]) {
+    let get = zerog(&[
+        "da",
+        "get",
+        "--quiet",
+        blob_id,
+        "-o",
+        output.to_str().expect("utf-8"),
+        "--rpc",
+        chain_url,
+    ]);
+    assert!(
+        get.status.success(),
+        "da get failed: {} {}",
+        String::from_utf8_lossy(&get.stdout),
+        String::from_utf8_lossy(&get.stderr)
+    );
+    assert!(
+        std::fs::read(output).expect("output") == payload,
+        "retrieved bytes differ"
+    );
+}
+
 fn view(chain: &Rpc, to: [u8; 20], input: Vec<u8>) -> Vec<u8> {
     let out = chain.call(
         "eth_call",
@@ -247,16 +308,8 @@ fn blobs_disperse_survive_a_third_of_nodes_down_and_bad_encodings_read_as_empty(
     let dir = tempfile::tempdir().expect("tempdir");
     let chain_node = NodeProcess::start(&dir.path().join("chain"));
     let chain = chain_node.rpc();
-    let funder: PrivateKeySigner = DEV_ACCOUNTS[0].private_key.parse().expect("dev key");
     for n in 0..DA_NODES {
-        let receipt = send(
-            &chain,
-            &funder,
-            operator_key(n).address().into_array(),
-            U256::from(10 * ETHER),
-            Vec::new(),
-        );
-        assert_eq!(receipt["status"], json!("0x1"));
+        fund(&chain, &operator_key(n));
     }
     let mut da_nodes: Vec<Option<NodeProcess>> = (0..DA_NODES)
         .map(|n| {
@@ -285,25 +338,7 @@ fn blobs_disperse_survive_a_third_of_nodes_down_and_bad_encodings_read_as_empty(
     let payload = random_bytes(41, 32 << 20);
     let input = dir.path().join("blob.bin");
     std::fs::write(&input, &payload).expect("write blob");
-    let put = zerog(&[
-        "da",
-        "put",
-        "--quiet",
-        input.to_str().expect("utf-8"),
-        "--rpc",
-        &chain_node.url,
-    ]);
-    let stdout = String::from_utf8_lossy(&put.stdout).to_string();
-    assert!(
-        put.status.success(),
-        "da put failed: {stdout} {}",
-        String::from_utf8_lossy(&put.stderr)
-    );
-    let blob_id = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("blob "))
-        .expect("da put prints the blob id")
-        .to_string();
+    let (blob_id, _) = da_put(&chain_node.url, &input);
     let out = zerog(&[
         "da",
         "sample",
@@ -322,6 +357,26 @@ fn blobs_disperse_survive_a_third_of_nodes_down_and_bad_encodings_read_as_empty(
     assert!(
         sampled.contains("40 of 40 sampled shards available"),
         "{sampled}"
+    );
+
+    // Coding parameters whose honest third of slots could not decode are refused up front.
+    let refused = zerog(&[
+        "da",
+        "put",
+        "--quiet",
+        "--data-shards",
+        "1",
+        "--recovery-shards",
+        "1",
+        input.to_str().expect("utf-8"),
+        "--rpc",
+        &chain_node.url,
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("fewer than the 1 needed"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
 
     // A small blob with KZG commitments over its payload, computed on the node's compute pool:
@@ -360,26 +415,11 @@ fn blobs_disperse_survive_a_third_of_nodes_down_and_bad_encodings_read_as_empty(
     for n in [1, 4] {
         da_nodes[n].take().expect("running").kill9();
     }
-    let output = dir.path().join("blob.out");
-    let get = zerog(&[
-        "da",
-        "get",
-        "--quiet",
-        &blob_id,
-        "-o",
-        output.to_str().expect("utf-8"),
-        "--rpc",
+    da_get_equals(
         &chain_node.url,
-    ]);
-    assert!(
-        get.status.success(),
-        "da get failed: {} {}",
-        String::from_utf8_lossy(&get.stdout),
-        String::from_utf8_lossy(&get.stderr)
-    );
-    assert!(
-        std::fs::read(&output).expect("output") == payload,
-        "retrieved bytes differ"
+        &blob_id,
+        &dir.path().join("blob.out"),
+        &payload,
     );
     let out = zerog(&[
         "da",
@@ -437,6 +477,19 @@ fn blobs_disperse_survive_a_third_of_nodes_down_and_bad_encodings_read_as_empty(
             store_request(&commitment, epoch, &tampered, &proofs, &indices)
         ),
         "bad_shard"
+    );
+    // Nor for an epoch that has not started.
+    assert_eq!(
+        node.error_kind(
+            "da_storeShards",
+            store_request(&commitment, epoch + 5, &shards, &proofs, &indices)
+        ),
+        "future_epoch"
+    );
+    // A node without --da holds no shards.
+    assert_eq!(
+        chain.error_kind("da_getShards", json!([hex_data(&[0; 32]), [0]])),
+        "not_a_da_node"
     );
     // Nor does it take shards of slots it does not hold.
     let foreign = indices_of(live[1]);
@@ -539,6 +592,33 @@ fn blobs_disperse_survive_a_third_of_nodes_down_and_bad_encodings_read_as_empty(
     for node in da_nodes.into_iter().flatten() {
         node.stop();
     }
+    chain_node.stop();
+}
+
+/// One DA node holding every slot receives a full blob's 3 072 shards in several calls
+/// (each under the request limit) and signs with the call that completes them.
+#[test]
+fn a_node_holding_every_slot_takes_a_full_blob_in_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain_node = NodeProcess::start(&dir.path().join("chain"));
+    let chain = chain_node.rpc();
+    let operator = operator_key(9);
+    fund(&chain, &operator);
+    let key = hex_data(&operator.to_bytes().0);
+    let da_node = NodeProcess::start_da(&dir.path().join("da"), &chain_node.url, &key);
+    wait_registered(&da_node);
+    let payload = random_bytes(43, 32 << 20);
+    let input = dir.path().join("blob.bin");
+    std::fs::write(&input, &payload).expect("write blob");
+    let (blob_id, stdout) = da_put(&chain_node.url, &input);
+    assert!(stdout.contains("certified by 12 of 12 slots"), "{stdout}");
+    da_get_equals(
+        &chain_node.url,
+        &blob_id,
+        &dir.path().join("blob.out"),
+        &payload,
+    );
+    da_node.stop();
     chain_node.stop();
 }
 

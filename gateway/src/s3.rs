@@ -98,26 +98,48 @@ impl Gateway {
         self.store(move |store| store.bucket(&bucket)).await
     }
 
-    /// Stores received bytes as one 0G file on the node (none for an empty body) and returns
-    /// the piece that covers them.
-    async fn store_bytes(&self, received: &Received) -> Result<Vec<Piece>> {
-        if received.size_bytes == 0 {
+    /// Stores a received body as one 0G file on the node (none for an empty body) and returns
+    /// the piece that covers it. The tree built while the body arrived spares a second pass.
+    async fn store_bytes(
+        &self,
+        spool: &body::Spool,
+        size_bytes: u64,
+        tree: Option<&client::FileTree>,
+    ) -> Result<Vec<Piece>> {
+        if size_bytes == 0 {
             return Ok(Vec::new());
         }
-        let uploaded = client::upload(
-            &self.node,
-            received.spool.source(),
-            &self.payer,
-            &client::NoProgress,
-        )
-        .await?;
+        let source = spool.source();
+        let uploaded = match tree {
+            Some(tree) => {
+                client::upload_with_tree(&self.node, source, tree, &self.payer, &client::NoProgress)
+                    .await?
+            }
+            None => client::upload(&self.node, source, &self.payer, &client::NoProgress).await?,
+        };
         Ok(vec![Piece {
             root: uploaded.file.root,
             tx_seq: uploaded.file.tx_seq,
             file_size: uploaded.file.size_bytes,
             offset: 0,
-            length: received.size_bytes,
+            length: size_bytes,
         }])
+    }
+
+    /// Stores a received body and finishes its MD5 beside the upload: the pieces and the MD5.
+    async fn store_received(&self, received: Received) -> Result<(Vec<Piece>, [u8; 16])> {
+        let Received {
+            spool,
+            size_bytes,
+            tree,
+            md5,
+            ..
+        } = received;
+        let (pieces, md5) = tokio::try_join!(
+            self.store_bytes(&spool, size_bytes, tree.as_ref()),
+            md5.get()
+        )?;
+        Ok((pieces, md5))
     }
 
     /// Receives a body, checking it against Content-MD5 and the checksums given in headers or
@@ -143,13 +165,12 @@ impl Gateway {
             }
         }
         let expected = content_length.and_then(|length| u64::try_from(length).ok());
-        let received = body::receive(
+        let mut received = body::receive(
             body,
             expected,
             self.limits.max_object_bytes,
             &self.spool_dir,
             wanted,
-            content_md5.is_some(),
         )
         .await?;
         if let Some(trailers) = request.trailing_headers.as_ref().and_then(|t| t.take()) {
@@ -166,7 +187,7 @@ impl Gateway {
             given.crc64nvme = given.crc64nvme.or(value("x-amz-checksum-crc64nvme"));
         }
         if content_md5.is_some() {
-            body::verify_content_md5(content_md5, &received.md5().await?)?;
+            body::verify_content_md5(content_md5, &received.wait_md5().await?)?;
         }
         body::verify_checksums(&given, &received.checksums)?;
         Ok(received)
@@ -583,6 +604,113 @@ fn checksum_output(record: &ObjectRecord, enabled: bool) -> Checksums {
     }
 }
 
+/// What GET and HEAD take from a request to decide which bytes of an object they describe.
+struct ReadRequest<'a> {
+    range: Option<dto::Range>,
+    part_number: Option<i32>,
+    /// GET refuses a Range with a partNumber; HEAD lets the Range win.
+    refuse_range_with_part: bool,
+    checksum_mode: Option<&'a dto::ChecksumMode>,
+    if_match: Option<&'a ETagCondition>,
+    if_unmodified_since: Option<&'a Timestamp>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+}
+
+/// The bytes `[start, end)` of an object that a GET or HEAD answers for, after its conditions
+/// passed, and the checksums it shows.
+struct ReadView {
+    start: u64,
+    end: u64,
+    /// A range or a part: answered with Content-Range, and without whole-object checksums.
+    partial: bool,
+    shown: Checksums,
+}
+
+impl ReadView {
+    /// Checks the conditions, then resolves a range or a part number.
+    fn resolve(record: &ObjectRecord, request: ReadRequest<'_>) -> Result<ReadView> {
+        check_read_conditions(
+            record,
+            request.if_match,
+            request.if_unmodified_since,
+            request.if_none_match,
+            request.if_modified_since,
+        )?;
+        let size = record.size_bytes;
+        let (start, end, partial) = match (request.range, request.part_number) {
+            (Some(_), Some(_)) if request.refuse_range_with_part => {
+                return Err(Error::InvalidRequest {
+                    detail: "Range and partNumber cannot be combined".into(),
+                });
+            }
+            (Some(range), _) => {
+                let checked = range
+                    .check(size)
+                    .map_err(|_| Error::InvalidRange { size_bytes: size })?;
+                (checked.start, checked.end, true)
+            }
+            (None, Some(number)) => {
+                let (start, end) = part_range(record, number)?;
+                (start, end, true)
+            }
+            (None, None) => (0, size, false),
+        };
+        let enabled = request
+            .checksum_mode
+            .is_some_and(|mode| mode.as_str() == dto::ChecksumMode::ENABLED)
+            && !partial;
+        Ok(ReadView {
+            start,
+            end,
+            partial,
+            shown: checksum_output(record, enabled),
+        })
+    }
+
+    fn content_range(&self, size_bytes: u64) -> Option<String> {
+        self.partial.then(|| {
+            format!(
+                "bytes {}-{}/{size_bytes}",
+                self.start,
+                self.end.saturating_sub(1)
+            )
+        })
+    }
+}
+
+/// The header fields GetObjectOutput and HeadObjectOutput share (same names in both s3s
+/// types), from an object's record and a resolved `ReadView`, plus the fields given.
+macro_rules! read_output {
+    ($output:path, $record:expr, $read:expr $(, $field:ident: $value:expr)* $(,)?) => {{
+        let record: &ObjectRecord = $record;
+        let read: ReadView = $read;
+        let content_range = read.content_range(record.size_bytes);
+        $output {
+            $($field: $value,)*
+            content_length: Some((read.end - read.start) as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&record.etag)),
+            last_modified: Some(timestamp(record.last_modified_ms)),
+            content_type: record.content_type.clone(),
+            content_encoding: record.headers.get("content-encoding").cloned(),
+            content_disposition: record.headers.get("content-disposition").cloned(),
+            content_language: record.headers.get("content-language").cloned(),
+            cache_control: record.headers.get("cache-control").cloned(),
+            metadata: (!record.metadata.is_empty())
+                .then(|| record.metadata.clone().into_iter().collect()),
+            parts_count: (!record.part_sizes.is_empty())
+                .then_some(record.part_sizes.len() as i32),
+            checksum_crc32: read.shown.crc32,
+            checksum_crc32c: read.shown.crc32c,
+            checksum_sha1: read.shown.sha1,
+            checksum_sha256: read.shown.sha256,
+            checksum_crc64nvme: read.shown.crc64nvme,
+            ..Default::default()
+        }
+    }};
+}
 /// Byte range of part `number` (1-based) of a multipart object.
 fn part_range(record: &ObjectRecord, number: i32) -> Result<(u64, u64)> {
     let index = usize::try_from(number - 1).map_err(|_| Error::InvalidArgument {
@@ -702,10 +830,12 @@ impl S3 for Gateway {
                 given,
             )
             .await?;
-        // The ETag's MD5 is computed on another thread while the bytes go to the node.
-        let (md5, pieces) = tokio::try_join!(received.md5(), self.store_bytes(&received))?;
+        let size_bytes = received.size_bytes;
+        let checksums = received.checksums.clone();
+        // The ETag's MD5 finishes on its own thread while the bytes go to the node.
+        let (pieces, md5) = self.store_received(received).await?;
         let record = ObjectRecord {
-            size_bytes: received.size_bytes,
+            size_bytes,
             etag: hex::encode(md5),
             last_modified_ms: now_ms(),
             content_type: input.content_type.clone(),
@@ -716,7 +846,7 @@ impl S3 for Gateway {
                 input.cache_control.clone(),
             ),
             metadata,
-            checksums: received.checksums.clone(),
+            checksums,
             part_sizes: Vec::new(),
             pieces,
         };
@@ -742,63 +872,26 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
         let input = req.input;
         let record = self.object(&input.bucket, &input.key).await?;
-        check_read_conditions(
+        let read = ReadView::resolve(
             &record,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
+            ReadRequest {
+                range: input.range,
+                part_number: input.part_number,
+                refuse_range_with_part: true,
+                checksum_mode: input.checksum_mode.as_ref(),
+                if_match: input.if_match.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+            },
         )?;
-        let size = record.size_bytes;
-        let (start, end, partial) = match (input.range, input.part_number) {
-            (Some(_), Some(_)) => {
-                return Err(Error::InvalidRequest {
-                    detail: "Range and partNumber cannot be combined".into(),
-                }
-                .into());
-            }
-            (Some(range), None) => {
-                let checked = range
-                    .check(size)
-                    .map_err(|_| Error::InvalidRange { size_bytes: size })?;
-                (checked.start, checked.end, true)
-            }
-            (None, Some(number)) => {
-                let (start, end) = part_range(&record, number)?;
-                (start, end, true)
-            }
-            (None, None) => (0, size, false),
-        };
-        let enabled = input
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|mode| mode.as_str() == dto::ChecksumMode::ENABLED)
-            && !partial;
-        let shown = checksum_output(&record, enabled);
-        let stream = self.read(&record.pieces, start, end);
-        Ok(S3Response::new(dto::GetObjectOutput {
-            body: Some(StreamingBlob::wrap(stream)),
-            content_length: Some((end - start) as i64),
-            content_range: partial
-                .then(|| format!("bytes {}-{}/{size}", start, end.saturating_sub(1))),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&record.etag)),
-            last_modified: Some(timestamp(record.last_modified_ms)),
-            content_type: record.content_type.clone(),
-            content_encoding: record.headers.get("content-encoding").cloned(),
-            content_disposition: record.headers.get("content-disposition").cloned(),
-            content_language: record.headers.get("content-language").cloned(),
-            cache_control: record.headers.get("cache-control").cloned(),
-            metadata: (!record.metadata.is_empty())
-                .then(|| record.metadata.clone().into_iter().collect()),
-            parts_count: (!record.part_sizes.is_empty()).then_some(record.part_sizes.len() as i32),
-            checksum_crc32: shown.crc32,
-            checksum_crc32c: shown.crc32c,
-            checksum_sha1: shown.sha1,
-            checksum_sha256: shown.sha256,
-            checksum_crc64nvme: shown.crc64nvme,
-            ..Default::default()
-        }))
+        let stream = self.read(&record.pieces, read.start, read.end);
+        Ok(S3Response::new(read_output!(
+            dto::GetObjectOutput,
+            &record,
+            read,
+            body: Some(StreamingBlob::wrap(stream))
+        )))
     }
 
     async fn head_object(
@@ -807,55 +900,24 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
         let input = req.input;
         let record = self.object(&input.bucket, &input.key).await?;
-        check_read_conditions(
+        let read = ReadView::resolve(
             &record,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
+            ReadRequest {
+                range: input.range,
+                part_number: input.part_number,
+                refuse_range_with_part: false,
+                checksum_mode: input.checksum_mode.as_ref(),
+                if_match: input.if_match.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+            },
         )?;
-        let size = record.size_bytes;
-        let (start, end, partial) = match (input.range, input.part_number) {
-            (Some(range), _) => {
-                let checked = range
-                    .check(size)
-                    .map_err(|_| Error::InvalidRange { size_bytes: size })?;
-                (checked.start, checked.end, true)
-            }
-            (None, Some(number)) => {
-                let (start, end) = part_range(&record, number)?;
-                (start, end, true)
-            }
-            (None, None) => (0, size, false),
-        };
-        let enabled = input
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|mode| mode.as_str() == dto::ChecksumMode::ENABLED)
-            && !partial;
-        let shown = checksum_output(&record, enabled);
-        Ok(S3Response::new(dto::HeadObjectOutput {
-            content_length: Some((end - start) as i64),
-            content_range: partial
-                .then(|| format!("bytes {}-{}/{size}", start, end.saturating_sub(1))),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&record.etag)),
-            last_modified: Some(timestamp(record.last_modified_ms)),
-            content_type: record.content_type.clone(),
-            content_encoding: record.headers.get("content-encoding").cloned(),
-            content_disposition: record.headers.get("content-disposition").cloned(),
-            content_language: record.headers.get("content-language").cloned(),
-            cache_control: record.headers.get("cache-control").cloned(),
-            metadata: (!record.metadata.is_empty())
-                .then(|| record.metadata.clone().into_iter().collect()),
-            parts_count: (!record.part_sizes.is_empty()).then_some(record.part_sizes.len() as i32),
-            checksum_crc32: shown.crc32,
-            checksum_crc32c: shown.crc32c,
-            checksum_sha1: shown.sha1,
-            checksum_sha256: shown.sha256,
-            checksum_crc64nvme: shown.crc64nvme,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(read_output!(
+            dto::HeadObjectOutput,
+            &record,
+            read
+        )))
     }
 
     async fn delete_object(
@@ -1192,13 +1254,15 @@ impl S3 for Gateway {
                 given,
             )
             .await?;
-        // The ETag's MD5 is computed on another thread while the bytes go to the node.
-        let (md5, pieces) = tokio::try_join!(received.md5(), self.store_bytes(&received))?;
+        let size_bytes = received.size_bytes;
+        let checksums = received.checksums.clone();
+        // The ETag's MD5 finishes on its own thread while the bytes go to the node.
+        let (pieces, md5) = self.store_received(received).await?;
         let record = PartRecord {
-            size_bytes: received.size_bytes,
+            size_bytes,
             etag: hex::encode(md5),
             last_modified_ms: now_ms(),
-            checksums: received.checksums.clone(),
+            checksums,
             pieces,
         };
         let id = input.upload_id.clone();

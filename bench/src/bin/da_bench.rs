@@ -15,13 +15,13 @@ use alloy_primitives::{TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
+use bench::{NodeProcess, call, zerog_exe};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use rand::{RngCore, SeedableRng};
-use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -37,53 +37,6 @@ struct Args {
     nodes: usize,
     #[arg(long, default_value = "./bench-data")]
     dir: PathBuf,
-}
-
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(exe: &Path, args: &[&str]) -> anyhow::Result<Node> {
-    let mut child = Command::new(exe)
-        .args(["node", "--rpc", "127.0.0.1:0", "--s3", "off"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .context("the node exited before it was ready")??;
-        if let Some(url) = line.trim().strip_prefix("rpc") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Node { child, url })
-}
-
-async fn call(
-    http: &reqwest::Client,
-    url: &str,
-    method: &str,
-    params: Value,
-) -> anyhow::Result<Value> {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let answer: Value = http.post(url).json(&body).send().await?.json().await?;
-    if let Some(error) = answer.get("error") {
-        bail!("{method}: {error}");
-    }
-    Ok(answer["result"].clone())
 }
 
 async fn fund(http: &reqwest::Client, url: &str, to: [u8; 20], nonce: u64) -> anyhow::Result<()> {
@@ -124,12 +77,15 @@ async fn main() -> anyhow::Result<()> {
     let root = args.dir.join("da-bench");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    let exe = std::env::current_exe()?.with_file_name("zerog");
+    let exe = zerog_exe()?;
     let chain_dir = root.join("chain");
-    let chain = start(
-        &exe,
-        &["--dev", "--data-dir", chain_dir.to_str().context("utf-8")?],
-    )?;
+    let chain = NodeProcess::start(&[
+        "--dev",
+        "--s3",
+        "off",
+        "--data-dir",
+        chain_dir.to_str().context("utf-8")?,
+    ])?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;
@@ -143,22 +99,19 @@ async fn main() -> anyhow::Result<()> {
     for (n, key) in keys.iter().enumerate() {
         let dir = root.join(format!("da-{n}"));
         let key = format!("0x{}", hex::encode(key.to_bytes()));
-        nodes.push(start(
-            &exe,
-            &[
-                "--chain-rpc",
-                &chain.url,
-                "--chain-poll-ms",
-                "50",
-                "--da",
-                "--chain-key",
-                &key,
-                "--shards",
-                "1",
-                "--data-dir",
-                dir.to_str().context("utf-8")?,
-            ],
-        )?);
+        nodes.push(NodeProcess::start(&[
+            "--chain-rpc",
+            &chain.url,
+            "--chain-poll-ms",
+            "50",
+            "--da",
+            "--chain-key",
+            &key,
+            "--shards",
+            "1",
+            "--data-dir",
+            dir.to_str().context("utf-8")?,
+        ])?);
     }
     for node in &nodes {
         let started = Instant::now();

@@ -13,12 +13,11 @@ use alloy_primitives::{TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
+use bench::{NodeProcess, call, quantity};
 use clap::Parser;
 use merkle::file::FileTree;
 use rand::{RngCore, SeedableRng};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -33,57 +32,20 @@ struct Args {
     dir: std::path::PathBuf,
 }
 
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn quantity(value: &Value) -> anyhow::Result<u128> {
-    let text = value.as_str().context("not a quantity")?;
-    Ok(u128::from_str_radix(text.trim_start_matches("0x"), 16)?)
-}
-
-async fn call(
-    http: &reqwest::Client,
-    url: &str,
-    method: &str,
-    params: Value,
-) -> anyhow::Result<Value> {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let answer: Value = http.post(url).json(&body).send().await?.json().await?;
-    if let Some(error) = answer.get("error") {
-        bail!("{method}: {error}");
-    }
-    Ok(answer["result"].clone())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let node_dir = args.dir.join("flow-node");
     let _ = std::fs::remove_dir_all(&node_dir);
     std::fs::create_dir_all(&args.dir)?;
-    let exe = std::env::current_exe()?.with_file_name("zerog");
-    let mut child = Command::new(&exe)
-        .args(["node", "--dev", "--rpc", "127.0.0.1:0", "--data-dir"])
-        .arg(&node_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let node = Node(child);
-    let url = loop {
-        let line = lines.next().context("node exited early")??;
-        if let Some(url) = line.trim().strip_prefix("rpc") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let node = NodeProcess::start(&[
+        "--dev",
+        "--s3",
+        "off",
+        "--data-dir",
+        node_dir.to_str().context("utf-8")?,
+    ])?;
+    let url = node.url.clone();
     let http = reqwest::Client::new();
 
     let chain_id = u64::try_from(quantity(

@@ -22,7 +22,8 @@ impl NodeProcess {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> NodeProcess {
-        let mut args = vec!["--dev"];
+        // No dev S3 gateway: tests run nodes side by side, and the gateway has its own tests.
+        let mut args = vec!["--dev", "--s3", "off"];
         args.extend_from_slice(extra);
         NodeProcess::spawn(data_dir, &args)
     }
