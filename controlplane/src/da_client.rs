@@ -35,20 +35,6 @@ pub fn parse_blob_id(text: &str) -> anyhow::Result<BlobId> {
     Ok(BlobId(bytes))
 }
 
-fn spinner(quiet: bool, message: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-            .expect("a valid progress template"),
-    );
-    bar.set_message(message.to_string());
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
-}
-
 /// Sends `file` to the node at `rpc` for dispersal; the node's answer.
 pub async fn put(
     rpc: &str,
@@ -65,31 +51,76 @@ pub async fn put(
             payload.len()
         );
     }
-    let bar = spinner(
-        quiet,
-        &format!(
-            "encoding {} bytes into {}+{} shards, dispersing, certifying",
-            payload.len(),
-            params.data_shards(),
-            params.recovery_shards()
-        ),
-    );
-    let node = ChainRpc::with_timeout(rpc, PUT_TIMEOUT)?;
-    let answer = node
-        .call(
-            "da_putBlob",
-            json!([
-                base64_simd::STANDARD.encode_to_string(&payload),
-                {
-                    "dataShards": params.data_shards(),
-                    "recoveryShards": params.recovery_shards(),
-                    "kzg": kzg,
+    // The request body, sent in pieces so the bar follows the bytes on the wire.
+    let options = json!({
+        "dataShards": params.data_shards(),
+        "recoveryShards": params.recovery_shards(),
+        "kzg": kzg,
+    });
+    let mut body = br#"{"jsonrpc":"2.0","id":1,"method":"da_putBlob","params":[""#.to_vec();
+    body.extend_from_slice(base64_simd::STANDARD.encode_to_string(&payload).as_bytes());
+    body.extend_from_slice(format!("\",{options}]}}").as_bytes());
+    let total = body.len() as u64;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:12} {bar:40} {bytes}/{total_bytes} [{elapsed}]")
+                .expect("a valid progress template"),
+        );
+        bar.set_message("sending");
+        bar
+    };
+    let pieces: Vec<Vec<u8>> = body.chunks(1 << 20).map(<[u8]>::to_vec).collect();
+    let sent = bar.clone();
+    let stream = futures_util::stream::iter(pieces.into_iter().map(move |piece| {
+        sent.inc(piece.len() as u64);
+        Ok::<_, std::io::Error>(piece)
+    }));
+    let http = reqwest::Client::builder().timeout(PUT_TIMEOUT).build()?;
+    let request = http
+        .post(rpc)
+        .header("content-type", "application/json")
+        .header("content-length", total)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    // Once the body is out, the node encodes, disperses and certifies in one go.
+    tokio::pin!(request);
+    let mut sending = true;
+    let response = loop {
+        tokio::select! {
+            response = &mut request => break response,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                if sending && bar.position() >= total {
+                    sending = false;
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                            .expect("a valid progress template"),
+                    );
+                    bar.set_message(format!(
+                        "encoding into {}+{} shards, dispersing to the quorum, certifying",
+                        params.data_shards(),
+                        params.recovery_shards()
+                    ));
+                    bar.enable_steady_tick(Duration::from_millis(100));
                 }
-            ]),
-        )
-        .await;
+            }
+        }
+    };
     bar.finish_and_clear();
-    answer
+    let answer: Value = response
+        .with_context(|| format!("cannot reach {rpc}"))?
+        .json()
+        .await
+        .context("the node's answer is not JSON")?;
+    if let Some(error) = answer.get("error") {
+        bail!(
+            "da_putBlob: {}",
+            error["message"].as_str().unwrap_or("failed")
+        );
+    }
+    Ok(answer["result"].clone())
 }
 
 /// Shards fetched from one holder: (index, bytes, proof), or why none came.
