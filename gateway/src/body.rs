@@ -444,6 +444,24 @@ pub fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> Result<(
     Ok(())
 }
 
+/// Most bytes [`drain`] reads from a refused request's body.
+const DRAIN_LIMIT_BYTES: usize = 1 << 20;
+
+/// Reads and discards up to [`DRAIN_LIMIT_BYTES`] of the body of a request refused before its
+/// body was read. A client that sent `Expect: 100-continue` and gave up waiting may still send
+/// the body; consuming it keeps the connection in step for the client's next request (a larger
+/// body is left to the HTTP layer, which closes the connection).
+pub async fn drain(body: Option<s3s::dto::StreamingBlob>) {
+    let Some(mut body) = body else { return };
+    let mut read = 0;
+    while read <= DRAIN_LIMIT_BYTES {
+        match body.next().await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            Some(Err(_)) | None => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

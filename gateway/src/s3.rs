@@ -803,16 +803,29 @@ impl S3 for Gateway {
         let mut req = req;
         let body = req.input.body.take();
         let input = &req.input;
-        self.check_key(&input.key)?;
-        let metadata = self.check_metadata(&input.metadata)?;
-        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        if condition.must_not_exist && self.object(&input.bucket, &input.key).await.is_ok() {
-            return Err(Error::PreconditionFailed {
-                condition: "If-None-Match",
+        // Everything that can refuse the request before its body is read; on refusal the body
+        // is drained so the client's connection stays usable.
+        let checked = async {
+            self.check_key(&input.key)?;
+            let metadata = self.check_metadata(&input.metadata)?;
+            let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+            if condition.must_not_exist && self.object(&input.bucket, &input.key).await.is_ok() {
+                return Err(Error::PreconditionFailed {
+                    condition: "If-None-Match",
+                }
+                .into());
             }
-            .into());
+            self.require_bucket(&input.bucket).await?;
+            S3Result::Ok((metadata, condition))
         }
-        self.require_bucket(&input.bucket).await?;
+        .await;
+        let (metadata, condition) = match checked {
+            Ok(checked) => checked,
+            Err(error) => {
+                crate::body::drain(body).await;
+                return Err(error);
+            }
+        };
         let given = given_checksums(
             input.checksum_crc32.clone(),
             input.checksum_crc32c.clone(),
