@@ -422,6 +422,22 @@ fn write_condition(
     })
 }
 
+/// Runs the checks that may refuse a write before its body is read. On refusal the body is
+/// drained (`body::drain`): a client that sent `Expect: 100-continue` may still send it, and
+/// bytes left unread could be taken for the start of its next request on the connection.
+async fn refuse_before_body<T>(
+    body: &mut Option<dto::StreamingBlob>,
+    checks: impl std::future::Future<Output = S3Result<T>>,
+) -> S3Result<T> {
+    match checks.await {
+        Ok(checked) => Ok(checked),
+        Err(error) => {
+            crate::body::drain(body.take()).await;
+            Err(error)
+        }
+    }
+}
+
 fn given_checksums(
     crc32: Option<String>,
     crc32c: Option<String>,
@@ -801,11 +817,9 @@ impl S3 for Gateway {
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let mut req = req;
-        let body = req.input.body.take();
+        let mut body = req.input.body.take();
         let input = &req.input;
-        // Everything that can refuse the request before its body is read; on refusal the body
-        // is drained so the client's connection stays usable.
-        let checked = async {
+        let (metadata, condition) = refuse_before_body(&mut body, async {
             self.check_key(&input.key)?;
             let metadata = self.check_metadata(&input.metadata)?;
             let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
@@ -817,15 +831,8 @@ impl S3 for Gateway {
             }
             self.require_bucket(&input.bucket).await?;
             S3Result::Ok((metadata, condition))
-        }
-        .await;
-        let (metadata, condition) = match checked {
-            Ok(checked) => checked,
-            Err(error) => {
-                crate::body::drain(body).await;
-                return Err(error);
-            }
-        };
+        })
+        .await?;
         let given = given_checksums(
             input.checksum_crc32.clone(),
             input.checksum_crc32c.clone(),
@@ -1231,19 +1238,23 @@ impl S3 for Gateway {
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
         let mut req = req;
-        let body = req.input.body.take();
+        let mut body = req.input.body.take();
         let input = &req.input;
-        let part_number = self.check_part_number(input.part_number)?;
-        let upload = {
-            let id = input.upload_id.clone();
-            self.store(move |store| store.upload(&id)).await?
-        };
-        if upload.bucket != input.bucket || upload.key != input.key {
-            return Err(Error::NoSuchUpload {
-                upload_id: input.upload_id.clone(),
+        let (part_number, upload) = refuse_before_body(&mut body, async {
+            let part_number = self.check_part_number(input.part_number)?;
+            let upload = {
+                let id = input.upload_id.clone();
+                self.store(move |store| store.upload(&id)).await?
+            };
+            if upload.bucket != input.bucket || upload.key != input.key {
+                return Err(Error::NoSuchUpload {
+                    upload_id: input.upload_id.clone(),
+                }
+                .into());
             }
-            .into());
-        }
+            S3Result::Ok((part_number, upload))
+        })
+        .await?;
         let algorithm = input.checksum_algorithm.clone().or_else(|| {
             upload
                 .checksum_algorithm
