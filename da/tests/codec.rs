@@ -7,7 +7,7 @@
 //! zero padding leaves), which also checks the encoder against an independent implementation.
 
 use da::blob::{DaError, DaParams, MAX_PAYLOAD_BYTES, NonCanonical, check_canonical, write_blob};
-use da::codec::{Added, Decoded, Decoder, EmptyReason, EncodedBlob, Encoder};
+use da::codec::{Added, Decoded, Decoder, EmptyReason, EncodedBlob, Encoder, EngineKind};
 use da::commit::{
     BLOB_ID_KEY, LEAF_KEY, NODE_KEY, ShardCommitment, ShardIndex, ShardProof, ShardRejection,
 };
@@ -171,11 +171,18 @@ fn assert_every_reader_agrees(
 }
 
 #[test]
-fn small_params_round_trip_every_size_from_any_k_shards() {
+fn small_params_round_trip_every_size_from_any_k_shards_on_every_engine() {
+    assert!(EngineKind::available().contains(&EngineKind::Library));
+    for engine in EngineKind::available() {
+        small_params_round_trip(engine);
+    }
+}
+
+fn small_params_round_trip(engine: EngineKind) {
     let mut rng = StdRng::seed_from_u64(1);
     for params in small_params() {
-        let mut encoder = Encoder::new(params);
-        let mut decoder = Decoder::new(params);
+        let mut encoder = Encoder::with_engine(params, engine).expect("an available engine");
+        let mut decoder = Decoder::with_engine(params, engine).expect("an available engine");
         let k = params.data_shards();
         let mut sizes = vec![0usize, 1, 2, 63, 64, 65, 1000, 4096];
         for units in 1..=4 {
@@ -211,10 +218,48 @@ fn small_params_round_trip_every_size_from_any_k_shards() {
                 assert_eq!(
                     decoded,
                     Ok(payload.clone()),
-                    "{params:?} size {size} {subset:?}"
+                    "{engine:?} {params:?} size {size} {subset:?}"
                 );
             }
         }
+    }
+}
+
+/// The full-size code runs in many column blocks (the last one narrower), which the small
+/// parameters never need: every engine's shards must still be the library's, and every engine
+/// must decode them from any `k`.
+#[test]
+fn default_params_round_trip_up_to_the_32_mib_limit_on_every_engine() {
+    let params = DaParams::default();
+    let payload = payload_bytes(3, MAX_PAYLOAD_BYTES);
+    let blob = write_blob(&params, &payload).expect("within the limit");
+    let width = params
+        .shard_width_bytes(payload.len())
+        .expect("within the limit");
+    let expected = codeword_of(&params, &blob, width);
+    let mut rng = StdRng::seed_from_u64(4);
+    for engine in EngineKind::available() {
+        let mut encoder = Encoder::with_engine(params, engine).expect("an available engine");
+        let encoded = encoder.encode(&payload).expect("within the limit");
+        for (index, shard) in encoded.shards() {
+            assert!(
+                shard == expected[index.as_usize()],
+                "{engine:?}: shard {index:?} differs from the library's"
+            );
+        }
+        let commitment = *encoded.commitment();
+        let shards = all_shards(&encoded);
+        let mut decoder = Decoder::with_engine(params, engine).expect("an available engine");
+        let mut all: Vec<usize> = (0..params.total_shards()).collect();
+        all.shuffle(&mut rng);
+        let decoded = decode_subset(
+            &mut decoder,
+            &commitment,
+            &shards,
+            &all[..params.data_shards()],
+        )
+        .expect("k honest shards");
+        assert!(decoded.as_deref() == Ok(&payload[..]), "{engine:?}");
     }
 }
 

@@ -4,13 +4,16 @@
 //! The code is reed-solomon-simd's low-rate code (`rate::LowRateEncoder`) for every `(k, m)`:
 //! it is the one the library's default encoder picks for 1024 + 2048, and fixing it makes the
 //! shards a function of `(k, m)` and the payload alone, whatever rate the library would choose.
+//! The transforms run on the library's engine interface but in column blocks that stay in cache
+//! (module `blocked`), on an AVX-512 GFNI engine where the CPU has one (module `gfni`, chosen
+//! by [`EngineKind`]); the bytes are the library's either way.
 //!
 //! [`Encoder`] lays a payload out ([`crate::blob`]), codes the `k` data shards into `m` recovery
-//! shards (systematic: data shards are the blob itself), hashes all `k + m` shards and builds the commitment tree ([`crate::commit`]). It keeps its coder, tree and
-//! scratch between blobs, and never builds the blob in memory: every data shard that lies inside
-//! the payload is a slice of it, so the only copy of the payload is the one the coder makes into
-//! its own work buffer. The [`EncodedBlob`] it returns borrows the payload and the coder's
-//! output, so handing shards out copies nothing either.
+//! shards (systematic: data shards are the blob itself), hashes all `k + m` shards and builds
+//! the commitment tree ([`crate::commit`]). It keeps its coder, tree and scratch between blobs,
+//! and never builds the blob in memory: every data shard that lies inside the payload is a
+//! slice of it, read column block by column block by the coder. The [`EncodedBlob`] it returns
+//! borrows the payload and the coder's output, so handing shards out copies nothing either.
 //!
 //! [`Decoder`] is the validity predicate of DESIGN §5. Shards are offered one at a time
 //! ([`Retrieval::add`]) and each is verified against the commitment before it is kept; a shard
@@ -35,53 +38,55 @@ use crate::blob::{DaError, DaParams, DataShardScratch, NonCanonical, check_canon
 use crate::commit::{
     MerkleTree, ShardCommitment, ShardIndex, ShardProof, ShardRejection, leaf_hash,
 };
-use reed_solomon_simd::EncoderResult;
-use reed_solomon_simd::engine::DefaultEngine;
-use reed_solomon_simd::rate::{LowRateEncoder, RateEncoder};
+use blocked::{AlignedBytes, BlockedEncoder};
+use engine::CodingEngine;
+pub use engine::EngineKind;
 use restore::CodewordRestorer;
 use thiserror::Error;
 
+mod blocked;
+mod engine;
+#[cfg(target_arch = "x86_64")]
+mod gfni;
 mod restore;
-
-/// The coder of every blob (see the module docs).
-type Coder = LowRateEncoder<DefaultEngine>;
-
-fn new_coder(params: &DaParams) -> Coder {
-    Coder::new(
-        params.data_shards(),
-        params.recovery_shards(),
-        crate::blob::SHARD_WIDTH_ALIGN_BYTES,
-        DefaultEngine::new(),
-        None,
-    )
-    .expect("DaParams are checked against the coder's limits")
-}
 
 /// Encodes payloads into committed shards under one set of parameters, reusing its coder, tree
 /// and scratch buffers from blob to blob.
 pub struct Encoder {
     params: DaParams,
-    coder: Coder,
-    coder_width_bytes: usize,
+    coder: BlockedEncoder,
     scratch: DataShardScratch,
     tree: MerkleTree,
 }
 
 impl Encoder {
-    /// An encoder for `params`.
+    /// An encoder for `params` on the fastest engine this CPU runs.
     pub fn new(params: DaParams) -> Encoder {
-        Encoder {
+        Encoder::with_engine(params, EngineKind::best()).expect("the best engine is available")
+    }
+
+    /// An encoder for `params` on engine `kind`, or `None` where this CPU does not run it.
+    pub fn with_engine(params: DaParams, kind: EngineKind) -> Option<Encoder> {
+        Some(Encoder {
             params,
-            coder: new_coder(&params),
-            coder_width_bytes: crate::blob::SHARD_WIDTH_ALIGN_BYTES,
+            coder: BlockedEncoder::new(
+                CodingEngine::of(kind)?,
+                params.data_shards(),
+                params.recovery_shards(),
+            ),
             scratch: DataShardScratch::default(),
             tree: MerkleTree::default(),
-        }
+        })
     }
 
     /// The parameters this encoder codes with.
     pub fn params(&self) -> DaParams {
         self.params
+    }
+
+    /// The engine this encoder codes on.
+    pub fn engine(&self) -> EngineKind {
+        self.coder.engine().kind()
     }
 
     /// Codes `payload` into `k + m` shards and commits to them. Refuses payloads over
@@ -92,46 +97,34 @@ impl Encoder {
         let width_bytes = params.shard_width_bytes(payload.len())?;
         let Encoder {
             coder,
-            coder_width_bytes,
             scratch,
             tree,
             ..
         } = self;
-        if *coder_width_bytes != width_bytes {
-            coder
-                .reset(data_shards, recovery_shards, width_bytes)
-                .expect("canonical widths are even and non-zero");
-            *coder_width_bytes = width_bytes;
-        }
         let data = scratch.prepare(payload, width_bytes);
+        coder.encode(width_bytes, |index| data.shard(index));
         tree.reset(params.total_shards());
         let leaves = tree.leaves_mut();
         let mut padding_leaf = None;
         for (index, leaf) in leaves[..data_shards].iter_mut().enumerate() {
             let shard = data.shard(index);
-            coder
-                .add_original_shard(shard)
-                .expect("k shards of the configured width");
             *leaf = if data.is_padding(index) {
                 *padding_leaf.get_or_insert_with(|| leaf_hash(shard))
             } else {
                 leaf_hash(shard)
             };
         }
-        let recovery = coder.encode().expect("all k data shards were added");
-        for (leaf, shard) in leaves[data_shards..]
-            .iter_mut()
-            .zip(recovery.recovery_iter())
-        {
-            *leaf = leaf_hash(shard);
+        for (recovery_index, leaf) in leaves[data_shards..].iter_mut().enumerate() {
+            *leaf = leaf_hash(coder.recovery(recovery_index));
         }
+        debug_assert_eq!(leaves.len(), data_shards + recovery_shards);
         tree.build();
         let commitment = ShardCommitment::new(tree.root(), params, width_bytes)
             .expect("the canonical width of an accepted payload is within the limit");
         Ok(EncodedBlob {
             commitment,
             data,
-            recovery,
+            recovery: coder,
             tree,
         })
     }
@@ -142,7 +135,7 @@ impl Encoder {
 pub struct EncodedBlob<'a> {
     commitment: ShardCommitment,
     data: crate::blob::DataShards<'a>,
-    recovery: EncoderResult<'a>,
+    recovery: &'a BlockedEncoder,
     tree: &'a MerkleTree,
 }
 
@@ -161,9 +154,7 @@ impl EncodedBlob<'_> {
         if index < data_shards {
             self.data.shard(index)
         } else {
-            self.recovery
-                .recovery(index - data_shards)
-                .expect("shard index within k + m")
+            self.recovery.recovery(index - data_shards)
         }
     }
 
@@ -217,11 +208,10 @@ pub enum Added {
 pub struct Decoder {
     params: DaParams,
     restorer: CodewordRestorer,
-    encoder: Coder,
-    encoder_width_bytes: usize,
+    encoder: BlockedEncoder,
     /// The `k` data shards, i.e. the blob, in order. Held recovery shards go straight to the
     /// restorer.
-    blob: Vec<u8>,
+    blob: AlignedBytes,
     /// Which of the `k + m` shards are held.
     held: Vec<bool>,
     held_count: usize,
@@ -229,18 +219,26 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder for `params`.
+    /// A decoder for `params` on the fastest engine this CPU runs.
     pub fn new(params: DaParams) -> Decoder {
-        Decoder {
+        Decoder::with_engine(params, EngineKind::best()).expect("the best engine is available")
+    }
+
+    /// A decoder for `params` on engine `kind`, or `None` where this CPU does not run it.
+    pub fn with_engine(params: DaParams, kind: EngineKind) -> Option<Decoder> {
+        Some(Decoder {
             params,
-            restorer: CodewordRestorer::new(),
-            encoder: new_coder(&params),
-            encoder_width_bytes: crate::blob::SHARD_WIDTH_ALIGN_BYTES,
-            blob: Vec::new(),
+            restorer: CodewordRestorer::new(CodingEngine::of(kind)?),
+            encoder: BlockedEncoder::new(
+                CodingEngine::of(kind)?,
+                params.data_shards(),
+                params.recovery_shards(),
+            ),
+            blob: AlignedBytes::default(),
             held: Vec::new(),
             held_count: 0,
             tree: MerkleTree::default(),
-        }
+        })
     }
 
     /// The parameters this decoder expects.
@@ -259,7 +257,7 @@ impl Decoder {
         }
         let width_bytes = commitment.shard_width_bytes();
         let data_shards = self.params.data_shards();
-        self.blob.resize(data_shards * width_bytes, 0);
+        self.blob.resize(data_shards * width_bytes);
         self.restorer
             .prepare(data_shards, self.params.recovery_shards(), width_bytes);
         self.held.clear();
@@ -321,7 +319,7 @@ impl<'a> Retrieval<'a> {
         let width_bytes = shard.len();
         let data_shards = decoder.params.data_shards();
         if position < data_shards {
-            decoder.blob[position * width_bytes..(position + 1) * width_bytes]
+            decoder.blob.as_mut_slice()[position * width_bytes..(position + 1) * width_bytes]
                 .copy_from_slice(shard);
         } else {
             decoder.restorer.put_recovery(position - data_shards, shard);
@@ -361,43 +359,33 @@ impl<'a> Retrieval<'a> {
         let Decoder {
             restorer,
             encoder,
-            encoder_width_bytes,
             blob,
             held,
             tree,
             ..
         } = decoder;
         let leaves = tree.leaves_mut();
+        let blob = blob.as_mut_slice();
 
         if held[..data_shards].iter().all(|&present| present) {
             // The blob is complete: encoding it gives the recovery shards, cheaper than decoding.
-            if *encoder_width_bytes != width_bytes {
-                encoder
-                    .reset(data_shards, recovery_shards, width_bytes)
-                    .expect("committed widths are even and non-zero");
-                *encoder_width_bytes = width_bytes;
-            }
-            for shard in blob.chunks_exact(width_bytes) {
-                encoder
-                    .add_original_shard(shard)
-                    .expect("k data shards of the configured width");
-            }
-            let encoded = encoder.encode().expect("all k data shards were added");
-            for (recovery_index, shard) in encoded.recovery_iter().enumerate() {
-                leaves[data_shards + recovery_index] = leaf_hash(shard);
+            encoder.encode(width_bytes, |index| {
+                &blob[index * width_bytes..(index + 1) * width_bytes]
+            });
+            for (recovery_index, leaf) in leaves[data_shards..].iter_mut().enumerate() {
+                *leaf = leaf_hash(encoder.recovery(recovery_index));
             }
         } else {
             restorer.restore(held, blob);
-            for (index, shard) in blob.chunks_exact_mut(width_bytes).enumerate() {
+            for (index, shard) in blob.chunks_exact(width_bytes).enumerate() {
                 if !held[index] {
-                    let restored = restorer.shard(index);
-                    shard.copy_from_slice(restored);
-                    leaves[index] = leaf_hash(restored);
+                    leaves[index] = leaf_hash(shard);
                 }
             }
-            for index in data_shards..data_shards + recovery_shards {
-                if !held[index] {
-                    leaves[index] = leaf_hash(restorer.shard(index));
+            for recovery_index in 0..recovery_shards {
+                if !held[data_shards + recovery_index] {
+                    leaves[data_shards + recovery_index] =
+                        leaf_hash(restorer.recovery_shard(recovery_index));
                 }
             }
         }

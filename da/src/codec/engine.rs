@@ -1,0 +1,156 @@
+//! engine: which FFT engine runs the code's transforms. The GFNI engine (module `gfni`) where
+//! the CPU has AVX-512 and GFNI, reed-solomon-simd's own best engine everywhere else. Both give
+//! the same bytes; the choice is a matter of speed only, and tests run every available one.
+
+use reed_solomon_simd::engine::{DefaultEngine, Engine, GfElement, ShardsRefMut};
+
+/// An FFT engine the coder can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// AVX-512 with GFNI (x86-64 only): the fastest where present.
+    Gfni,
+    /// reed-solomon-simd's engine of choice for this CPU (AVX2, SSSE3, Neon or portable).
+    Library,
+}
+
+impl EngineKind {
+    /// The fastest engine this CPU runs.
+    pub fn best() -> EngineKind {
+        if EngineKind::Gfni.is_available() {
+            EngineKind::Gfni
+        } else {
+            EngineKind::Library
+        }
+    }
+
+    /// Whether this CPU runs the engine.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            EngineKind::Gfni => super::gfni::Gfni::detect().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            EngineKind::Gfni => false,
+            EngineKind::Library => true,
+        }
+    }
+
+    /// Every engine this CPU runs, best first.
+    pub fn available() -> Vec<EngineKind> {
+        [EngineKind::Gfni, EngineKind::Library]
+            .into_iter()
+            .filter(|kind| kind.is_available())
+            .collect()
+    }
+}
+
+/// A constructed engine of one [`EngineKind`].
+pub(crate) enum CodingEngine {
+    #[cfg(target_arch = "x86_64")]
+    Gfni(super::gfni::Gfni),
+    Library(DefaultEngine),
+}
+
+impl CodingEngine {
+    /// The engine of `kind`, or `None` where this CPU does not run it.
+    pub(crate) fn of(kind: EngineKind) -> Option<CodingEngine> {
+        match kind {
+            #[cfg(target_arch = "x86_64")]
+            EngineKind::Gfni => super::gfni::Gfni::detect().map(CodingEngine::Gfni),
+            #[cfg(not(target_arch = "x86_64"))]
+            EngineKind::Gfni => None,
+            EngineKind::Library => Some(CodingEngine::Library(DefaultEngine::new())),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> EngineKind {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(_) => EngineKind::Gfni,
+            CodingEngine::Library(_) => EngineKind::Library,
+        }
+    }
+}
+
+impl CodingEngine {
+    /// In-place FFT of rows `pos .. pos + size` of `data` (rows of `row_chunks` chunks, one
+    /// after another), as the library's `Engine::fft` defines it.
+    pub(crate) fn fft(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+    ) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(engine) => {
+                engine.fft(data, row_chunks, pos, size, truncated_size, skew_delta)
+            }
+            CodingEngine::Library(engine) => engine.fft(
+                &mut ShardsRefMut::new(data.len() / row_chunks, row_chunks, data),
+                pos,
+                size,
+                truncated_size,
+                skew_delta,
+            ),
+        }
+    }
+
+    /// In-place IFFT, as the library's `Engine::ifft` defines it (see [`CodingEngine::fft`]).
+    pub(crate) fn ifft(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+    ) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(engine) => {
+                engine.ifft(data, row_chunks, pos, size, truncated_size, skew_delta)
+            }
+            CodingEngine::Library(engine) => engine.ifft(
+                &mut ShardsRefMut::new(data.len() / row_chunks, row_chunks, data),
+                pos,
+                size,
+                truncated_size,
+                skew_delta,
+            ),
+        }
+    }
+
+    /// `x *= log_m`.
+    pub(crate) fn mul(&self, x: &mut [[u8; 64]], log_m: GfElement) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(engine) => engine.mul(x, log_m),
+            CodingEngine::Library(engine) => engine.mul(x, log_m),
+        }
+    }
+
+    /// Copies column-block `rows` into `destination` (`rows.len() × 64` bytes); with
+    /// non-temporal stores where the engine has them and `destination` is 64-byte aligned.
+    /// [`CodingEngine::fence`] must follow before the bytes leave this thread.
+    pub(crate) fn scatter(&self, destination: &mut [u8], rows: &[[u8; 64]]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(engine) if destination.as_ptr().addr().is_multiple_of(64) => {
+                engine.stream_rows(destination, rows)
+            }
+            _ => destination.copy_from_slice(rows.as_flattened()),
+        }
+    }
+
+    /// Makes the stores of [`CodingEngine::scatter`] visible to other threads.
+    pub(crate) fn fence(&self) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(engine) => engine.fence(),
+            CodingEngine::Library(_) => {}
+        }
+    }
+}

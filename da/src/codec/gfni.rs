@@ -1,0 +1,520 @@
+//! gfni: reed-solomon-simd's FFT engine operations (`Engine::fft`, `ifft`, `mul`) on AVX-512 with
+//! GFNI, byte-for-byte the same transforms as the library's engines, on a flat buffer of rows.
+//!
+//! Multiplying a GF(2^16) element by a constant is a linear map over GF(2): a 16 × 16 bit matrix,
+//! or four 8 × 8 blocks between the element's low and high bytes. `vgf2p8affineqb` applies one
+//! 8 × 8 bit matrix per 64-bit lane to every byte of a register, and the library keeps each
+//! 64-byte chunk as 32 low bytes then 32 high bytes, so one register holds 32 elements as
+//! `[lo | hi]`. With `M1 = [lo←lo | hi←hi]` and `M2 = [lo←hi | hi←lo]` (per 256-bit half),
+//!
+//! ```text
+//! x · c = affine(x, M1) ⊕ affine(swap_halves(x), M2)
+//! ```
+//!
+//! two affine instructions, one lane shuffle and an XOR per 32 elements, against eight table
+//! shuffles, four masks and shifts for the library's AVX2 lookup. The matrices of all 65 536
+//! multipliers are built once from the library's own exp/log tables (2 MiB).
+//!
+//! The FFT and IFFT walk the same butterflies in the same order as the library (two layers per
+//! pass, then a final odd layer), so the output is identical wherever the library defines it;
+//! only each radix-4 butterfly is done in registers (four chunks loaded, both layers applied,
+//! four chunks stored), and all butterflies of a group, which share their skews and lie in four
+//! runs of consecutive rows, are one pass over four slices. A butterfly whose skew is `GF_MODULUS` (multiply by zero, the library's
+//! plain XOR) uses the all-zero matrix, which gives the same bytes without a branch.
+//!
+//! Safety: every `unsafe` here is a SIMD load or store through a pointer made from a `&[u8; 64]`
+//! or `&mut [u8; 64]`, or a call into this module's `#[target_feature]` functions, which only
+//! run once [`Gfni::detect`] has seen AVX-512F, AVX-512BW and GFNI on this CPU.
+#![allow(unsafe_code)]
+
+use core::arch::x86_64::{
+    __m512i, _mm_sfence, _mm512_gf2p8affine_epi64_epi8, _mm512_loadu_si512, _mm512_set_epi64,
+    _mm512_shuffle_i64x2, _mm512_storeu_si512, _mm512_stream_si512, _mm512_ternarylogic_epi64,
+    _mm512_xor_si512,
+};
+use reed_solomon_simd::engine::tables::{self, Skew};
+use reed_solomon_simd::engine::{GF_BITS, GF_MODULUS, GF_ORDER, GfElement};
+use std::sync::LazyLock;
+
+/// The GF(2) matrix of multiplication by one constant, as the four 8 × 8 blocks
+/// `[lo←lo, hi←hi, lo←hi, hi←lo]` in `vgf2p8affineqb`'s row order (the row of output bit `i` in
+/// byte `7 - i`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+struct MulMatrix([u64; 4]);
+
+/// The all-zero matrix: a butterfly with skew `GF_MODULUS` multiplies by zero.
+const ZERO_MATRIX: MulMatrix = MulMatrix([0; 4]);
+
+static MATRICES: LazyLock<Box<[MulMatrix]>> = LazyLock::new(build_matrices);
+
+/// The matrix of every `log_m` in `0..GF_ORDER`, from the library's scalar multiplication, so
+/// `mul(x, log_m)` here is the library's for every `x` and `log_m` (including `GF_MODULUS`,
+/// which the library's `mul` treats as one).
+fn build_matrices() -> Box<[MulMatrix]> {
+    let exp_log = tables::get_exp_log();
+    (0..GF_ORDER)
+        .map(|log_m| {
+            let log_m = GfElement::try_from(log_m).expect("log_m < GF_ORDER fits a GfElement");
+            // rows[i] bit j: does input bit j reach output bit i.
+            let mut rows = [0u16; GF_BITS];
+            for input_bit in 0..GF_BITS {
+                let column = tables::mul(1 << input_bit, log_m, &exp_log.exp, &exp_log.log);
+                for (output_bit, row) in rows.iter_mut().enumerate() {
+                    *row |= ((column >> output_bit) & 1) << input_bit;
+                }
+            }
+            let mut blocks = [0u64; 4];
+            for bit in 0..8 {
+                let shift = 8 * (7 - bit);
+                let [low_row_lo, low_row_hi] = rows[bit].to_le_bytes();
+                let [high_row_lo, high_row_hi] = rows[bit + 8].to_le_bytes();
+                blocks[0] |= u64::from(low_row_lo) << shift;
+                blocks[1] |= u64::from(high_row_hi) << shift;
+                blocks[2] |= u64::from(low_row_hi) << shift;
+                blocks[3] |= u64::from(high_row_lo) << shift;
+            }
+            MulMatrix(blocks)
+        })
+        .collect()
+}
+
+/// The GFNI engine. Only [`Gfni::detect`] makes one, on a CPU with the features it needs.
+#[derive(Clone, Copy)]
+pub(crate) struct Gfni {
+    skew: &'static Skew,
+    matrices: &'static [MulMatrix],
+}
+
+impl Gfni {
+    /// The engine, if this CPU has AVX-512F, AVX-512BW and GFNI.
+    pub(crate) fn detect() -> Option<Gfni> {
+        let available = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("gfni");
+        available.then(|| Gfni {
+            skew: tables::get_skew(),
+            matrices: &MATRICES,
+        })
+    }
+
+    /// The matrix a butterfly multiplies by: `GF_MODULUS` means zero there.
+    fn butterfly_matrix(&self, log_m: GfElement) -> MulMatrix {
+        if log_m == GF_MODULUS {
+            ZERO_MATRIX
+        } else {
+            self.matrices[usize::from(log_m)]
+        }
+    }
+}
+
+impl Gfni {
+    /// In-place FFT of rows `pos .. pos + size` of `data`, rows of `row_chunks` chunks laid one
+    /// after another: the library's `Engine::fft` (same arguments, same bytes) on a flat buffer.
+    pub(crate) fn fft(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+    ) {
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        unsafe { self.fft_avx512(data, row_chunks, pos, size, truncated_size, skew_delta) }
+    }
+
+    /// In-place IFFT, the library's `Engine::ifft` on a flat buffer (see [`Gfni::fft`]).
+    pub(crate) fn ifft(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+    ) {
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        unsafe { self.ifft_avx512(data, row_chunks, pos, size, truncated_size, skew_delta) }
+    }
+
+    /// `x *= log_m`, the library's `Engine::mul`.
+    pub(crate) fn mul(&self, x: &mut [[u8; 64]], log_m: GfElement) {
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        unsafe { mul_chunks(x, self.matrices[usize::from(log_m)]) }
+    }
+
+    /// Copies `rows` to `destination` (64-byte aligned, `rows.len() × 64` bytes) with
+    /// non-temporal stores, which skip reading the destination's lines into the cache first:
+    /// the scatter of a column block into 2048 recovery shards is otherwise bound by those
+    /// reads. Call [`Gfni::fence`] before the bytes are handed to another thread.
+    pub(crate) fn stream_rows(&self, destination: &mut [u8], rows: &[[u8; 64]]) {
+        assert_eq!(destination.len(), rows.len() * 64);
+        assert!(destination.as_ptr().addr().is_multiple_of(64));
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        unsafe { stream_rows(destination, rows) }
+    }
+
+    /// Orders the non-temporal stores before any later store, so a thread that is handed the
+    /// bytes after this sees them.
+    pub(crate) fn fence(&self) {
+        // SAFETY: SSE is part of x86-64.
+        unsafe { _mm_sfence() }
+    }
+
+    /// Rows `first .. first + 4 × dist` as four runs of `dist` rows.
+    fn quarters(
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        first: usize,
+        dist: usize,
+    ) -> [&mut [[u8; 64]]; 4] {
+        let run = dist * row_chunks;
+        let group = &mut data[first * row_chunks..first * row_chunks + 4 * run];
+        let (s01, s23) = group.split_at_mut(2 * run);
+        let (s0, s1) = s01.split_at_mut(run);
+        let (s2, s3) = s23.split_at_mut(run);
+        [s0, s1, s2, s3]
+    }
+
+    /// Rows `first .. first + 2 × dist` as two runs of `dist` rows.
+    fn halves(
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        first: usize,
+        dist: usize,
+    ) -> (&mut [[u8; 64]], &mut [[u8; 64]]) {
+        let run = dist * row_chunks;
+        data[first * row_chunks..first * row_chunks + 2 * run].split_at_mut(run)
+    }
+
+    /// The butterflies of one radix-4 group: `dist` rows apart, all with the same three skews,
+    /// so the four runs of `dist` rows are processed as four long slices.
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn fft_avx512(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+    ) {
+        let mut dist4 = size;
+        let mut dist = size >> 2;
+        while dist != 0 {
+            let mut r = 0;
+            while r < truncated_size {
+                let base = r + dist + skew_delta - 1;
+                let m01 = Registers::of(self.butterfly_matrix(self.skew[base]));
+                let m02 = Registers::of(self.butterfly_matrix(self.skew[base + dist]));
+                let m23 = Registers::of(self.butterfly_matrix(self.skew[base + dist * 2]));
+                let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, dist);
+                fft_two_layers(s0, s1, s2, s3, m01, m23, m02);
+                r += dist4;
+            }
+            dist4 = dist;
+            dist >>= 2;
+        }
+        if dist4 == 2 {
+            let mut r = 0;
+            while r < truncated_size {
+                let m = Registers::of(self.butterfly_matrix(self.skew[r + skew_delta]));
+                let (x, y) = Self::halves(data, row_chunks, pos + r, 1);
+                fft_one_layer(x, y, m);
+                r += 2;
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn ifft_avx512(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+    ) {
+        let mut dist = 1;
+        let mut dist4 = 4;
+        while dist4 <= size {
+            let mut r = 0;
+            while r < truncated_size {
+                let base = r + dist + skew_delta - 1;
+                let m01 = Registers::of(self.butterfly_matrix(self.skew[base]));
+                let m02 = Registers::of(self.butterfly_matrix(self.skew[base + dist]));
+                let m23 = Registers::of(self.butterfly_matrix(self.skew[base + dist * 2]));
+                let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, dist);
+                ifft_two_layers(s0, s1, s2, s3, m01, m23, m02);
+                r += dist4;
+            }
+            dist = dist4;
+            dist4 <<= 2;
+        }
+        if dist < size {
+            let m = Registers::of(self.butterfly_matrix(self.skew[dist + skew_delta - 1]));
+            let (x, y) = Self::halves(data, row_chunks, pos, dist);
+            ifft_one_layer(x, y, m);
+        }
+    }
+}
+
+/// One multiplier's matrices as the two registers of the module docs.
+#[derive(Clone, Copy)]
+struct Registers {
+    same_half: __m512i,
+    other_half: __m512i,
+}
+
+impl Registers {
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn of(matrix: MulMatrix) -> Registers {
+        let [lo_lo, hi_hi, lo_hi, hi_lo] = matrix.0.map(|block| block as i64);
+        Registers {
+            same_half: _mm512_set_epi64(hi_hi, hi_hi, hi_hi, hi_hi, lo_lo, lo_lo, lo_lo, lo_lo),
+            other_half: _mm512_set_epi64(hi_lo, hi_lo, hi_lo, hi_lo, lo_hi, lo_hi, lo_hi, lo_hi),
+        }
+    }
+}
+
+/// The two affine products whose XOR is `x · c`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn products(x: __m512i, m: Registers) -> (__m512i, __m512i) {
+    let swapped = _mm512_shuffle_i64x2::<0b01_00_11_10>(x, x);
+    (
+        _mm512_gf2p8affine_epi64_epi8::<0>(x, m.same_half),
+        _mm512_gf2p8affine_epi64_epi8::<0>(swapped, m.other_half),
+    )
+}
+
+/// `x ⊕ y · c`, as one three-way XOR.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn mul_add(x: __m512i, y: __m512i, m: Registers) -> __m512i {
+    let (a, b) = products(y, m);
+    _mm512_ternarylogic_epi64::<0x96>(x, a, b)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn load(chunk: &[u8; 64]) -> __m512i {
+    // SAFETY: the pointer comes from a reference to 64 bytes; loadu needs no alignment.
+    unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn store(chunk: &mut [u8; 64], value: __m512i) {
+    // SAFETY: the pointer comes from a mutable reference to 64 bytes; storeu needs no alignment.
+    unsafe { _mm512_storeu_si512(chunk.as_mut_ptr().cast(), value) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn stream_rows(destination: &mut [u8], rows: &[[u8; 64]]) {
+    for (target, row) in destination.chunks_exact_mut(64).zip(rows) {
+        // SAFETY: `target` is 64 bytes of `destination`, whose start the caller checked is
+        // 64-byte aligned, so it is too, as the stream store requires.
+        unsafe { _mm512_stream_si512(target.as_mut_ptr().cast(), load(row)) }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn mul_chunks(x: &mut [[u8; 64]], matrix: MulMatrix) {
+    let m = Registers::of(matrix);
+    for chunk in x {
+        let (a, b) = products(load(chunk), m);
+        store(chunk, _mm512_xor_si512(a, b));
+    }
+}
+
+/// Two FFT layers on four rows: `(s0, s2)` and `(s1, s3)` with `m02`, then `(s0, s1)` with
+/// `m01` and `(s2, s3)` with `m23`; each butterfly is `x ^= y · c; y ^= x`.
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn fft_two_layers(
+    s0: &mut [[u8; 64]],
+    s1: &mut [[u8; 64]],
+    s2: &mut [[u8; 64]],
+    s3: &mut [[u8; 64]],
+    m01: Registers,
+    m23: Registers,
+    m02: Registers,
+) {
+    let rows = s0
+        .iter_mut()
+        .zip(s1.iter_mut())
+        .zip(s2.iter_mut())
+        .zip(s3.iter_mut());
+    for (((c0, c1), c2), c3) in rows {
+        let (mut x0, mut x1, mut x2, mut x3) = (load(c0), load(c1), load(c2), load(c3));
+        x0 = mul_add(x0, x2, m02);
+        x2 = _mm512_xor_si512(x2, x0);
+        x1 = mul_add(x1, x3, m02);
+        x3 = _mm512_xor_si512(x3, x1);
+        x0 = mul_add(x0, x1, m01);
+        x1 = _mm512_xor_si512(x1, x0);
+        x2 = mul_add(x2, x3, m23);
+        x3 = _mm512_xor_si512(x3, x2);
+        store(c0, x0);
+        store(c1, x1);
+        store(c2, x2);
+        store(c3, x3);
+    }
+}
+
+/// Two IFFT layers on four rows: `(s0, s1)` with `m01` and `(s2, s3)` with `m23`, then
+/// `(s0, s2)` and `(s1, s3)` with `m02`; each butterfly is `y ^= x; x ^= y · c`.
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn ifft_two_layers(
+    s0: &mut [[u8; 64]],
+    s1: &mut [[u8; 64]],
+    s2: &mut [[u8; 64]],
+    s3: &mut [[u8; 64]],
+    m01: Registers,
+    m23: Registers,
+    m02: Registers,
+) {
+    let rows = s0
+        .iter_mut()
+        .zip(s1.iter_mut())
+        .zip(s2.iter_mut())
+        .zip(s3.iter_mut());
+    for (((c0, c1), c2), c3) in rows {
+        let (mut x0, mut x1, mut x2, mut x3) = (load(c0), load(c1), load(c2), load(c3));
+        x1 = _mm512_xor_si512(x1, x0);
+        x0 = mul_add(x0, x1, m01);
+        x3 = _mm512_xor_si512(x3, x2);
+        x2 = mul_add(x2, x3, m23);
+        x2 = _mm512_xor_si512(x2, x0);
+        x0 = mul_add(x0, x2, m02);
+        x3 = _mm512_xor_si512(x3, x1);
+        x1 = mul_add(x1, x3, m02);
+        store(c0, x0);
+        store(c1, x1);
+        store(c2, x2);
+        store(c3, x3);
+    }
+}
+
+/// One FFT layer on two rows: `x ^= y · c; y ^= x`.
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn fft_one_layer(x: &mut [[u8; 64]], y: &mut [[u8; 64]], m: Registers) {
+    for (cx, cy) in x.iter_mut().zip(y.iter_mut()) {
+        let vx = mul_add(load(cx), load(cy), m);
+        store(cx, vx);
+        store(cy, _mm512_xor_si512(load(cy), vx));
+    }
+}
+
+/// One IFFT layer on two rows: `y ^= x; x ^= y · c`.
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn ifft_one_layer(x: &mut [[u8; 64]], y: &mut [[u8; 64]], m: Registers) {
+    for (cx, cy) in x.iter_mut().zip(y.iter_mut()) {
+        let vx = load(cx);
+        let vy = _mm512_xor_si512(load(cy), vx);
+        store(cy, vy);
+        store(cx, mul_add(vx, vy, m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngCore, SeedableRng};
+    use reed_solomon_simd::engine::{Engine, NoSimd, ShardsRefMut};
+
+    fn random_chunks(count: usize, seed: u64) -> Vec<[u8; 64]> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut chunks = vec![[0u8; 64]; count];
+        for chunk in &mut chunks {
+            rng.fill_bytes(chunk);
+        }
+        chunks
+    }
+
+    #[test]
+    fn mul_matches_the_library_for_sampled_multipliers() {
+        let Some(gfni) = Gfni::detect() else {
+            eprintln!("no AVX-512 with GFNI here; the dispatch tests cover the other engine");
+            return;
+        };
+        let reference = NoSimd::new();
+        let mut multipliers: Vec<GfElement> = (0..=GF_MODULUS).step_by(97).collect();
+        multipliers.extend([0, 1, 2, GF_MODULUS - 1, GF_MODULUS]);
+        for (seed, &log_m) in multipliers.iter().enumerate() {
+            let mut ours = random_chunks(3, seed as u64);
+            let mut theirs = ours.clone();
+            gfni.mul(&mut ours, log_m);
+            reference.mul(&mut theirs, log_m);
+            assert_eq!(ours, theirs, "log_m {log_m}");
+        }
+    }
+
+    #[test]
+    fn transforms_match_the_library_at_every_size_truncation_and_skew() {
+        let Some(gfni) = Gfni::detect() else {
+            eprintln!("no AVX-512 with GFNI here; the dispatch tests cover the other engine");
+            return;
+        };
+        let reference = NoSimd::new();
+        let chunks_per_shard = 2;
+        let mut seed = 0;
+        for size in [1usize, 2, 4, 8, 16, 32, 64, 128, 256, 512, 2048] {
+            for truncated_size in [1, size / 2, size.saturating_sub(1), size] {
+                if truncated_size == 0 {
+                    continue;
+                }
+                for skew_delta in [size, 3 * size, 16_384] {
+                    seed += 1;
+                    let offset = 2;
+                    let shard_count = offset + size;
+                    let input = random_chunks(shard_count * chunks_per_shard, seed);
+                    for inverse in [false, true] {
+                        let (mut ours, mut theirs) = (input.clone(), input.clone());
+                        let mut theirs_ref =
+                            ShardsRefMut::new(shard_count, chunks_per_shard, &mut theirs);
+                        if inverse {
+                            gfni.ifft(
+                                &mut ours,
+                                chunks_per_shard,
+                                offset,
+                                size,
+                                truncated_size,
+                                skew_delta,
+                            );
+                            reference.ifft(
+                                &mut theirs_ref,
+                                offset,
+                                size,
+                                truncated_size,
+                                skew_delta,
+                            );
+                        } else {
+                            gfni.fft(
+                                &mut ours,
+                                chunks_per_shard,
+                                offset,
+                                size,
+                                truncated_size,
+                                skew_delta,
+                            );
+                            reference.fft(
+                                &mut theirs_ref,
+                                offset,
+                                size,
+                                truncated_size,
+                                skew_delta,
+                            );
+                        }
+                        assert!(
+                            ours == theirs,
+                            "inverse {inverse} size {size} truncated {truncated_size} skew {skew_delta}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
