@@ -448,9 +448,10 @@ pub fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> Result<(
 const DRAIN_LIMIT_BYTES: usize = 1 << 20;
 
 /// Reads and discards up to [`DRAIN_LIMIT_BYTES`] of the body of a request refused before its
-/// body was read. A client that sent `Expect: 100-continue` and gave up waiting may still send
-/// the body; consuming it keeps the connection in step for the client's next request (a larger
-/// body is left to the HTTP layer, which closes the connection).
+/// body was read, so the connection is in step for the client's next request. The first read
+/// makes hyper send `100 Continue` to a client that waits for it, which then sends the body; a
+/// client that did not wait has sent it already. A larger body is left to the HTTP layer,
+/// which closes the connection after the response.
 pub async fn drain(body: Option<s3s::dto::StreamingBlob>) {
     let Some(mut body) = body else { return };
     let mut read = 0;

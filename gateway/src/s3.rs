@@ -423,8 +423,14 @@ fn write_condition(
 }
 
 /// Runs the checks that may refuse a write before its body is read. On refusal the body is
-/// drained (`body::drain`): a client that sent `Expect: 100-continue` may still send it, and
-/// bytes left unread could be taken for the start of its next request on the connection.
+/// drained (`body::drain`). Answering without reading it is not safe: for a request with
+/// `Expect: 100-continue` hyper then sends the final status without `100 Continue` and, once
+/// the body is dropped, takes whatever the socket holds at that moment for the body. A client
+/// that waited sends no body, so that is either nothing (hyper closes the connection without
+/// having said so in the response) or the start of the client's next request, which is then
+/// parsed from the wrong byte and fails its signature check. Reading the body makes hyper send
+/// `100 Continue`, so the client sends the body and the drain consumes it
+/// (`tests/expect_continue.rs`).
 async fn refuse_before_body<T>(
     body: &mut Option<dto::StreamingBlob>,
     checks: impl std::future::Future<Output = S3Result<T>>,
