@@ -57,8 +57,6 @@ pub(crate) struct BlockedEncoder {
     engine: CodingEngine,
     data_shards: usize,
     recovery_shards: usize,
-    /// `k` rounded up to a power of two: the size of every transform.
-    transform_size: usize,
     /// Work positions: `m` rounded up to a multiple of the transform size.
     work_count: usize,
     width_bytes: usize,
@@ -70,13 +68,11 @@ pub(crate) struct BlockedEncoder {
 impl BlockedEncoder {
     pub(crate) fn new(engine: CodingEngine, data_shards: usize, recovery_shards: usize) -> Self {
         assert!(data_shards > 0 && recovery_shards > 0);
-        let transform_size = data_shards.next_power_of_two();
         BlockedEncoder {
             engine,
             data_shards,
             recovery_shards,
-            transform_size,
-            work_count: recovery_shards.next_multiple_of(transform_size),
+            work_count: recovery_shards.next_multiple_of(data_shards.next_power_of_two()),
             width_bytes: 0,
             block: Vec::new(),
             recovery: AlignedBytes::default(),
@@ -99,14 +95,12 @@ impl BlockedEncoder {
             engine,
             data_shards,
             recovery_shards,
-            transform_size,
             work_count,
             block,
             recovery,
             ..
         } = self;
-        let (k, m, size, work_count) =
-            (*data_shards, *recovery_shards, *transform_size, *work_count);
+        let (k, m, work_count) = (*data_shards, *recovery_shards, *work_count);
         self.width_bytes = width_bytes;
         recovery.resize(m * width_bytes);
         let recovery = recovery.as_mut_slice();
@@ -118,28 +112,21 @@ impl BlockedEncoder {
         while first_column < chunks_per_shard {
             let columns = columns.min(chunks_per_shard - first_column);
             let bytes = first_column * 64..(first_column + columns) * 64;
-            let block = &mut block[..work_count * columns];
-            for (index, row) in block.chunks_exact_mut(columns).take(k).enumerate() {
-                row.as_flattened_mut()
-                    .copy_from_slice(&data_shard(index)[bytes.clone()]);
-            }
-            block[k * columns..size * columns].fill([0u8; 64]);
-            engine.ifft(block, columns, 0, size, k, 0);
-            let mut group_start = size;
-            while group_start < m {
-                block.copy_within(0..size * columns, group_start * columns);
-                group_start += size;
-            }
-            let mut group_start = 0;
-            while group_start < m {
-                let count = (m - group_start).min(size);
-                engine.fft(block, columns, group_start, size, count, group_start + size);
-                group_start += size;
-            }
-            for (index, row) in block.chunks_exact(columns).take(m).enumerate() {
-                let start = index * width_bytes;
-                engine.scatter(&mut recovery[start + bytes.start..start + bytes.end], row);
-            }
+            // Per block, a few thousand slice references: nothing beside the block's work.
+            let inputs: Vec<&[u8]> = (0..k)
+                .map(|index| &data_shard(index)[bytes.clone()])
+                .collect();
+            let mut outputs: Vec<&mut [u8]> = recovery
+                .chunks_exact_mut(width_bytes)
+                .map(|shard| &mut shard[bytes.clone()])
+                .collect();
+            encode_block(
+                engine,
+                &mut block[..work_count * columns],
+                columns,
+                &inputs,
+                &mut outputs,
+            );
             first_column += columns;
         }
         engine.fence();
@@ -149,5 +136,45 @@ impl BlockedEncoder {
     pub(crate) fn recovery(&self, index: usize) -> &[u8] {
         assert!(index < self.recovery_shards);
         &self.recovery.as_slice()[index * self.width_bytes..(index + 1) * self.width_bytes]
+    }
+}
+
+/// One column block of the low-rate encoder: `inputs` are the `k` data shards' bytes in the
+/// block's columns, `outputs` the `m` recovery shards'; `block` is the work buffer of
+/// `m.next_multiple_of(k.next_power_of_two())` rows of `columns` chunks. The GFNI engine fuses
+/// the copies in and out into its first and last passes; otherwise the steps are the library's
+/// `LowRateEncoder::encode` as written.
+fn encode_block(
+    engine: &CodingEngine,
+    block: &mut [[u8; 64]],
+    columns: usize,
+    inputs: &[&[u8]],
+    outputs: &mut [&mut [u8]],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let CodingEngine::Gfni(gfni) = engine {
+        gfni.encode_block(block, columns, inputs, outputs);
+        return;
+    }
+    let (k, m) = (inputs.len(), outputs.len());
+    let size = k.next_power_of_two();
+    for (row, input) in block.chunks_exact_mut(columns).zip(inputs) {
+        row.as_flattened_mut().copy_from_slice(input);
+    }
+    block[k * columns..size * columns].fill([0u8; 64]);
+    engine.ifft(block, columns, 0, size, k, 0);
+    let mut group_start = size;
+    while group_start < m {
+        block.copy_within(0..size * columns, group_start * columns);
+        group_start += size;
+    }
+    let mut group_start = 0;
+    while group_start < m {
+        let count = (m - group_start).min(size);
+        engine.fft(block, columns, group_start, size, count, group_start + size);
+        group_start += size;
+    }
+    for (row, output) in block.chunks_exact(columns).zip(outputs.iter_mut()) {
+        engine.scatter(output, row);
     }
 }

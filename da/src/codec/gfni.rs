@@ -29,8 +29,8 @@
 
 use core::arch::x86_64::{
     __m512i, _mm_sfence, _mm512_gf2p8affine_epi64_epi8, _mm512_loadu_si512, _mm512_set_epi64,
-    _mm512_shuffle_i64x2, _mm512_storeu_si512, _mm512_stream_si512, _mm512_ternarylogic_epi64,
-    _mm512_xor_si512,
+    _mm512_setzero_si512, _mm512_shuffle_i64x2, _mm512_storeu_si512, _mm512_stream_si512,
+    _mm512_ternarylogic_epi64, _mm512_xor_si512,
 };
 use reed_solomon_simd::engine::tables::{self, Skew};
 use reed_solomon_simd::engine::{GF_BITS, GF_MODULUS, GF_ORDER, GfElement};
@@ -150,8 +150,10 @@ impl Gfni {
     pub(crate) fn stream_rows(&self, destination: &mut [u8], rows: &[[u8; 64]]) {
         assert_eq!(destination.len(), rows.len() * 64);
         assert!(destination.as_ptr().addr().is_multiple_of(64));
+        let (destination, rest) = destination.as_chunks_mut::<64>();
+        assert!(rest.is_empty());
         // SAFETY: a `Gfni` exists only where `detect` saw the target features.
-        unsafe { stream_rows(destination, rows) }
+        unsafe { store_rows(destination, rows, true) }
     }
 
     /// Orders the non-temporal stores before any later store, so a thread that is handed the
@@ -199,9 +201,40 @@ impl Gfni {
         truncated_size: usize,
         skew_delta: usize,
     ) {
+        self.fft_passes(
+            data,
+            row_chunks,
+            pos,
+            size,
+            truncated_size,
+            skew_delta,
+            None,
+        );
+    }
+
+    /// The FFT; with `outputs`, its last pass stores transform row `i` into `outputs[i]`
+    /// (non-temporal where every output is 64-byte aligned) instead of back into `data`.
+    #[allow(clippy::too_many_arguments)] // the library's five transform arguments, plus two
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn fft_passes(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+        mut outputs: Option<&mut [&mut [u8]]>,
+    ) {
+        let stream = outputs.as_deref().is_some_and(|outputs| {
+            outputs
+                .iter()
+                .all(|output| output.as_ptr().addr().is_multiple_of(64))
+        });
         let mut dist4 = size;
         let mut dist = size >> 2;
         while dist != 0 {
+            let last = dist == 1;
             let mut r = 0;
             while r < truncated_size {
                 let base = r + dist + skew_delta - 1;
@@ -209,7 +242,14 @@ impl Gfni {
                 let m02 = Registers::of(self.butterfly_matrix(self.skew[base + dist]));
                 let m23 = Registers::of(self.butterfly_matrix(self.skew[base + dist * 2]));
                 let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, dist);
-                fft_two_layers(s0, s1, s2, s3, m01, m23, m02);
+                match outputs.as_deref_mut() {
+                    Some(outputs) if last => {
+                        let mut targets = outputs.iter_mut().skip(r).map(|output| &mut **output);
+                        let targets = [(); 4].map(|()| targets.next());
+                        fft_two_layers_out(s0, s1, s2, s3, m01, m23, m02, targets, stream);
+                    }
+                    _ => fft_two_layers(s0, s1, s2, s3, m01, m23, m02),
+                }
                 r += dist4;
             }
             dist4 = dist;
@@ -224,6 +264,19 @@ impl Gfni {
                 r += 2;
             }
         }
+        // Outputs the radix-4 passes did not write: after an odd last layer, or a transform
+        // of one row.
+        if let Some(outputs) = outputs
+            && (dist4 == 2 || size == 1)
+        {
+            for (row, output) in outputs.iter_mut().enumerate() {
+                let start = (pos + row) * row_chunks;
+                let source = &data[start..start + row_chunks];
+                let (output, rest) = output.as_chunks_mut::<64>();
+                assert!(rest.is_empty());
+                store_rows(output, source, stream);
+            }
+        }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,gfni")]
@@ -236,8 +289,73 @@ impl Gfni {
         truncated_size: usize,
         skew_delta: usize,
     ) {
+        self.ifft_passes(
+            data,
+            row_chunks,
+            pos,
+            size,
+            truncated_size,
+            skew_delta,
+            None,
+        );
+    }
+
+    /// The IFFT; with `inputs`, transform row `i` is first taken to be `inputs[i]` (zeros past
+    /// the last input), read by the first pass itself instead of copied into `data` before it.
+    #[allow(clippy::too_many_arguments)] // the library's five transform arguments, plus two
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn ifft_passes(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        truncated_size: usize,
+        skew_delta: usize,
+        inputs: Option<&[&[u8]]>,
+    ) {
         let mut dist = 1;
         let mut dist4 = 4;
+        if let Some(inputs) = inputs {
+            let row = |index: usize| (pos + index) * row_chunks..(pos + index + 1) * row_chunks;
+            if size < 4 {
+                for index in 0..size {
+                    let target = &mut data[row(index)];
+                    match inputs.get(index) {
+                        Some(input) => target.as_flattened_mut().copy_from_slice(input),
+                        None => target.fill([0; 64]),
+                    }
+                }
+            } else {
+                let mut r = 0;
+                while r < size {
+                    let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, 1);
+                    if r < truncated_size {
+                        let base = r + skew_delta;
+                        let m01 = Registers::of(self.butterfly_matrix(self.skew[base]));
+                        let m02 = Registers::of(self.butterfly_matrix(self.skew[base + 1]));
+                        let m23 = Registers::of(self.butterfly_matrix(self.skew[base + 2]));
+                        let sources = [0, 1, 2, 3].map(|j| {
+                            inputs.get(r + j).map(|input| {
+                                let (chunks, rest) = input.as_chunks::<64>();
+                                assert!(rest.is_empty() && chunks.len() == row_chunks);
+                                chunks
+                            })
+                        });
+                        ifft_two_layers_in(s0, s1, s2, s3, m01, m23, m02, sources);
+                    } else {
+                        // The library leaves groups past the truncation as they are: the
+                        // inputs, which are zeros there.
+                        for rows in [s0, s1, s2, s3] {
+                            rows.fill([0; 64]);
+                        }
+                    }
+                    r += 4;
+                }
+                dist = 4;
+                dist4 = 16;
+            }
+        }
         while dist4 <= size {
             let mut r = 0;
             while r < truncated_size {
@@ -256,6 +374,48 @@ impl Gfni {
             let m = Registers::of(self.butterfly_matrix(self.skew[dist + skew_delta - 1]));
             let (x, y) = Self::halves(data, row_chunks, pos, dist);
             ifft_one_layer(x, y, m);
+        }
+    }
+
+    /// One column block of the low-rate encoder: `inputs` are the `k` data shards' bytes in the
+    /// block's columns, `outputs` the `m` recovery shards' (each `row_chunks × 64` bytes);
+    /// `block` is scratch of `m.next_multiple_of(k.next_power_of_two())` rows. The same steps
+    /// as `blocked::BlockedEncoder`, with the copy of the inputs into the block done by the
+    /// IFFT's first pass and the copy of the outputs out of it by each FFT's last pass.
+    pub(crate) fn encode_block(
+        &self,
+        block: &mut [[u8; 64]],
+        row_chunks: usize,
+        inputs: &[&[u8]],
+        outputs: &mut [&mut [u8]],
+    ) {
+        let (k, m) = (inputs.len(), outputs.len());
+        let size = k.next_power_of_two();
+        assert_eq!(block.len(), m.next_multiple_of(size) * row_chunks);
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        unsafe {
+            self.ifft_passes(block, row_chunks, 0, size, k, 0, Some(inputs));
+        }
+        let mut group_start = size;
+        while group_start < m {
+            block.copy_within(0..size * row_chunks, group_start * row_chunks);
+            group_start += size;
+        }
+        for (group, outputs) in outputs.chunks_mut(size).enumerate() {
+            let group_start = group * size;
+            let count = outputs.len();
+            // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+            unsafe {
+                self.fft_passes(
+                    block,
+                    row_chunks,
+                    group_start,
+                    size,
+                    count,
+                    group_start + size,
+                    Some(outputs),
+                );
+            }
         }
     }
 }
@@ -312,15 +472,6 @@ fn store(chunk: &mut [u8; 64], value: __m512i) {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn stream_rows(destination: &mut [u8], rows: &[[u8; 64]]) {
-    for (target, row) in destination.chunks_exact_mut(64).zip(rows) {
-        // SAFETY: `target` is 64 bytes of `destination`, whose start the caller checked is
-        // 64-byte aligned, so it is too, as the stream store requires.
-        unsafe { _mm512_stream_si512(target.as_mut_ptr().cast(), load(row)) }
-    }
-}
-
-#[target_feature(enable = "avx512f,avx512bw,gfni")]
 fn mul_chunks(x: &mut [[u8; 64]], matrix: MulMatrix) {
     let m = Registers::of(matrix);
     for chunk in x {
@@ -329,8 +480,41 @@ fn mul_chunks(x: &mut [[u8; 64]], matrix: MulMatrix) {
     }
 }
 
-/// Two FFT layers on four rows: `(s0, s2)` and `(s1, s3)` with `m02`, then `(s0, s1)` with
-/// `m01` and `(s2, s3)` with `m23`; each butterfly is `x ^= y · c; y ^= x`.
+/// Two FFT layers on four chunks: `(x0, x2)` and `(x1, x3)` with `m02`, then `(x0, x1)` with
+/// `m01` and `(x2, x3)` with `m23`; each butterfly is `x ^= y · c; y ^= x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn fft4(x: [__m512i; 4], m01: Registers, m23: Registers, m02: Registers) -> [__m512i; 4] {
+    let [mut x0, mut x1, mut x2, mut x3] = x;
+    x0 = mul_add(x0, x2, m02);
+    x2 = _mm512_xor_si512(x2, x0);
+    x1 = mul_add(x1, x3, m02);
+    x3 = _mm512_xor_si512(x3, x1);
+    x0 = mul_add(x0, x1, m01);
+    x1 = _mm512_xor_si512(x1, x0);
+    x2 = mul_add(x2, x3, m23);
+    x3 = _mm512_xor_si512(x3, x2);
+    [x0, x1, x2, x3]
+}
+
+/// Two IFFT layers on four chunks: `(x0, x1)` with `m01` and `(x2, x3)` with `m23`, then
+/// `(x0, x2)` and `(x1, x3)` with `m02`; each butterfly is `y ^= x; x ^= y · c`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn ifft4(x: [__m512i; 4], m01: Registers, m23: Registers, m02: Registers) -> [__m512i; 4] {
+    let [mut x0, mut x1, mut x2, mut x3] = x;
+    x1 = _mm512_xor_si512(x1, x0);
+    x0 = mul_add(x0, x1, m01);
+    x3 = _mm512_xor_si512(x3, x2);
+    x2 = mul_add(x2, x3, m23);
+    x2 = _mm512_xor_si512(x2, x0);
+    x0 = mul_add(x0, x2, m02);
+    x3 = _mm512_xor_si512(x3, x1);
+    x1 = mul_add(x1, x3, m02);
+    [x0, x1, x2, x3]
+}
+
+/// [`fft4`] over four rows in place.
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
 fn fft_two_layers(
     s0: &mut [[u8; 64]],
@@ -347,15 +531,7 @@ fn fft_two_layers(
         .zip(s2.iter_mut())
         .zip(s3.iter_mut());
     for (((c0, c1), c2), c3) in rows {
-        let (mut x0, mut x1, mut x2, mut x3) = (load(c0), load(c1), load(c2), load(c3));
-        x0 = mul_add(x0, x2, m02);
-        x2 = _mm512_xor_si512(x2, x0);
-        x1 = mul_add(x1, x3, m02);
-        x3 = _mm512_xor_si512(x3, x1);
-        x0 = mul_add(x0, x1, m01);
-        x1 = _mm512_xor_si512(x1, x0);
-        x2 = mul_add(x2, x3, m23);
-        x3 = _mm512_xor_si512(x3, x2);
+        let [x0, x1, x2, x3] = fft4([load(c0), load(c1), load(c2), load(c3)], m01, m23, m02);
         store(c0, x0);
         store(c1, x1);
         store(c2, x2);
@@ -363,8 +539,39 @@ fn fft_two_layers(
     }
 }
 
-/// Two IFFT layers on four rows: `(s0, s1)` with `m01` and `(s2, s3)` with `m23`, then
-/// `(s0, s2)` and `(s1, s3)` with `m02`; each butterfly is `y ^= x; x ^= y · c`.
+/// [`fft4`] over four rows, results to `targets` (a missing target's row is dropped).
+#[allow(clippy::too_many_arguments)] // four rows, three multipliers, where the rows go
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn fft_two_layers_out(
+    s0: &[[u8; 64]],
+    s1: &[[u8; 64]],
+    s2: &[[u8; 64]],
+    s3: &[[u8; 64]],
+    m01: Registers,
+    m23: Registers,
+    m02: Registers,
+    targets: [Option<&mut [u8]>; 4],
+    stream: bool,
+) {
+    let mut targets = targets.map(|target| {
+        target.map(|target| {
+            let (chunks, rest) = target.as_chunks_mut::<64>();
+            assert!(rest.is_empty() && chunks.len() == s0.len());
+            chunks
+        })
+    });
+    for chunk in 0..s0.len() {
+        let x = [&s0[chunk], &s1[chunk], &s2[chunk], &s3[chunk]].map(|c| load(c));
+        let y = fft4(x, m01, m23, m02);
+        for (target, value) in targets.iter_mut().zip(y) {
+            if let Some(target) = target {
+                store_to(&mut target[chunk], value, stream);
+            }
+        }
+    }
+}
+
+/// [`ifft4`] over four rows in place.
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
 fn ifft_two_layers(
     s0: &mut [[u8; 64]],
@@ -381,19 +588,57 @@ fn ifft_two_layers(
         .zip(s2.iter_mut())
         .zip(s3.iter_mut());
     for (((c0, c1), c2), c3) in rows {
-        let (mut x0, mut x1, mut x2, mut x3) = (load(c0), load(c1), load(c2), load(c3));
-        x1 = _mm512_xor_si512(x1, x0);
-        x0 = mul_add(x0, x1, m01);
-        x3 = _mm512_xor_si512(x3, x2);
-        x2 = mul_add(x2, x3, m23);
-        x2 = _mm512_xor_si512(x2, x0);
-        x0 = mul_add(x0, x2, m02);
-        x3 = _mm512_xor_si512(x3, x1);
-        x1 = mul_add(x1, x3, m02);
+        let [x0, x1, x2, x3] = ifft4([load(c0), load(c1), load(c2), load(c3)], m01, m23, m02);
         store(c0, x0);
         store(c1, x1);
         store(c2, x2);
         store(c3, x3);
+    }
+}
+
+/// [`ifft4`] of `sources` (a missing source is a row of zeros) into four rows.
+#[allow(clippy::too_many_arguments)] // four rows, three multipliers, where the rows come from
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn ifft_two_layers_in(
+    s0: &mut [[u8; 64]],
+    s1: &mut [[u8; 64]],
+    s2: &mut [[u8; 64]],
+    s3: &mut [[u8; 64]],
+    m01: Registers,
+    m23: Registers,
+    m02: Registers,
+    sources: [Option<&[[u8; 64]]>; 4],
+) {
+    for chunk in 0..s0.len() {
+        let x = sources.map(|source| match source {
+            Some(source) => load(&source[chunk]),
+            None => _mm512_setzero_si512(),
+        });
+        let [x0, x1, x2, x3] = ifft4(x, m01, m23, m02);
+        store(&mut s0[chunk], x0);
+        store(&mut s1[chunk], x1);
+        store(&mut s2[chunk], x2);
+        store(&mut s3[chunk], x3);
+    }
+}
+
+/// Stores `value`, non-temporally when `stream` (the caller checked `chunk` is aligned).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn store_to(chunk: &mut [u8; 64], value: __m512i, stream: bool) {
+    if stream {
+        // SAFETY: the caller checked that `chunk` starts on a 64-byte boundary, as the stream
+        // store requires.
+        unsafe { _mm512_stream_si512(chunk.as_mut_ptr().cast(), value) }
+    } else {
+        store(chunk, value);
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn store_rows(targets: &mut [[u8; 64]], rows: &[[u8; 64]], stream: bool) {
+    for (target, row) in targets.iter_mut().zip(rows) {
+        store_to(target, load(row), stream);
     }
 }
 
@@ -513,6 +758,60 @@ mod tests {
                             "inverse {inverse} size {size} truncated {truncated_size} skew {skew_delta}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_encode_block_matches_the_library_encoder_at_any_alignment() {
+        use reed_solomon_simd::rate::{LowRateEncoder, RateEncoder};
+        let Some(gfni) = Gfni::detect() else {
+            eprintln!("no AVX-512 with GFNI here; the dispatch tests cover the other engine");
+            return;
+        };
+        let columns = 3;
+        let width = columns * 64;
+        for (seed, (k, m)) in [
+            (1usize, 2usize),
+            (3, 5),
+            (4, 4),
+            (8, 3),
+            (16, 40),
+            (64, 128),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let data: Vec<Vec<u8>> = (0..k)
+                .map(|index| random_chunks(columns, (seed * 1000 + index) as u64).concat())
+                .collect();
+            let mut library = LowRateEncoder::new(k, m, width, NoSimd::new(), None)
+                .expect("supported parameters");
+            for shard in &data {
+                library.add_original_shard(shard).expect("k shards");
+            }
+            let expected: Vec<Vec<u8>> = library
+                .encode()
+                .expect("k shards added")
+                .recovery_iter()
+                .map(<[u8]>::to_vec)
+                .collect();
+            for offset in [0usize, 8] {
+                let mut storage = vec![0u8; m * width + 128];
+                let start = storage.as_ptr().addr().wrapping_neg() % 64 + offset;
+                let recovery = &mut storage[start..start + m * width];
+                let inputs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                let mut outputs: Vec<&mut [u8]> = recovery.chunks_exact_mut(width).collect();
+                let size = k.next_power_of_two();
+                let mut block = vec![[0u8; 64]; m.next_multiple_of(size) * columns];
+                gfni.encode_block(&mut block, columns, &inputs, &mut outputs);
+                gfni.fence();
+                for (index, shard) in recovery.chunks_exact(width).enumerate() {
+                    assert!(
+                        shard == expected[index],
+                        "k {k} m {m} offset {offset}: recovery shard {index}"
+                    );
                 }
             }
         }
