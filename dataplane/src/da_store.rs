@@ -154,7 +154,6 @@ impl DaEncoded {
             debug_assert_eq!(proof.siblings().len(), depth);
             siblings.extend_from_slice(proof.siblings());
         }
-        drop(encoded);
         Ok(DaEncoded {
             commitment,
             payload,
