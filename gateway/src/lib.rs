@@ -23,7 +23,10 @@ use s3s::service::S3ServiceBuilder;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 /// Largest request head (request line and headers) a connection may send.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -82,7 +85,9 @@ pub async fn serve(
     }
     builder.set_auth(auth);
     builder.set_route(SpaceRoute { store });
-    let service = builder.build();
+    let service = ClosesUnreadRequests {
+        inner: builder.build(),
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -107,6 +112,98 @@ pub async fn serve(
                 tracing::debug!(%error, "S3 connection ended with an error");
             }
         });
+    }
+}
+
+/// The S3 service, made to end the connection after answering a request whose body it did not
+/// read to its end. Such an answer leaves the connection out of step: hyper either closes it
+/// without having said so (the client may already be writing its next request into it) or, for
+/// a request with `Expect: 100-continue` whose client waited and so sent no body, takes the
+/// start of the client's next request for the rest of the body. `Connection: close` in the
+/// response tells the client not to reuse the connection, and makes hyper close it once the
+/// response is written. This covers every path that answers before the body: s3s's own
+/// refusals (signature, access), limits decided from the headers, and bodies too large to
+/// drain (`refuse_before_body` in `s3.rs` drains small ones, so that their connection stays).
+/// Only the request body counts: a response body, however long it streams, is not involved.
+#[derive(Clone)]
+struct ClosesUnreadRequests {
+    inner: s3s::service::S3Service,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ClosesUnreadRequests {
+    type Response = s3s::HttpResponse;
+    type Error = s3s::HttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<s3s::HttpResponse, s3s::HttpError>> + Send + 'static>>;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let body = ReadToEnd::new(body);
+        let read = body.read.clone();
+        let request = http::Request::from_parts(parts, s3s::Body::http_body(body));
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            close_unless_read(&read, response.headers_mut());
+            Ok(response)
+        })
+    }
+}
+
+/// Adds `Connection: close` unless the request body was read to its end.
+fn close_unless_read(read: &AtomicBool, headers: &mut http::HeaderMap) {
+    if !read.load(Ordering::Acquire) {
+        headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+}
+
+/// A request body that records, in `read`, whether it was read to its end: its last byte or
+/// its end of stream was yielded, or it had no bytes to begin with (a request without a body,
+/// or with `Content-Length: 0`).
+struct ReadToEnd<B> {
+    inner: B,
+    read: Arc<AtomicBool>,
+}
+
+impl<B: hyper::body::Body> ReadToEnd<B> {
+    fn new(inner: B) -> ReadToEnd<B> {
+        let read = Arc::new(AtomicBool::new(inner.is_end_stream()));
+        ReadToEnd { inner, read }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for ReadToEnd<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        // A body with a known length is at its end once its last byte is out, whether or not
+        // the reader polls again for the end of stream (the decoder behind it has then
+        // consumed the whole message); a chunked one only at the end of stream.
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            Poll::Ready(Some(Err(_))) | Poll::Pending => false,
+        };
+        if ended {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -245,5 +342,67 @@ impl s3s::route::S3Route for SpaceRoute {
             http::HeaderValue::from_static("application/json"),
         );
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty, Full, StreamBody};
+
+    fn read_flag<B: hyper::body::Body>(body: &ReadToEnd<B>) -> bool {
+        body.read.load(Ordering::Acquire)
+    }
+
+    /// A body of `chunks` frames whose length is not announced, as a chunked request's is.
+    fn chunked(
+        chunks: usize,
+    ) -> impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> + Unpin {
+        let frames = (0..chunks)
+            .map(|_| Ok(hyper::body::Frame::data(Bytes::from_static(b"chunk"))))
+            .collect::<Vec<_>>();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[test]
+    fn a_request_without_body_bytes_counts_as_read() {
+        assert!(read_flag(&ReadToEnd::new(Empty::<Bytes>::new())));
+        assert!(read_flag(&ReadToEnd::new(Full::new(Bytes::new()))));
+    }
+
+    #[tokio::test]
+    async fn a_body_of_known_length_is_read_once_its_last_byte_is_out() {
+        let mut body = ReadToEnd::new(Full::new(Bytes::from_static(b"body")));
+        assert!(!read_flag(&body));
+        let frame = body.frame().await.expect("a frame").expect("no error");
+        assert_eq!(frame.into_data().ok(), Some(Bytes::from_static(b"body")));
+        assert!(
+            read_flag(&body),
+            "read without polling for the end of stream"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_read_at_its_end_of_stream_only() {
+        let mut body = ReadToEnd::new(chunked(2));
+        body.frame().await.expect("a frame").expect("no error");
+        assert!(!read_flag(&body), "one chunk of two is not the whole body");
+        body.frame().await.expect("a frame").expect("no error");
+        assert!(!read_flag(&body), "the end of stream has not been seen yet");
+        assert!(body.frame().await.is_none());
+        assert!(read_flag(&body));
+    }
+
+    #[test]
+    fn only_an_unread_body_closes_the_connection() {
+        let mut headers = http::HeaderMap::new();
+        close_unless_read(&AtomicBool::new(true), &mut headers);
+        assert!(headers.get(http::header::CONNECTION).is_none());
+        close_unless_read(&AtomicBool::new(false), &mut headers);
+        assert_eq!(
+            headers.get(http::header::CONNECTION),
+            Some(&http::HeaderValue::from_static("close"))
+        );
     }
 }

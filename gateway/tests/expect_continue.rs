@@ -15,11 +15,18 @@
 //! starts where the client started it. A client that does not wait sends the body anyway; the
 //! drain consumes that too, where hyper alone discards only what one read of the socket holds
 //! and closes the connection otherwise.
+//!
+//! Whatever answers before the body is read to its end (s3s refusing a signature, a length over
+//! the limit, a body too large to drain) makes the gateway add `connection: close` to the
+//! response (`ClosesUnreadRequests` in `src/lib.rs`): the client then knows not to reuse the
+//! connection, and the gateway closes it.
 
 mod common;
 
 use common::{ACCESS_KEY, DevNode, SECRET_KEY, random_bytes};
-use s3s::crypto::{Checksum, Md5, Sha256};
+use hmac::{Hmac, Mac};
+use s3s::crypto::{Checksum, Md5};
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -29,26 +36,20 @@ const REGION: &str = "us-east-1";
 /// 64 KiB) and smaller than what the gateway drains (1 MiB), so the HTTP layer cannot discard
 /// it by itself: only a drain keeps the connection usable after such a body.
 const LARGE_BODY_BYTES: usize = 200 * 1024;
-/// How long a read may wait for the gateway. A connection left out of step makes the gateway
-/// wait for bytes that never come; this turns that hang into a failure.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a read or a write may wait for the gateway. A connection left out of step makes the
+/// gateway wait for bytes that never come, or a write wait for a gateway that stopped reading;
+/// this turns such a hang into a failure.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// HMAC-SHA256 (RFC 2104) over the SHA-256 that s3s itself uses.
+/// Larger than what the gateway drains of a refused body (1 MiB): past it the gateway gives the
+/// connection up.
+const UNDRAINED_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// HMAC-SHA256, the step SigV4 derives its signing key and signature with.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        block[..32].copy_from_slice(&Sha256::checksum(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(&block.map(|byte| byte ^ 0x36));
-    inner.update(message);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(&block.map(|byte| byte ^ 0x5c));
-    outer.update(&inner);
-    outer.finalize()
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// A request to sign and send. `path` and `query` are sent and signed as given, so they hold
@@ -64,9 +65,14 @@ struct Request<'a> {
 }
 
 impl Request<'_> {
-    /// The request line and headers, signed with SigV4 in the `Authorization` header (payload
-    /// hash included, as botocore signs over plain HTTP).
+    /// The request line and headers, signed with the test's credentials.
     fn head(&self, host: &str) -> Vec<u8> {
+        self.head_signed_by(host, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// The request line and headers, signed with SigV4 in the `Authorization` header (payload
+    /// hash included, as botocore signs over plain HTTP) by `access_key` with `secret_key`.
+    fn head_signed_by(&self, host: &str, access_key: &str, secret_key: &str) -> Vec<u8> {
         let now = time::OffsetDateTime::now_utc();
         let date = format!(
             "{:04}{:02}{:02}",
@@ -80,7 +86,7 @@ impl Request<'_> {
             now.minute(),
             now.second()
         );
-        let payload_hash = hex::encode(Sha256::checksum(self.body));
+        let payload_hash = hex::encode(Sha256::digest(self.body));
         let mut query = self.query.to_vec();
         query.sort();
         let query = query
@@ -96,9 +102,9 @@ impl Request<'_> {
         let scope = format!("{date}/{REGION}/s3/aws4_request");
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::checksum(canonical_request.as_bytes()))
+            hex::encode(Sha256::digest(canonical_request.as_bytes()))
         );
-        let mut key = hmac_sha256(format!("AWS4{SECRET_KEY}").as_bytes(), date.as_bytes());
+        let mut key = hmac_sha256(format!("AWS4{secret_key}").as_bytes(), date.as_bytes());
         for part in [REGION, "s3", "aws4_request"] {
             key = hmac_sha256(&key, part.as_bytes());
         }
@@ -109,7 +115,7 @@ impl Request<'_> {
             format!("{}?{query}", self.path)
         };
         let mut head = format!(
-            "{} {target} HTTP/1.1\r\nhost: {host}\r\nx-amz-date: {amz_date}\r\nx-amz-content-sha256: {payload_hash}\r\nauthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed_headers}, Signature={signature}\r\ncontent-length: {}\r\n",
+            "{} {target} HTTP/1.1\r\nhost: {host}\r\nx-amz-date: {amz_date}\r\nx-amz-content-sha256: {payload_hash}\r\nauthorization: AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}\r\ncontent-length: {}\r\n",
             self.method,
             self.body.len()
         );
@@ -193,8 +199,11 @@ impl Connection {
             .to_string();
         let stream = TcpStream::connect(&host).expect("the gateway accepts connections");
         stream
-            .set_read_timeout(Some(READ_TIMEOUT))
+            .set_read_timeout(Some(IO_TIMEOUT))
             .expect("a read timeout");
+        stream
+            .set_write_timeout(Some(IO_TIMEOUT))
+            .expect("a write timeout");
         stream.set_nodelay(true).expect("TCP_NODELAY");
         let writer = stream.try_clone().expect("a second handle on the socket");
         Connection {
@@ -312,10 +321,88 @@ impl Connection {
         }
     }
 
-    /// Whether the server closed the connection cleanly: end of stream, nothing left unread.
+    /// Whether the server ended the connection: end of stream, or a reset where it closed the
+    /// connection with bytes of ours still unread (the rest of a body it refused).
     fn closed_by_server(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.reader.read(&mut byte), Ok(0))
+        match self.reader.read(&mut byte) {
+            Ok(read) => read == 0,
+            Err(error) => error.kind() == ErrorKind::ConnectionReset,
+        }
+    }
+
+    /// Sends `head`, then `body`: right behind the head or, when `wait_for_continue`, only once
+    /// the server asked for it with `100 Continue`, and not at all when a final status came
+    /// first (as botocore does). Returns the final response. The body is written from a thread
+    /// of its own while the response is read: a server that refuses a body stops reading it
+    /// and may answer and close the connection before it has all been written, and then the
+    /// write fails, which is that refusal and not this exchange's failure.
+    fn exchange_with_body_aside(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        wait_for_continue: bool,
+        context: &str,
+    ) -> Response {
+        let mut body_writer = self.writer.try_clone().expect("a handle for the body");
+        let write_body = move || {
+            let _ = body_writer
+                .write_all(body)
+                .and_then(|()| body_writer.flush());
+        };
+        std::thread::scope(|scope| {
+            self.write(head)
+                .unwrap_or_else(|error| panic!("{context}: the head was not sent: {error}"));
+            if !wait_for_continue {
+                scope.spawn(write_body);
+                return match self.read_response() {
+                    Ok(Answer::Response(response)) => response,
+                    Ok(Answer::Closed) => panic!("{context}: closed before an answer"),
+                    Err(error) => panic!("{context}: no answer: {error}"),
+                };
+            }
+            let first = self
+                .read_head()
+                .unwrap_or_else(|error| panic!("{context}: no answer to the head: {error}"))
+                .unwrap_or_else(|| panic!("{context}: the connection closed before an answer"));
+            if first.status == 100 {
+                // Invited: the body goes, and the final status follows it.
+                scope.spawn(write_body);
+                match self.read_response() {
+                    Ok(Answer::Response(mut response)) => {
+                        response.interim.insert(0, 100);
+                        response
+                    }
+                    Ok(Answer::Closed) => panic!("{context}: closed after 100 Continue"),
+                    Err(error) => panic!("{context}: no final answer after the body: {error}"),
+                }
+            } else {
+                // A final status instead of 100: the body is not sent.
+                let body = self
+                    .read_body(&first)
+                    .unwrap_or_else(|error| panic!("{context}: unreadable response: {error}"));
+                Response {
+                    head: first,
+                    body,
+                    interim: Vec::new(),
+                }
+            }
+        })
+    }
+
+    /// Asserts that the server ends the connection after `response`, which announced it, and
+    /// opens a new one: what a client does after `connection: close`.
+    fn reopen_after_close(&mut self, response: &Response, context: &str) {
+        assert!(
+            response.head.closes(),
+            "{context}: the answer did not say `connection: close`: {}",
+            response.describe()
+        );
+        assert!(
+            self.closed_by_server(),
+            "{context}: `connection: close` announced but the connection stayed open"
+        );
+        *self = Connection::open(&format!("http://{}", self.host));
     }
 }
 
@@ -360,6 +447,8 @@ fn get(path: &str) -> Request<'_> {
 fn put_and_get_back(connection: &mut Connection, path: &str, body: &[u8], context: &str) {
     let stored = answer(connection, &put(path, body, true), context);
     assert_eq!(stored.head.status, 200, "{context}: {}", stored.describe());
+    // The body was read to its end, so the connection stays.
+    assert!(!stored.head.closes(), "{context}: {}", stored.describe());
     let etag = format!("\"{}\"", hex::encode(Md5::checksum(body)));
     assert_eq!(stored.head.header("etag"), Some(etag.as_str()), "{context}");
     let read = answer(connection, &get(path), context);
@@ -446,33 +535,8 @@ fn a_put_refused_before_its_body_answers_a_client_that_waits_for_100_continue() 
     for (round, size) in [1, LARGE_BODY_BYTES].into_iter().enumerate() {
         let body = random_bytes(3 + round as u64, size);
         let context = format!("PUT a/../b with {size} body bytes, waiting for 100 Continue");
-        let request = put("/alpha/a/../b", &body, true);
-        let head = request.head(&connection.host);
-        connection.write(&head).expect("the head is sent");
-        let first = connection
-            .read_head()
-            .unwrap_or_else(|error| panic!("{context}: no answer to the head: {error}"))
-            .unwrap_or_else(|| panic!("{context}: the connection closed before an answer"));
-        let refused = if first.status == 100 {
-            // Invited: the body goes, and the refusal follows it.
-            connection.write(&body).expect("the body is sent");
-            match connection.read_response() {
-                Ok(Answer::Response(response)) => response,
-                Ok(Answer::Closed) => panic!("{context}: closed after 100 Continue"),
-                Err(error) => panic!("{context}: no final answer after the body: {error}"),
-            }
-        } else {
-            // A final status instead of 100: the client must not send the body, as botocore
-            // does not.
-            let body = connection
-                .read_body(&first)
-                .unwrap_or_else(|error| panic!("{context}: unreadable response: {error}"));
-            Response {
-                head: first,
-                body,
-                interim: Vec::new(),
-            }
-        };
+        let head = put("/alpha/a/../b", &body, true).head(&connection.host);
+        let refused = connection.exchange_with_body_aside(&head, &body, true, &context);
         assert_eq!(
             (refused.head.status, refused.code()),
             (400, Some("InvalidArgument")),
@@ -482,11 +546,7 @@ fn a_put_refused_before_its_body_answers_a_client_that_waits_for_100_continue() 
         if refused.head.closes() {
             // What a client relies on once the server announced a close: the stream ends
             // there, so the client opens a new connection instead of writing into a dead one.
-            assert!(
-                connection.closed_by_server(),
-                "{context}: `connection: close` announced but the connection stayed open"
-            );
-            connection = Connection::open(&format!("http://{}", connection.host));
+            connection.reopen_after_close(&refused, &context);
         }
         // Either way the next request on the (possibly new) connection gets its own answer: a
         // server that kept the connection must not take this request for the refused body.
@@ -497,4 +557,122 @@ fn a_put_refused_before_its_body_answers_a_client_that_waits_for_100_continue() 
             &format!("{context}, then a good PUT"),
         );
     }
+}
+
+/// s3s refuses a bad signature, or an unknown access key, before the gateway's handler runs,
+/// so no drain consumes the body. A client waiting for `100 Continue` gets the 403 instead
+/// and sends no body; the gateway must say and do `connection: close`, or it takes the
+/// client's next request for that body.
+#[test]
+fn a_put_with_a_bad_signature_ends_the_connection_of_a_client_that_waits_for_100_continue() {
+    let (_dir, _node, mut connection) = start();
+    let body = random_bytes(5, 1000);
+    let request = put("/alpha/forged", &body, true);
+    for (access_key, secret_key, code) in [
+        (ACCESS_KEY, "not-the-secret-key", "SignatureDoesNotMatch"),
+        // s3s's SimpleAuth answers an unknown key id with NotSignedUp (AWS says
+        // InvalidAccessKeyId); either way it is refused before the handler runs.
+        ("no-such-access-key", SECRET_KEY, "NotSignedUp"),
+    ] {
+        let context = format!("PUT signed by {access_key} with a wrong secret or key id");
+        let head = request.head_signed_by(&connection.host, access_key, secret_key);
+        let refused = connection.exchange_with_body_aside(&head, &body, true, &context);
+        assert_eq!(
+            (refused.head.status, refused.code()),
+            (403, Some(code)),
+            "{context}: {}",
+            refused.describe()
+        );
+        connection.reopen_after_close(&refused, &context);
+        put_and_get_back(
+            &mut connection,
+            "/alpha/after-forged",
+            b"after a forged signature",
+            &format!("{context}, then a good PUT on a new connection"),
+        );
+    }
+}
+
+/// A refused body larger than the drain reads: the gateway reads 1 MiB of it and gives up the
+/// connection, and must say so, whether the body came right behind the head or was invited.
+#[test]
+fn a_refused_put_with_a_body_too_large_to_drain_ends_the_connection() {
+    let (_dir, _node, mut connection) = start();
+    let body = random_bytes(6, UNDRAINED_BODY_BYTES);
+    for wait_for_continue in [false, true] {
+        let context = format!(
+            "PUT a/../b with {UNDRAINED_BODY_BYTES} body bytes (waiting for 100 Continue: \
+             {wait_for_continue})"
+        );
+        let head = put("/alpha/a/../b", &body, true).head(&connection.host);
+        let refused =
+            connection.exchange_with_body_aside(&head, &body, wait_for_continue, &context);
+        assert_eq!(
+            (refused.head.status, refused.code()),
+            (400, Some("InvalidArgument")),
+            "{context}: {}",
+            refused.describe()
+        );
+        connection.reopen_after_close(&refused, &context);
+        put_and_get_back(
+            &mut connection,
+            "/alpha/after-undrained",
+            b"after a body too large to drain",
+            &format!("{context}, then a good PUT on a new connection"),
+        );
+    }
+}
+
+/// A body whose announced length is over the gateway's limit is refused (400
+/// EntityTooLarge, as S3 answers it) from its `Content-Length`, before a byte of it is read. The limit of the
+/// dev node's gateway is fixed at 5 GiB, so this runs a gateway of its own, in this process,
+/// with a 1 MiB limit, in front of the dev node.
+#[test]
+fn a_body_announced_over_the_limit_ends_the_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    let limit_bytes = 1024 * 1024;
+    let config = gateway::Config {
+        node_url: node.rpc.clone(),
+        data_dir: dir.path().join("gateway"),
+        credentials: vec![(ACCESS_KEY.to_string(), SECRET_KEY.to_string())],
+        // The dev node's own gateway pays with this account too; it gets no request here, so
+        // their transactions cannot race for a nonce.
+        payer_key: chain_lite::DEV_ACCOUNTS[1].private_key.to_string(),
+        region: REGION.to_string(),
+        limits: gateway::Limits {
+            max_object_bytes: limit_bytes,
+            ..gateway::Limits::default()
+        },
+    };
+    let listen = "127.0.0.1:0".parse().expect("a socket address");
+    let running = gateway::spawn(config, listen, 2).expect("the gateway starts");
+    let mut connection = Connection::open(&format!("http://{}", running.address));
+    let made = answer(&mut connection, &put("/alpha", &[], false), "CreateBucket");
+    assert_eq!(made.head.status, 200, "CreateBucket: {}", made.describe());
+    let body = random_bytes(7, limit_bytes as usize + 1);
+    for wait_for_continue in [true, false] {
+        let context = format!(
+            "PUT of {} bytes over a {limit_bytes}-byte limit (waiting for 100 Continue: \
+             {wait_for_continue})",
+            body.len()
+        );
+        let head = put("/alpha/too-large", &body, true).head(&connection.host);
+        let refused =
+            connection.exchange_with_body_aside(&head, &body, wait_for_continue, &context);
+        assert_eq!(
+            (refused.head.status, refused.code()),
+            (400, Some("EntityTooLarge")),
+            "{context}: {}",
+            refused.describe()
+        );
+        connection.reopen_after_close(&refused, &context);
+        put_and_get_back(
+            &mut connection,
+            "/alpha/within-limit",
+            b"within the limit",
+            &format!("{context}, then a good PUT on a new connection"),
+        );
+    }
+    running.stop().expect("the gateway stops");
 }
