@@ -34,6 +34,10 @@ pub struct GatewayArgs {
     /// Largest object or part body accepted, in MiB.
     #[arg(long, default_value_t = 5 * 1024)]
     max_object_mib: u64,
+    /// Request bodies the gateway keeps in memory at once, in MiB; a large body that does not
+    /// fit is spooled to the data folder instead.
+    #[arg(long, default_value_t = 1024)]
+    max_body_memory_mib: u64,
     /// Worker threads of the gateway's runtime.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -95,6 +99,7 @@ pub fn run(args: GatewayArgs) -> anyhow::Result<()> {
         region: args.region,
         limits: gateway::Limits {
             max_object_bytes: args.max_object_mib * 1024 * 1024,
+            max_body_memory_bytes: args.max_body_memory_mib * 1024 * 1024,
             ..gateway::Limits::default()
         },
     };

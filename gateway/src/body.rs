@@ -1,8 +1,12 @@
 //! Receiving a request body: bytes are hashed as they arrive (the S3 checksums the client
 //! asked for, the 0G file tree segment by segment when the length is announced, and MD5 for
-//! the ETag on a thread of its own, which may finish beside the upload) and kept in memory up
-//! to a threshold, past it in a spool file that is removed when the upload is done. The limit
-//! on the body is enforced while reading, so an oversized body is refused before it is stored.
+//! the ETag on a thread of its own, which may finish beside the upload) and kept in memory, or
+//! in a spool file that is removed when the upload is done. A body whose length is announced
+//! stays in memory whole while the gateway-wide [`MemoryBudget`] has room for it (twice its
+//! length): no spool to write and read back, and its MD5 may finish during the upload instead
+//! of pacing the receipt. Other bodies stay in memory up to [`MEMORY_SPOOL_BYTES`] and spool
+//! past it. The limit on the body is enforced while reading, so an oversized body is refused
+//! before it is stored.
 
 use crate::error::{Error, Result};
 use crate::store::Checksums;
@@ -12,10 +16,66 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use types::SEGMENT_BYTES;
 
-/// Bodies up to this size stay in memory.
+/// Bodies up to this size stay in memory without counting against the [`MemoryBudget`].
 pub const MEMORY_SPOOL_BYTES: usize = 8 * 1024 * 1024;
+
+/// The bytes of request bodies the gateway holds in memory at once beyond the small ones
+/// ([`MEMORY_SPOOL_BYTES`] each); a body that does not fit is spooled instead. Clones share
+/// the count.
+#[derive(Clone, Debug)]
+pub struct MemoryBudget {
+    limit_bytes: u64,
+    used_bytes: Arc<AtomicU64>,
+}
+
+impl MemoryBudget {
+    pub fn new(limit_bytes: u64) -> MemoryBudget {
+        MemoryBudget {
+            limit_bytes,
+            used_bytes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Takes `bytes` of the budget until the reservation is dropped, or `None` when that would
+    /// pass the limit.
+    pub fn reserve(&self, bytes: u64) -> Option<Reservation> {
+        self.used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| total <= self.limit_bytes)
+            })
+            .ok()?;
+        Some(Reservation {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Bytes reserved now.
+    #[cfg(test)]
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes.load(Ordering::Acquire)
+    }
+}
+
+/// A share of a [`MemoryBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: MemoryBudget,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget
+            .used_bytes
+            .fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
 
 /// Which checksums to compute while receiving.
 #[derive(Clone, Copy, Debug, Default)]
@@ -69,7 +129,11 @@ impl Wanted {
 
 /// Where a received body is.
 pub enum Spool {
-    Memory(Bytes),
+    /// In memory; a large body holds its share of the [`MemoryBudget`] until dropped.
+    Memory {
+        bytes: Bytes,
+        _reservation: Option<Reservation>,
+    },
     File {
         source: client::FileSource,
         path: PathBuf,
@@ -79,7 +143,7 @@ pub enum Spool {
 impl Spool {
     pub fn source(&self) -> &dyn client::Source {
         match self {
-            Spool::Memory(bytes) => bytes,
+            Spool::Memory { bytes, .. } => bytes,
             Spool::File { source, .. } => source,
         }
     }
@@ -139,15 +203,17 @@ impl Received {
 const BATCH_BYTES: usize = SEGMENT_BYTES;
 /// Batches queued for the thread that keeps the bytes and builds the tree.
 const SINK_QUEUE_BATCHES: usize = 8;
-/// Batches queued for the MD5 thread: MD5 (about 0.7 GB/s on one core) is the slowest pass,
-/// and this is how far it may lag behind the rest (8 MiB), in memory held per request.
+/// Batches queued for the MD5 thread of a spooled body: MD5 (about 0.7 GB/s on one core) is
+/// the slowest pass, and this is how far it may lag behind the rest (8 MiB), in memory held
+/// per request. A body kept in memory lets it lag by the whole body (see `receive`).
 const MD5_QUEUE_BATCHES: usize = 32;
 
 /// Consecutive chunks of a body, about `BATCH_BYTES` together.
 type Batch = Vec<Bytes>;
 
-/// Reads `body` to its end, refusing more than `limit_bytes`, spooling past
-/// `MEMORY_SPOOL_BYTES` into a fresh file in `spool_dir`. Two blocking threads take every
+/// Reads `body` to its end, refusing more than `limit_bytes`. A body of announced length that
+/// `memory` has room for is kept in memory whole; any other spools past `MEMORY_SPOOL_BYTES`
+/// into a fresh file in `spool_dir`. Two blocking threads take every
 /// chunk while the next ones are read from the connection: one keeps the bytes, computes the
 /// checksums in `wanted` and builds the 0G tree (when `expected_bytes` announces the length),
 /// the other computes MD5. When this returns, the tree and checksums are known and MD5 is at
@@ -158,6 +224,7 @@ pub async fn receive(
     expected_bytes: Option<u64>,
     limit_bytes: u64,
     spool_dir: &Path,
+    memory: &MemoryBudget,
     wanted: Wanted,
 ) -> Result<Received> {
     if let Some(expected) = expected_bytes
@@ -165,11 +232,36 @@ pub async fn receive(
     {
         return Err(Error::EntityTooLarge { limit_bytes });
     }
+    // A body kept in memory reserves twice its length: once for the copy the sink keeps, once
+    // for the received chunks the MD5 thread may still hold. MD5 (about 0.64 GB/s here) is the
+    // slowest pass over a body; a spooled body's chunks wait for it in a short queue, which
+    // paces the whole receipt at MD5's speed, while a body in memory lets it lag as far as it
+    // needs and finish beside the upload to the node.
+    let (keep, md5_queue_batches) = match expected_bytes {
+        Some(expected) if expected > MEMORY_SPOOL_BYTES as u64 => {
+            match expected
+                .checked_mul(2)
+                .and_then(|bytes| memory.reserve(bytes))
+            {
+                Some(reservation) => {
+                    let capacity_bytes =
+                        usize::try_from(expected).expect("a reserved body fits in memory");
+                    let keep = Keep::Memory {
+                        capacity_bytes,
+                        reservation: Some(reservation),
+                    };
+                    (keep, capacity_bytes.div_ceil(BATCH_BYTES) + 1)
+                }
+                None => (Keep::SpoolPast(MEMORY_SPOOL_BYTES), MD5_QUEUE_BATCHES),
+            }
+        }
+        _ => (Keep::SpoolPast(MEMORY_SPOOL_BYTES), MD5_QUEUE_BATCHES),
+    };
     let (sink_batches, sink_queue) = tokio::sync::mpsc::channel::<Batch>(SINK_QUEUE_BATCHES);
-    let (md5_batches, md5_queue) = tokio::sync::mpsc::channel::<Batch>(MD5_QUEUE_BATCHES);
+    let (md5_batches, md5_queue) = tokio::sync::mpsc::channel::<Batch>(md5_queue_batches);
     let sink_dir = spool_dir.to_path_buf();
     let tree = expected_bytes.and_then(TreeHasher::new);
-    let sink = tokio::task::spawn_blocking(move || sink(sink_queue, &sink_dir, wanted, tree));
+    let sink = tokio::task::spawn_blocking(move || sink(sink_queue, &sink_dir, keep, wanted, tree));
     let md5 = tokio::task::spawn_blocking(move || md5_of(md5_queue));
     let mut size_bytes = 0u64;
     let read = async {
@@ -296,6 +388,18 @@ fn md5_of(mut queue: tokio::sync::mpsc::Receiver<Batch>) -> [u8; 16] {
     md5.finalize()
 }
 
+/// Where the keeping half of `receive` keeps the bytes.
+enum Keep {
+    /// All of them in memory, in one buffer of the announced length: they are covered by the
+    /// reservation (`receive` refuses a body that turns out longer).
+    Memory {
+        capacity_bytes: usize,
+        reservation: Option<Reservation>,
+    },
+    /// In memory up to this many bytes, then in a spool file.
+    SpoolPast(usize),
+}
+
 /// What the keeping half of `receive` hands back.
 struct Sunk {
     spool: Spool,
@@ -329,16 +433,27 @@ impl Drop for SpoolGuard {
     }
 }
 
-/// The keeping half of `receive`: keeps every chunk in memory or, past `MEMORY_SPOOL_BYTES`,
-/// in a spool file, computes the wanted checksums and builds the 0G tree.
+/// The keeping half of `receive`: keeps every chunk as `keep` says, computes the wanted
+/// checksums and builds the 0G tree.
 fn sink(
     mut queue: tokio::sync::mpsc::Receiver<Batch>,
     spool_dir: &Path,
+    keep: Keep,
     wanted: Wanted,
     mut tree: Option<TreeHasher>,
 ) -> Result<Sunk> {
     let mut hasher = wanted.hasher();
-    let mut memory = BytesMut::new();
+    let (mut memory, memory_limit_bytes, reservation) = match keep {
+        Keep::Memory {
+            capacity_bytes,
+            reservation,
+        } => (
+            BytesMut::with_capacity(capacity_bytes),
+            capacity_bytes,
+            reservation,
+        ),
+        Keep::SpoolPast(limit_bytes) => (BytesMut::new(), limit_bytes, None),
+    };
     let mut file: Option<(std::fs::File, SpoolGuard)> = None;
     let io = |operation: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -356,7 +471,7 @@ fn sink(
                 Some((spool, guard)) => spool
                     .write_all(&chunk)
                     .map_err(io("writing", guard.path()))?,
-                None if memory.len() + chunk.len() <= MEMORY_SPOOL_BYTES => {
+                None if memory.len() + chunk.len() <= memory_limit_bytes => {
                     memory.extend_from_slice(&chunk);
                 }
                 None => {
@@ -376,7 +491,10 @@ fn sink(
         }
     }
     let spool = match file {
-        None => Spool::Memory(memory.freeze()),
+        None => Spool::Memory {
+            bytes: memory.freeze(),
+            _reservation: reservation,
+        },
         Some((spool, guard)) => {
             drop(spool);
             let source = client::FileSource::open(guard.path()).map_err(|error| Error::Io {
@@ -520,5 +638,86 @@ mod tests {
             );
         }
         assert!(TreeHasher::new(0).is_none(), "an empty body has no tree");
+    }
+
+    fn streaming(data: &[u8]) -> s3s::dto::StreamingBlob {
+        let chunks: Vec<std::result::Result<Bytes, std::io::Error>> = data
+            .chunks(100_000)
+            .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+            .collect();
+        s3s::dto::StreamingBlob::wrap(futures_util::stream::iter(chunks))
+    }
+
+    fn spool_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir).expect("the spool folder").count()
+    }
+
+    #[test]
+    fn the_memory_budget_counts_reservations_until_they_are_dropped() {
+        let budget = MemoryBudget::new(100);
+        let first = budget.reserve(60).expect("within the limit");
+        assert!(budget.reserve(41).is_none(), "past the limit");
+        let second = budget.reserve(40).expect("exactly the limit");
+        assert_eq!(budget.used_bytes(), 100);
+        drop(first);
+        assert_eq!(budget.used_bytes(), 40);
+        assert!(
+            budget.clone().reserve(60).is_some(),
+            "clones share the count"
+        );
+        drop(second);
+        assert_eq!(budget.used_bytes(), 0);
+        assert!(budget.reserve(u64::MAX).is_none(), "no overflow");
+    }
+
+    /// A large body of announced length stays in memory while the budget has room for it,
+    /// holding its share until the upload is done; past the budget it is spooled, and either
+    /// way the same bytes come back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_body_stays_in_memory_within_the_budget_and_spools_past_it() {
+        let spool_dir = tempfile::tempdir().expect("a temporary folder");
+        let data = bytes(MEMORY_SPOOL_BYTES + 3 * SEGMENT_BYTES + 17);
+        let size = data.len() as u64;
+        let budget = MemoryBudget::new(3 * size);
+        let held = receive(
+            Some(streaming(&data)),
+            Some(size),
+            u64::MAX,
+            spool_dir.path(),
+            &budget,
+            Wanted::default(),
+        )
+        .await
+        .expect("a good body");
+        assert!(matches!(held.spool, Spool::Memory { .. }));
+        assert_eq!(budget.used_bytes(), 2 * size);
+        assert_eq!(spool_files(spool_dir.path()), 0);
+        assert_eq!(held.spool.source().in_memory(), Some(&data[..]));
+
+        // `held` leaves room for half another such body: the next one spools.
+        let spooled = receive(
+            Some(streaming(&data)),
+            Some(size),
+            u64::MAX,
+            spool_dir.path(),
+            &budget,
+            Wanted::default(),
+        )
+        .await
+        .expect("a good body");
+        assert!(matches!(spooled.spool, Spool::File { .. }));
+        assert_eq!(spool_files(spool_dir.path()), 1);
+        let mut read_back = vec![0u8; data.len()];
+        spooled
+            .spool
+            .source()
+            .read_at(&mut read_back, 0)
+            .expect("the spool reads back");
+        assert!(read_back == data);
+        assert_eq!(held.md5.get().await.expect("md5"), Md5::checksum(&data));
+        drop(spooled);
+        assert_eq!(spool_files(spool_dir.path()), 0, "the spool is removed");
+        drop(held.spool);
+        assert_eq!(budget.used_bytes(), 0);
     }
 }

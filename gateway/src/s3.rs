@@ -30,6 +30,8 @@ pub struct Limits {
     pub max_key_bytes: usize,
     pub max_metadata_bytes: usize,
     pub max_delete_keys: usize,
+    /// Request bodies held in memory at once (beyond small ones); larger ones are spooled.
+    pub max_body_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             max_key_bytes: 1024,
             max_metadata_bytes: 2048,
             max_delete_keys: 1000,
+            max_body_memory_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -51,6 +54,7 @@ pub struct Gateway {
     node: client::Client,
     payer: Arc<client::Payer>,
     spool_dir: PathBuf,
+    body_memory: body::MemoryBudget,
     limits: Limits,
     region: String,
 }
@@ -69,6 +73,7 @@ impl Gateway {
             node,
             payer: Arc::new(payer),
             spool_dir,
+            body_memory: body::MemoryBudget::new(limits.max_body_memory_bytes),
             limits,
             region,
         }
@@ -170,6 +175,7 @@ impl Gateway {
             expected,
             self.limits.max_object_bytes,
             &self.spool_dir,
+            &self.body_memory,
             wanted,
         )
         .await?;
