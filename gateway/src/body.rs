@@ -13,7 +13,9 @@ use crate::store::Checksums;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use s3s::checksum::ChecksumHasher;
-use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+#[cfg(any(test, not(target_arch = "x86_64")))]
+use s3s::crypto::Md5;
+use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -379,13 +381,42 @@ impl TreeHasher {
 
 /// The MD5 half of `receive`: MD5 of every batch, in order.
 fn md5_of(mut queue: tokio::sync::mpsc::Receiver<Batch>) -> [u8; 16] {
-    let mut md5 = Md5::new();
+    let mut md5 = BodyMd5::default();
     while let Some(batch) = queue.blocking_recv() {
         for chunk in &batch {
             md5.update(chunk);
         }
     }
-    md5.finalize()
+    md5.finish()
+}
+
+/// MD5 for ETags: RustCrypto's assembly backend on x86-64 (see Cargo.toml), s3s's elsewhere.
+#[derive(Default)]
+struct BodyMd5(
+    #[cfg(target_arch = "x86_64")] md5_asm::Md5,
+    #[cfg(not(target_arch = "x86_64"))] Md5,
+);
+
+#[cfg(target_arch = "x86_64")]
+impl BodyMd5 {
+    fn update(&mut self, bytes: &[u8]) {
+        md5_asm::Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(self) -> [u8; 16] {
+        md5_asm::Digest::finalize(self.0).into()
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl BodyMd5 {
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(self) -> [u8; 16] {
+        self.0.finalize()
+    }
 }
 
 /// Where the keeping half of `receive` keeps the bytes.
