@@ -251,50 +251,37 @@ fn paired_summary() {
         "\npaired minimum of {PAIRED_ROUNDS} alternating rounds, 32 MiB payload, {k}+{m} shards of {width} bytes"
     );
     let blob = write_blob(params, payload).expect("within the limit");
-    let mut encoder = Encoder::new(*params);
+    let encoder = Encoder::new(*params);
     println!("zerog's engine on this CPU: {:?}", encoder.engine());
     let mut coder = ReedSolomonEncoder::new(k, m, *width).expect("supported");
-    if encoder.engine() != EngineKind::Library {
+    let mut bare_encode = || {
+        for shard in blob.chunks_exact(*width) {
+            coder.add_original_shard(shard).expect("k shards");
+        }
+        black_box(coder.encode().expect("k shards added").recovery(0));
+    };
+    let mut encoders = vec![("encode", encoder)];
+    if encoders[0].1.engine() != EngineKind::Library {
         // What the column blocks alone give, on the library's own FFT engine.
-        let mut on_library =
+        let on_library =
             Encoder::with_engine(*params, EngineKind::Library).expect("always available");
+        encoders.insert(0, ("encode, library engine", on_library));
+    }
+    for (label, mut encoder) in encoders {
         paired(
-            "encode, library engine",
+            label,
             payload.len(),
             || {
                 black_box(
-                    *on_library
+                    *encoder
                         .encode(payload)
                         .expect("within the limit")
                         .commitment(),
                 );
             },
-            || {
-                for shard in blob.chunks_exact(*width) {
-                    coder.add_original_shard(shard).expect("k shards");
-                }
-                black_box(coder.encode().expect("k shards added").recovery(0));
-            },
+            &mut bare_encode,
         );
     }
-    paired(
-        "encode",
-        payload.len(),
-        || {
-            black_box(
-                *encoder
-                    .encode(payload)
-                    .expect("within the limit")
-                    .commitment(),
-            );
-        },
-        || {
-            for shard in blob.chunks_exact(*width) {
-                coder.add_original_shard(shard).expect("k shards");
-            }
-            black_box(coder.encode().expect("k shards added").recovery(0));
-        },
-    );
     let mut all: Vec<usize> = (0..n).collect();
     all.shuffle(&mut StdRng::seed_from_u64(2));
     let mut random = all[..k].to_vec();

@@ -679,6 +679,21 @@ mod tests {
         s3s::dto::StreamingBlob::wrap(futures_util::stream::iter(chunks))
     }
 
+    /// Receives `data` announced with its length, as every S3 client sends a PUT.
+    async fn receive_announced(data: &[u8], spool_dir: &Path, budget: &MemoryBudget) -> Received {
+        let size = Some(data.len() as u64);
+        receive(
+            Some(streaming(data)),
+            size,
+            u64::MAX,
+            spool_dir,
+            budget,
+            Wanted::default(),
+        )
+        .await
+        .expect("a good body")
+    }
+
     fn spool_files(dir: &Path) -> usize {
         std::fs::read_dir(dir).expect("the spool folder").count()
     }
@@ -710,32 +725,14 @@ mod tests {
         let data = bytes(MEMORY_SPOOL_BYTES + 3 * SEGMENT_BYTES + 17);
         let size = data.len() as u64;
         let budget = MemoryBudget::new(3 * size);
-        let held = receive(
-            Some(streaming(&data)),
-            Some(size),
-            u64::MAX,
-            spool_dir.path(),
-            &budget,
-            Wanted::default(),
-        )
-        .await
-        .expect("a good body");
+        let held = receive_announced(&data, spool_dir.path(), &budget).await;
         assert!(matches!(held.spool, Spool::Memory { .. }));
         assert_eq!(budget.used_bytes(), 2 * size);
         assert_eq!(spool_files(spool_dir.path()), 0);
         assert_eq!(held.spool.source().in_memory(), Some(&data[..]));
 
         // `held` leaves room for half another such body: the next one spools.
-        let spooled = receive(
-            Some(streaming(&data)),
-            Some(size),
-            u64::MAX,
-            spool_dir.path(),
-            &budget,
-            Wanted::default(),
-        )
-        .await
-        .expect("a good body");
+        let spooled = receive_announced(&data, spool_dir.path(), &budget).await;
         assert!(matches!(spooled.spool, Spool::File { .. }));
         assert_eq!(spool_files(spool_dir.path()), 1);
         let mut read_back = vec![0u8; data.len()];

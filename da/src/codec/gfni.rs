@@ -97,6 +97,16 @@ impl Gfni {
         })
     }
 
+    /// The multipliers `[m01, m02, m23]` of the radix-4 group at transform row `r` whose rows are
+    /// `dist` apart, as the library's transforms index the skew table.
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn group_registers(&self, r: usize, dist: usize, skew_delta: usize) -> [Registers; 3] {
+        let base = r + dist + skew_delta - 1;
+        let [m01, m02, m23] = [base, base + dist, base + 2 * dist]
+            .map(|index| self.butterfly_matrix(self.skew[index]));
+        [Registers::of(m01), Registers::of(m02), Registers::of(m23)]
+    }
+
     /// The matrix a butterfly multiplies by: `GF_MODULUS` means zero there.
     fn butterfly_matrix(&self, log_m: GfElement) -> MulMatrix {
         if log_m == GF_MODULUS {
@@ -120,7 +130,17 @@ impl Gfni {
         skew_delta: usize,
     ) {
         // SAFETY: a `Gfni` exists only where `detect` saw the target features.
-        unsafe { self.fft_avx512(data, row_chunks, pos, size, truncated_size, skew_delta) }
+        unsafe {
+            self.fft_passes(
+                data,
+                row_chunks,
+                pos,
+                size,
+                truncated_size,
+                skew_delta,
+                None,
+            )
+        }
     }
 
     /// In-place IFFT, the library's `Engine::ifft` on a flat buffer (see [`Gfni::fft`]).
@@ -134,7 +154,17 @@ impl Gfni {
         skew_delta: usize,
     ) {
         // SAFETY: a `Gfni` exists only where `detect` saw the target features.
-        unsafe { self.ifft_avx512(data, row_chunks, pos, size, truncated_size, skew_delta) }
+        unsafe {
+            self.ifft_passes(
+                data,
+                row_chunks,
+                pos,
+                size,
+                truncated_size,
+                skew_delta,
+                None,
+            )
+        }
     }
 
     /// `x *= log_m`, the library's `Engine::mul`.
@@ -191,27 +221,6 @@ impl Gfni {
 
     /// The butterflies of one radix-4 group: `dist` rows apart, all with the same three skews,
     /// so the four runs of `dist` rows are processed as four long slices.
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
-    fn fft_avx512(
-        &self,
-        data: &mut [[u8; 64]],
-        row_chunks: usize,
-        pos: usize,
-        size: usize,
-        truncated_size: usize,
-        skew_delta: usize,
-    ) {
-        self.fft_passes(
-            data,
-            row_chunks,
-            pos,
-            size,
-            truncated_size,
-            skew_delta,
-            None,
-        );
-    }
-
     /// The FFT; with `outputs`, its last pass stores transform row `i` into `outputs[i]`
     /// (non-temporal where every output is 64-byte aligned) instead of back into `data`.
     #[allow(clippy::too_many_arguments)] // the library's five transform arguments, plus two
@@ -237,10 +246,7 @@ impl Gfni {
             let last = dist == 1;
             let mut r = 0;
             while r < truncated_size {
-                let base = r + dist + skew_delta - 1;
-                let m01 = Registers::of(self.butterfly_matrix(self.skew[base]));
-                let m02 = Registers::of(self.butterfly_matrix(self.skew[base + dist]));
-                let m23 = Registers::of(self.butterfly_matrix(self.skew[base + dist * 2]));
+                let [m01, m02, m23] = self.group_registers(r, dist, skew_delta);
                 let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, dist);
                 match outputs.as_deref_mut() {
                     Some(outputs) if last => {
@@ -248,7 +254,7 @@ impl Gfni {
                         let targets = [(); 4].map(|()| targets.next());
                         fft_two_layers_out(s0, s1, s2, s3, m01, m23, m02, targets, stream);
                     }
-                    _ => fft_two_layers(s0, s1, s2, s3, m01, m23, m02),
+                    _ => two_layers::<false>([s0, s1, s2, s3], m01, m23, m02),
                 }
                 r += dist4;
             }
@@ -277,27 +283,6 @@ impl Gfni {
                 store_rows(output, source, stream);
             }
         }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
-    fn ifft_avx512(
-        &self,
-        data: &mut [[u8; 64]],
-        row_chunks: usize,
-        pos: usize,
-        size: usize,
-        truncated_size: usize,
-        skew_delta: usize,
-    ) {
-        self.ifft_passes(
-            data,
-            row_chunks,
-            pos,
-            size,
-            truncated_size,
-            skew_delta,
-            None,
-        );
     }
 
     /// The IFFT; with `inputs`, transform row `i` is first taken to be `inputs[i]` (zeros past
@@ -331,10 +316,7 @@ impl Gfni {
                 while r < size {
                     let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, 1);
                     if r < truncated_size {
-                        let base = r + skew_delta;
-                        let m01 = Registers::of(self.butterfly_matrix(self.skew[base]));
-                        let m02 = Registers::of(self.butterfly_matrix(self.skew[base + 1]));
-                        let m23 = Registers::of(self.butterfly_matrix(self.skew[base + 2]));
+                        let [m01, m02, m23] = self.group_registers(r, 1, skew_delta);
                         let sources = [0, 1, 2, 3].map(|j| {
                             inputs.get(r + j).map(|input| {
                                 let (chunks, rest) = input.as_chunks::<64>();
@@ -359,12 +341,9 @@ impl Gfni {
         while dist4 <= size {
             let mut r = 0;
             while r < truncated_size {
-                let base = r + dist + skew_delta - 1;
-                let m01 = Registers::of(self.butterfly_matrix(self.skew[base]));
-                let m02 = Registers::of(self.butterfly_matrix(self.skew[base + dist]));
-                let m23 = Registers::of(self.butterfly_matrix(self.skew[base + dist * 2]));
+                let [m01, m02, m23] = self.group_registers(r, dist, skew_delta);
                 let [s0, s1, s2, s3] = Self::quarters(data, row_chunks, pos + r, dist);
-                ifft_two_layers(s0, s1, s2, s3, m01, m23, m02);
+                two_layers::<true>([s0, s1, s2, s3], m01, m23, m02);
                 r += dist4;
             }
             dist = dist4;
@@ -514,24 +493,27 @@ fn ifft4(x: [__m512i; 4], m01: Registers, m23: Registers, m02: Registers) -> [__
     [x0, x1, x2, x3]
 }
 
-/// [`fft4`] over four rows in place.
+/// [`fft4`], or [`ifft4`] when `INVERSE`, over four rows in place.
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn fft_two_layers(
-    s0: &mut [[u8; 64]],
-    s1: &mut [[u8; 64]],
-    s2: &mut [[u8; 64]],
-    s3: &mut [[u8; 64]],
+fn two_layers<const INVERSE: bool>(
+    rows: [&mut [[u8; 64]]; 4],
     m01: Registers,
     m23: Registers,
     m02: Registers,
 ) {
+    let [s0, s1, s2, s3] = rows;
     let rows = s0
         .iter_mut()
         .zip(s1.iter_mut())
         .zip(s2.iter_mut())
         .zip(s3.iter_mut());
     for (((c0, c1), c2), c3) in rows {
-        let [x0, x1, x2, x3] = fft4([load(c0), load(c1), load(c2), load(c3)], m01, m23, m02);
+        let x = [load(c0), load(c1), load(c2), load(c3)];
+        let [x0, x1, x2, x3] = if INVERSE {
+            ifft4(x, m01, m23, m02)
+        } else {
+            fft4(x, m01, m23, m02)
+        };
         store(c0, x0);
         store(c1, x1);
         store(c2, x2);
@@ -568,31 +550,6 @@ fn fft_two_layers_out(
                 store_to(&mut target[chunk], value, stream);
             }
         }
-    }
-}
-
-/// [`ifft4`] over four rows in place.
-#[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn ifft_two_layers(
-    s0: &mut [[u8; 64]],
-    s1: &mut [[u8; 64]],
-    s2: &mut [[u8; 64]],
-    s3: &mut [[u8; 64]],
-    m01: Registers,
-    m23: Registers,
-    m02: Registers,
-) {
-    let rows = s0
-        .iter_mut()
-        .zip(s1.iter_mut())
-        .zip(s2.iter_mut())
-        .zip(s3.iter_mut());
-    for (((c0, c1), c2), c3) in rows {
-        let [x0, x1, x2, x3] = ifft4([load(c0), load(c1), load(c2), load(c3)], m01, m23, m02);
-        store(c0, x0);
-        store(c1, x1);
-        store(c2, x2);
-        store(c3, x3);
     }
 }
 
