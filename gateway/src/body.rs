@@ -1,12 +1,12 @@
 //! Receiving a request body: bytes are hashed as they arrive (the S3 checksums the client
-//! asked for, the 0G file tree segment by segment when the length is announced, and MD5 for
-//! the ETag on a thread of its own, which may finish beside the upload) and kept in memory, or
-//! in a spool file that is removed when the upload is done. A body whose length is announced
-//! stays in memory whole while the gateway-wide [`MemoryBudget`] has room for it (twice its
-//! length): no spool to write and read back, and its MD5 may finish during the upload instead
-//! of pacing the receipt. Other bodies stay in memory up to [`MEMORY_SPOOL_BYTES`] and spool
-//! past it. The limit on the body is enforced while reading, so an oversized body is refused
-//! before it is stored.
+//! asked for, and the 0G file tree segment by segment when the length is announced) and kept
+//! in memory, or in a spool file that is removed when the upload is done. A body whose length
+//! is announced stays in memory whole while the gateway-wide [`MemoryBudget`] has room for it:
+//! no spool to write and read back, and its MD5 (for the ETag) is computed once it has
+//! arrived, beside the upload to the node. Other bodies stay in memory up to
+//! [`MEMORY_SPOOL_BYTES`] and spool past it, with MD5 on a thread of its own as they arrive.
+//! The limit on the body is enforced while reading, so an oversized body is refused before it
+//! is stored.
 
 use crate::error::{Error, Result};
 use crate::store::Checksums;
@@ -205,9 +205,9 @@ impl Received {
 const BATCH_BYTES: usize = SEGMENT_BYTES;
 /// Batches queued for the thread that keeps the bytes and builds the tree.
 const SINK_QUEUE_BATCHES: usize = 8;
-/// Batches queued for the MD5 thread of a spooled body: MD5 (about 0.7 GB/s on one core) is
-/// the slowest pass, and this is how far it may lag behind the rest (8 MiB), in memory held
-/// per request. A body kept in memory lets it lag by the whole body (see `receive`).
+/// Batches queued for the MD5 thread of a body that may spool: MD5 (about 0.8 GB/s on one
+/// core) is the slowest pass, and this is how far it may lag behind the rest (8 MiB), in memory
+/// held per request. A body kept in memory is hashed after it arrives (see `receive`).
 const MD5_QUEUE_BATCHES: usize = 32;
 
 /// Consecutive chunks of a body, about `BATCH_BYTES` together.
@@ -234,37 +234,33 @@ pub async fn receive(
     {
         return Err(Error::EntityTooLarge { limit_bytes });
     }
-    // A body kept in memory reserves twice its length: once for the copy the sink keeps, once
-    // for the received chunks the MD5 thread may still hold. MD5 (about 0.64 GB/s here) is the
-    // slowest pass over a body; a spooled body's chunks wait for it in a short queue, which
-    // paces the whole receipt at MD5's speed, while a body in memory lets it lag as far as it
-    // needs and finish beside the upload to the node.
-    let (keep, md5_queue_batches) = match expected_bytes {
-        Some(expected) if expected > MEMORY_SPOOL_BYTES as u64 => {
-            match expected
-                .checked_mul(2)
-                .and_then(|bytes| memory.reserve(bytes))
-            {
-                Some(reservation) => {
-                    let capacity_bytes =
-                        usize::try_from(expected).expect("a reserved body fits in memory");
-                    let keep = Keep::Memory {
-                        capacity_bytes,
-                        reservation: Some(reservation),
-                    };
-                    (keep, capacity_bytes.div_ceil(BATCH_BYTES) + 1)
-                }
-                None => (Keep::SpoolPast(MEMORY_SPOOL_BYTES), MD5_QUEUE_BATCHES),
-            }
-        }
-        _ => (Keep::SpoolPast(MEMORY_SPOOL_BYTES), MD5_QUEUE_BATCHES),
+    // MD5 (about 0.8 GB/s here) is the slowest pass over a body. A spooled body's chunks wait
+    // for it in a short queue, which paces the receipt at MD5's speed. A body kept in memory is
+    // hashed after it has arrived instead, beside the upload to the node: while it arrives the
+    // two cores are busy with the connection and the 0G tree, which the upload waits for,
+    // where the upload leaves room (the node's round trips).
+    let keep = match expected_bytes {
+        Some(expected) if expected > MEMORY_SPOOL_BYTES as u64 => match memory.reserve(expected) {
+            Some(reservation) => Keep::Memory {
+                capacity_bytes: usize::try_from(expected).expect("a reserved body fits in memory"),
+                reservation: Some(reservation),
+            },
+            None => Keep::SpoolPast(MEMORY_SPOOL_BYTES),
+        },
+        _ => Keep::SpoolPast(MEMORY_SPOOL_BYTES),
     };
     let (sink_batches, sink_queue) = tokio::sync::mpsc::channel::<Batch>(SINK_QUEUE_BATCHES);
-    let (md5_batches, md5_queue) = tokio::sync::mpsc::channel::<Batch>(md5_queue_batches);
+    let (md5_batches, md5) = match keep {
+        Keep::Memory { .. } => (None, None),
+        Keep::SpoolPast(_) => {
+            let (md5_batches, md5_queue) = tokio::sync::mpsc::channel::<Batch>(MD5_QUEUE_BATCHES);
+            let md5 = tokio::task::spawn_blocking(move || md5_of(md5_queue));
+            (Some(md5_batches), Some(md5))
+        }
+    };
     let sink_dir = spool_dir.to_path_buf();
     let tree = expected_bytes.and_then(TreeHasher::new);
     let sink = tokio::task::spawn_blocking(move || sink(sink_queue, &sink_dir, keep, wanted, tree));
-    let md5 = tokio::task::spawn_blocking(move || md5_of(md5_queue));
     let mut size_bytes = 0u64;
     let read = async {
         let Some(mut body) = body else {
@@ -272,7 +268,11 @@ pub async fn receive(
         };
         // False once the sink stopped on an error, which it returns below.
         let hand_off = async |batch: Batch| {
-            md5_batches.send(batch.clone()).await.is_ok() && sink_batches.send(batch).await.is_ok()
+            let md5_took = match &md5_batches {
+                Some(md5_batches) => md5_batches.send(batch.clone()).await.is_ok(),
+                None => true,
+            };
+            md5_took && sink_batches.send(batch).await.is_ok()
         };
         let mut batch = Batch::new();
         let mut batch_bytes = 0;
@@ -318,6 +318,22 @@ pub async fn receive(
             received_bytes: size_bytes,
         });
     }
+    let md5 = match (md5, &spool) {
+        (Some(md5), _) => md5,
+        (None, Spool::Memory { bytes, .. }) => {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut md5 = BodyMd5::default();
+                md5.update(&bytes);
+                md5.finish()
+            })
+        }
+        (None, Spool::File { .. }) => {
+            return Err(Error::Task {
+                detail: "a body kept in memory was spooled".to_string(),
+            });
+        }
+    };
     Ok(Received {
         spool,
         size_bytes,
@@ -421,8 +437,8 @@ impl BodyMd5 {
 
 /// Where the keeping half of `receive` keeps the bytes.
 enum Keep {
-    /// All of them in memory, in one buffer of the announced length: they are covered by the
-    /// reservation (`receive` refuses a body that turns out longer).
+    /// All of them in memory, in one buffer of the announced length, covered by the
+    /// reservation; a body that turns out longer is refused.
     Memory {
         capacity_bytes: usize,
         reservation: Option<Reservation>,
@@ -485,6 +501,7 @@ fn sink(
         ),
         Keep::SpoolPast(limit_bytes) => (BytesMut::new(), limit_bytes, None),
     };
+    let spill = reservation.is_none();
     let mut file: Option<(std::fs::File, SpoolGuard)> = None;
     let io = |operation: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -504,6 +521,13 @@ fn sink(
                     .map_err(io("writing", guard.path()))?,
                 None if memory.len() + chunk.len() <= memory_limit_bytes => {
                     memory.extend_from_slice(&chunk);
+                }
+                None if !spill => {
+                    // Kept in memory for its announced length, and longer than announced.
+                    return Err(Error::IncompleteBody {
+                        expected_bytes: memory_limit_bytes as u64,
+                        received_bytes: (memory.len() + chunk.len()) as u64,
+                    });
                 }
                 None => {
                     let path = spool_dir.join(format!("{:032x}.spool", rand::random::<u128>()));
@@ -724,10 +748,10 @@ mod tests {
         let spool_dir = tempfile::tempdir().expect("a temporary folder");
         let data = bytes(MEMORY_SPOOL_BYTES + 3 * SEGMENT_BYTES + 17);
         let size = data.len() as u64;
-        let budget = MemoryBudget::new(3 * size);
+        let budget = MemoryBudget::new(2 * size - 1);
         let held = receive_announced(&data, spool_dir.path(), &budget).await;
         assert!(matches!(held.spool, Spool::Memory { .. }));
-        assert_eq!(budget.used_bytes(), 2 * size);
+        assert_eq!(budget.used_bytes(), size);
         assert_eq!(spool_files(spool_dir.path()), 0);
         assert_eq!(held.spool.source().in_memory(), Some(&data[..]));
 
@@ -747,5 +771,32 @@ mod tests {
         assert_eq!(spool_files(spool_dir.path()), 0, "the spool is removed");
         drop(held.spool);
         assert_eq!(budget.used_bytes(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_longer_than_announced_is_refused_and_releases_its_memory() {
+        let spool_dir = tempfile::tempdir().expect("a temporary folder");
+        let data = bytes(MEMORY_SPOOL_BYTES + 2 * SEGMENT_BYTES);
+        let budget = MemoryBudget::new(u64::MAX);
+        let announced = data.len() as u64 - 1000;
+        let refused = receive(
+            Some(streaming(&data)),
+            Some(announced),
+            u64::MAX,
+            spool_dir.path(),
+            &budget,
+            Wanted::default(),
+        )
+        .await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::IncompleteBody { expected_bytes, .. }) if expected_bytes == announced
+            ),
+            "{:?}",
+            refused.err()
+        );
+        assert_eq!(budget.used_bytes(), 0);
+        assert_eq!(spool_files(spool_dir.path()), 0);
     }
 }
