@@ -28,11 +28,25 @@ fn payload_bytes(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// Small parameter sets: transform sizes of 2·4^j as well as 4^j for both the encoder (k
+/// rounded up) and the decoder (k rounded up, plus m, rounded up), fewer recovery shards than
+/// data shards, and k = 1.
 fn small_params() -> Vec<DaParams> {
-    [(4, 8), (16, 32), (3, 5), (1, 2), (8, 3)]
-        .into_iter()
-        .map(|(k, m)| DaParams::new(k, m).expect("supported params"))
-        .collect()
+    [
+        (4, 8),
+        (16, 32),
+        (3, 5),
+        (1, 2),
+        (8, 3),
+        (1, 1),
+        (4, 4),
+        (2, 5),
+        (16, 16),
+        (33, 40),
+    ]
+    .into_iter()
+    .map(|(k, m)| DaParams::new(k, m).expect("supported params"))
+    .collect()
 }
 
 /// Every shard of an encoded blob with its proof, owned.

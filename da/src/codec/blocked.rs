@@ -10,7 +10,7 @@
 //! and scattered into the recovery shards. Memory then sees one read of the data and one write
 //! of the recovery shards, and the bytes are the library's (tests compare them).
 
-use super::engine::CodingEngine;
+use super::engine::{CodingEngine, Fence};
 
 /// The work buffer of one column block: about half of a 2 MiB L2, which measured best on the
 /// 1024 + 2048 code (8 columns of 64 bytes across 2048 work positions).
@@ -38,6 +38,10 @@ impl AlignedBytes {
     }
 
     fn start(&self) -> usize {
+        if self.storage.is_empty() {
+            // Never resized: no contents, and no slack to align them in.
+            return 0;
+        }
         self.storage.as_ptr().addr().wrapping_neg() % 64
     }
 
@@ -108,6 +112,8 @@ impl BlockedEncoder {
         let columns = block_chunks(work_count, chunks_per_shard);
         block.resize(work_count * columns, [0u8; 64]);
 
+        // Orders the recovery shards' non-temporal stores when this call ends, or unwinds.
+        let fence = engine.fence();
         let mut first_column = 0;
         while first_column < chunks_per_shard {
             let columns = columns.min(chunks_per_shard - first_column);
@@ -122,6 +128,7 @@ impl BlockedEncoder {
                 .collect();
             encode_block(
                 engine,
+                &fence,
                 &mut block[..work_count * columns],
                 columns,
                 &inputs,
@@ -129,7 +136,6 @@ impl BlockedEncoder {
             );
             first_column += columns;
         }
-        engine.fence();
     }
 
     /// Recovery shard `index` (< m) of the last encoding.
@@ -146,14 +152,15 @@ impl BlockedEncoder {
 /// `LowRateEncoder::encode` as written.
 fn encode_block(
     engine: &CodingEngine,
+    fence: &Fence,
     block: &mut [[u8; 64]],
     columns: usize,
     inputs: &[&[u8]],
     outputs: &mut [&mut [u8]],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if let CodingEngine::Gfni(gfni) = engine {
-        gfni.encode_block(block, columns, inputs, outputs);
+    if let (CodingEngine::Gfni(gfni), Fence::Stream(fence)) = (engine, fence) {
+        gfni.encode_block(fence, block, columns, inputs, outputs);
         return;
     }
     let (k, m) = (inputs.len(), outputs.len());
@@ -175,6 +182,6 @@ fn encode_block(
         group_start += size;
     }
     for (row, output) in block.chunks_exact(columns).zip(outputs.iter_mut()) {
-        engine.scatter(output, row);
+        engine.scatter(fence, output, row);
     }
 }

@@ -27,7 +27,7 @@ impl EngineKind {
     pub fn is_available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            EngineKind::Gfni => super::gfni::Gfni::detect().is_some(),
+            EngineKind::Gfni => super::gfni::Gfni::is_available(),
             #[cfg(not(target_arch = "x86_64"))]
             EngineKind::Gfni => false,
             EngineKind::Library => true,
@@ -132,25 +132,37 @@ impl CodingEngine {
         }
     }
 
-    /// Copies column-block `rows` into `destination` (`rows.len() × 64` bytes); with
-    /// non-temporal stores where the engine has them and `destination` is 64-byte aligned.
-    /// [`CodingEngine::fence`] must follow before the bytes leave this thread.
-    pub(crate) fn scatter(&self, destination: &mut [u8], rows: &[[u8; 64]]) {
+    /// The fence of one coding call: create it before the first [`CodingEngine::scatter`] or
+    /// fused encode, keep it until the output is used. Dropping it orders the call's
+    /// non-temporal stores, even when the call unwinds.
+    pub(crate) fn fence(&self) -> Fence {
         match self {
             #[cfg(target_arch = "x86_64")]
-            CodingEngine::Gfni(engine) if destination.as_ptr().addr().is_multiple_of(64) => {
-                engine.stream_rows(destination, rows)
+            CodingEngine::Gfni(_) => Fence::Stream(super::gfni::StreamFence::new()),
+            CodingEngine::Library(_) => Fence::Plain,
+        }
+    }
+
+    /// Copies column-block `rows` into `destination` (`rows.len() × 64` bytes); with
+    /// non-temporal stores where the engine has them, `destination` is 64-byte aligned and
+    /// `fence` will order them.
+    pub(crate) fn scatter(&self, fence: &Fence, destination: &mut [u8], rows: &[[u8; 64]]) {
+        match (self, fence) {
+            #[cfg(target_arch = "x86_64")]
+            (CodingEngine::Gfni(engine), Fence::Stream(fence))
+                if destination.as_ptr().addr().is_multiple_of(64) =>
+            {
+                engine.stream_rows(fence, destination, rows)
             }
             _ => destination.copy_from_slice(rows.as_flattened()),
         }
     }
+}
 
-    /// Makes the stores of [`CodingEngine::scatter`] visible to other threads.
-    pub(crate) fn fence(&self) {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            CodingEngine::Gfni(engine) => engine.fence(),
-            CodingEngine::Library(_) => {}
-        }
-    }
+/// What orders a coding call's stores: an `sfence` on drop for the GFNI engine, which streams;
+/// nothing for the library's engine, which does not.
+pub(crate) enum Fence {
+    #[cfg(target_arch = "x86_64")]
+    Stream(super::gfni::StreamFence),
+    Plain,
 }

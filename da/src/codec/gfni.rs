@@ -19,12 +19,18 @@
 //! pass, then a final odd layer), so the output is identical wherever the library defines it;
 //! only each radix-4 butterfly is done in registers (four chunks loaded, both layers applied,
 //! four chunks stored), and all butterflies of a group, which share their skews and lie in four
-//! runs of consecutive rows, are one pass over four slices. A butterfly whose skew is `GF_MODULUS` (multiply by zero, the library's
-//! plain XOR) uses the all-zero matrix, which gives the same bytes without a branch.
+//! runs of consecutive rows, are one pass over four slices. A butterfly whose skew is
+//! `GF_MODULUS` (multiply by zero, the library's plain XOR) uses the all-zero matrix, which gives
+//! the same bytes without a branch.
 //!
 //! Safety: every `unsafe` here is a SIMD load or store through a pointer made from a `&[u8; 64]`
-//! or `&mut [u8; 64]`, or a call into this module's `#[target_feature]` functions, which only
-//! run once [`Gfni::detect`] has seen AVX-512F, AVX-512BW and GFNI on this CPU.
+//! or `&mut [u8; 64]`; a call into this module's `#[target_feature]` functions, which only run
+//! once [`Gfni::detect`] has seen AVX-512F, AVX-512BW and GFNI on this CPU; a non-temporal store,
+//! which needs its 64 bytes aligned (the `unsafe fn`s that may do one say so, and their callers
+//! check); or `sfence`. Non-temporal stores are weakly ordered, so they must be fenced before the
+//! memory is touched again, by this thread or another: the functions that stream take a
+//! [`StreamFence`], which fences when it is dropped, at the end of the coding call or when it
+//! unwinds.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
@@ -78,6 +84,24 @@ fn build_matrices() -> Box<[MulMatrix]> {
         .collect()
 }
 
+/// Orders the non-temporal stores made while it lives before anything after it: `sfence` when
+/// dropped, at the end of a coding call or while it unwinds. The functions that stream take
+/// one, so none can be called without a fence to follow.
+pub(crate) struct StreamFence(());
+
+impl StreamFence {
+    pub(crate) fn new() -> StreamFence {
+        StreamFence(())
+    }
+}
+
+impl Drop for StreamFence {
+    fn drop(&mut self) {
+        // SAFETY: SSE, and so `sfence`, is part of x86-64.
+        unsafe { _mm_sfence() }
+    }
+}
+
 /// The GFNI engine. Only [`Gfni::detect`] makes one, on a CPU with the features it needs.
 #[derive(Clone, Copy)]
 pub(crate) struct Gfni {
@@ -86,12 +110,16 @@ pub(crate) struct Gfni {
 }
 
 impl Gfni {
-    /// The engine, if this CPU has AVX-512F, AVX-512BW and GFNI.
-    pub(crate) fn detect() -> Option<Gfni> {
-        let available = is_x86_feature_detected!("avx512f")
+    /// Whether this CPU has AVX-512F, AVX-512BW and GFNI.
+    pub(crate) fn is_available() -> bool {
+        is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("gfni");
-        available.then(|| Gfni {
+            && is_x86_feature_detected!("gfni")
+    }
+
+    /// The engine, if this CPU has what it needs ([`Gfni::is_available`]).
+    pub(crate) fn detect() -> Option<Gfni> {
+        Gfni::is_available().then(|| Gfni {
             skew: tables::get_skew(),
             matrices: &MATRICES,
         })
@@ -176,21 +204,20 @@ impl Gfni {
     /// Copies `rows` to `destination` (64-byte aligned, `rows.len() × 64` bytes) with
     /// non-temporal stores, which skip reading the destination's lines into the cache first:
     /// the scatter of a column block into 2048 recovery shards is otherwise bound by those
-    /// reads. Call [`Gfni::fence`] before the bytes are handed to another thread.
-    pub(crate) fn stream_rows(&self, destination: &mut [u8], rows: &[[u8; 64]]) {
+    /// reads. `_fence` orders them before anything that follows it.
+    pub(crate) fn stream_rows(
+        &self,
+        _fence: &StreamFence,
+        destination: &mut [u8],
+        rows: &[[u8; 64]],
+    ) {
         assert_eq!(destination.len(), rows.len() * 64);
         assert!(destination.as_ptr().addr().is_multiple_of(64));
         let (destination, rest) = destination.as_chunks_mut::<64>();
         assert!(rest.is_empty());
-        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features, and the
+        // destination was just checked to be 64-byte aligned.
         unsafe { store_rows(destination, rows, true) }
-    }
-
-    /// Orders the non-temporal stores before any later store, so a thread that is handed the
-    /// bytes after this sees them.
-    pub(crate) fn fence(&self) {
-        // SAFETY: SSE is part of x86-64.
-        unsafe { _mm_sfence() }
     }
 
     /// Rows `first .. first + 4 × dist` as four runs of `dist` rows.
@@ -219,8 +246,6 @@ impl Gfni {
         data[first * row_chunks..first * row_chunks + 2 * run].split_at_mut(run)
     }
 
-    /// The butterflies of one radix-4 group: `dist` rows apart, all with the same three skews,
-    /// so the four runs of `dist` rows are processed as four long slices.
     /// The FFT; with `outputs`, its last pass stores transform row `i` into `outputs[i]`
     /// (non-temporal where every output is 64-byte aligned) instead of back into `data`.
     #[allow(clippy::too_many_arguments)] // the library's five transform arguments, plus two
@@ -235,6 +260,13 @@ impl Gfni {
         skew_delta: usize,
         mut outputs: Option<&mut [&mut [u8]]>,
     ) {
+        // The last pass writes the outputs of the groups it runs, which cover the rows below
+        // the truncation.
+        assert!(
+            outputs
+                .as_deref()
+                .is_none_or(|outputs| outputs.len() <= truncated_size)
+        );
         let stream = outputs.as_deref().is_some_and(|outputs| {
             outputs
                 .iter()
@@ -252,7 +284,10 @@ impl Gfni {
                     Some(outputs) if last => {
                         let mut targets = outputs.iter_mut().skip(r).map(|output| &mut **output);
                         let targets = [(); 4].map(|()| targets.next());
-                        fft_two_layers_out(s0, s1, s2, s3, m01, m23, m02, targets, stream);
+                        // SAFETY: `stream` is set only when every output is 64-byte aligned.
+                        unsafe {
+                            fft_two_layers_out(s0, s1, s2, s3, m01, m23, m02, targets, stream)
+                        };
                     }
                     _ => two_layers::<false>([s0, s1, s2, s3], m01, m23, m02),
                 }
@@ -280,7 +315,8 @@ impl Gfni {
                 let source = &data[start..start + row_chunks];
                 let (output, rest) = output.as_chunks_mut::<64>();
                 assert!(rest.is_empty());
-                store_rows(output, source, stream);
+                // SAFETY: `stream` is set only when every output is 64-byte aligned.
+                unsafe { store_rows(output, source, stream) };
             }
         }
     }
@@ -302,6 +338,8 @@ impl Gfni {
         let mut dist = 1;
         let mut dist4 = 4;
         if let Some(inputs) = inputs {
+            // Groups past the truncation are zero-filled: no input may lie there.
+            assert!(inputs.len() <= truncated_size && truncated_size <= size);
             let row = |index: usize| (pos + index) * row_chunks..(pos + index + 1) * row_chunks;
             if size < 4 {
                 for index in 0..size {
@@ -359,10 +397,12 @@ impl Gfni {
     /// One column block of the low-rate encoder: `inputs` are the `k` data shards' bytes in the
     /// block's columns, `outputs` the `m` recovery shards' (each `row_chunks × 64` bytes);
     /// `block` is scratch of `m.next_multiple_of(k.next_power_of_two())` rows. The same steps
-    /// as `blocked::BlockedEncoder`, with the copy of the inputs into the block done by the
-    /// IFFT's first pass and the copy of the outputs out of it by each FFT's last pass.
+    /// as `blocked::encode_block` on the library's engine, with the copy of the inputs into the
+    /// block done by the IFFT's first pass and the copy of the outputs out of it by each FFT's
+    /// last pass (non-temporal where the outputs are aligned, ordered by `_fence`).
     pub(crate) fn encode_block(
         &self,
+        _fence: &StreamFence,
         block: &mut [[u8; 64]],
         row_chunks: usize,
         inputs: &[&[u8]],
@@ -371,6 +411,9 @@ impl Gfni {
         let (k, m) = (inputs.len(), outputs.len());
         let size = k.next_power_of_two();
         assert_eq!(block.len(), m.next_multiple_of(size) * row_chunks);
+        let width_bytes = row_chunks * 64;
+        assert!(inputs.iter().all(|input| input.len() == width_bytes));
+        assert!(outputs.iter().all(|output| output.len() == width_bytes));
         // SAFETY: a `Gfni` exists only where `detect` saw the target features.
         unsafe {
             self.ifft_passes(block, row_chunks, 0, size, k, 0, Some(inputs));
@@ -522,9 +565,13 @@ fn two_layers<const INVERSE: bool>(
 }
 
 /// [`fft4`] over four rows, results to `targets` (a missing target's row is dropped).
+///
+/// # Safety
+///
+/// With `stream`, every target starts on a 64-byte boundary.
 #[allow(clippy::too_many_arguments)] // four rows, three multipliers, where the rows go
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn fft_two_layers_out(
+unsafe fn fft_two_layers_out(
     s0: &[[u8; 64]],
     s1: &[[u8; 64]],
     s2: &[[u8; 64]],
@@ -547,7 +594,8 @@ fn fft_two_layers_out(
         let y = fft4(x, m01, m23, m02);
         for (target, value) in targets.iter_mut().zip(y) {
             if let Some(target) = target {
-                store_to(&mut target[chunk], value, stream);
+                // SAFETY: the caller's promise about `stream` covers every chunk of a target.
+                unsafe { store_to(&mut target[chunk], value, stream) };
             }
         }
     }
@@ -580,22 +628,31 @@ fn ifft_two_layers_in(
 }
 
 /// Stores `value`, non-temporally when `stream` (the caller checked `chunk` is aligned).
+///
+/// # Safety
+///
+/// With `stream`, `chunk` starts on a 64-byte boundary.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn store_to(chunk: &mut [u8; 64], value: __m512i, stream: bool) {
+unsafe fn store_to(chunk: &mut [u8; 64], value: __m512i, stream: bool) {
     if stream {
-        // SAFETY: the caller checked that `chunk` starts on a 64-byte boundary, as the stream
-        // store requires.
+        // SAFETY: the caller promises `chunk` is 64-byte aligned, as the stream store requires.
         unsafe { _mm512_stream_si512(chunk.as_mut_ptr().cast(), value) }
     } else {
         store(chunk, value);
     }
 }
 
+/// Copies `rows` into `targets`.
+///
+/// # Safety
+///
+/// With `stream`, `targets` starts on a 64-byte boundary.
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn store_rows(targets: &mut [[u8; 64]], rows: &[[u8; 64]], stream: bool) {
+unsafe fn store_rows(targets: &mut [[u8; 64]], rows: &[[u8; 64]], stream: bool) {
     for (target, row) in targets.iter_mut().zip(rows) {
-        store_to(target, load(row), stream);
+        // SAFETY: every chunk of an aligned run of chunks is aligned.
+        unsafe { store_to(target, load(row), stream) };
     }
 }
 
@@ -637,16 +694,14 @@ mod tests {
     }
 
     #[test]
-    fn mul_matches_the_library_for_sampled_multipliers() {
+    fn mul_matches_the_library_for_every_multiplier() {
         let Some(gfni) = Gfni::detect() else {
             eprintln!("no AVX-512 with GFNI here; the dispatch tests cover the other engine");
             return;
         };
         let reference = NoSimd::new();
-        let mut multipliers: Vec<GfElement> = (0..=GF_MODULUS).step_by(97).collect();
-        multipliers.extend([0, 1, 2, GF_MODULUS - 1, GF_MODULUS]);
-        for (seed, &log_m) in multipliers.iter().enumerate() {
-            let mut ours = random_chunks(3, seed as u64);
+        for log_m in 0..=GF_MODULUS {
+            let mut ours = random_chunks(1, u64::from(log_m));
             let mut theirs = ours.clone();
             gfni.mul(&mut ours, log_m);
             reference.mul(&mut theirs, log_m);
@@ -663,12 +718,18 @@ mod tests {
         let reference = NoSimd::new();
         let chunks_per_shard = 2;
         let mut seed = 0;
-        for size in [1usize, 2, 4, 8, 16, 32, 64, 128, 256, 512, 2048] {
+        // Skew 0 and 1 reach the table's `GF_MODULUS` entries (a multiply by zero), which the
+        // other offsets miss; the test checks that some transform met one.
+        let mut zero_skews_seen = 0;
+        for size in [1usize, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096] {
             for truncated_size in [1, size / 2, size.saturating_sub(1), size] {
                 if truncated_size == 0 {
                     continue;
                 }
-                for skew_delta in [size, 3 * size, 16_384] {
+                for skew_delta in [0, 1, size, 3 * size, 16_384] {
+                    zero_skews_seen += (skew_delta..skew_delta + size)
+                        .filter(|&index| gfni.skew[index] == GF_MODULUS)
+                        .count();
                     seed += 1;
                     let offset = 2;
                     let shard_count = offset + size;
@@ -718,8 +779,13 @@ mod tests {
                 }
             }
         }
+        assert!(zero_skews_seen > 0, "no transform multiplied by zero");
     }
 
+    /// Every shape of the fused passes: transform sizes 1, 2, 4, 2·4^j and 4^j; a last group of
+    /// one to three rows and partial groups past the truncation; fewer recovery than data
+    /// shards; aligned outputs (streamed) and unaligned ones; scratch full of garbage, which the
+    /// fused first pass must overwrite or zero wherever the library's copy would have.
     #[test]
     fn fused_encode_block_matches_the_library_encoder_at_any_alignment() {
         use reed_solomon_simd::rate::{LowRateEncoder, RateEncoder};
@@ -727,48 +793,58 @@ mod tests {
             eprintln!("no AVX-512 with GFNI here; the dispatch tests cover the other engine");
             return;
         };
-        let columns = 3;
-        let width = columns * 64;
-        for (seed, (k, m)) in [
+        let shapes = [
             (1usize, 2usize),
+            (2, 1),
+            (2, 7),
             (3, 5),
             (4, 4),
             (8, 3),
+            (16, 3),
+            (16, 18),
             (16, 40),
+            (17, 5),
+            (64, 67),
             (64, 128),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let data: Vec<Vec<u8>> = (0..k)
-                .map(|index| random_chunks(columns, (seed * 1000 + index) as u64).concat())
-                .collect();
-            let mut library = LowRateEncoder::new(k, m, width, NoSimd::new(), None)
-                .expect("supported parameters");
-            for shard in &data {
-                library.add_original_shard(shard).expect("k shards");
-            }
-            let expected: Vec<Vec<u8>> = library
-                .encode()
-                .expect("k shards added")
-                .recovery_iter()
-                .map(<[u8]>::to_vec)
-                .collect();
-            for offset in [0usize, 8] {
-                let mut storage = vec![0u8; m * width + 128];
-                let start = storage.as_ptr().addr().wrapping_neg() % 64 + offset;
-                let recovery = &mut storage[start..start + m * width];
-                let inputs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-                let mut outputs: Vec<&mut [u8]> = recovery.chunks_exact_mut(width).collect();
-                let size = k.next_power_of_two();
-                let mut block = vec![[0u8; 64]; m.next_multiple_of(size) * columns];
-                gfni.encode_block(&mut block, columns, &inputs, &mut outputs);
-                gfni.fence();
-                for (index, shard) in recovery.chunks_exact(width).enumerate() {
-                    assert!(
-                        shard == expected[index],
-                        "k {k} m {m} offset {offset}: recovery shard {index}"
-                    );
+            (100, 7),
+            (257, 300),
+            (1024, 1025),
+        ];
+        for (seed, (k, m)) in shapes.into_iter().enumerate() {
+            for columns in [1usize, 3] {
+                let width = columns * 64;
+                let data: Vec<Vec<u8>> = (0..k)
+                    .map(|index| random_chunks(columns, (seed * 10_000 + index) as u64).concat())
+                    .collect();
+                let mut library = LowRateEncoder::new(k, m, width, NoSimd::new(), None)
+                    .expect("supported parameters");
+                for shard in &data {
+                    library.add_original_shard(shard).expect("k shards");
+                }
+                let expected: Vec<Vec<u8>> = library
+                    .encode()
+                    .expect("k shards added")
+                    .recovery_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                for offset in [0usize, 8] {
+                    let mut storage = vec![0u8; m * width + 128];
+                    let start = storage.as_ptr().addr().wrapping_neg() % 64 + offset;
+                    let recovery = &mut storage[start..start + m * width];
+                    let inputs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                    let mut outputs: Vec<&mut [u8]> = recovery.chunks_exact_mut(width).collect();
+                    let size = k.next_power_of_two();
+                    let mut block = vec![[0xA5u8; 64]; m.next_multiple_of(size) * columns];
+                    {
+                        let fence = StreamFence::new();
+                        gfni.encode_block(&fence, &mut block, columns, &inputs, &mut outputs);
+                    }
+                    for (index, shard) in recovery.chunks_exact(width).enumerate() {
+                        assert!(
+                            shard == expected[index],
+                            "k {k} m {m} columns {columns} offset {offset}: recovery shard {index}"
+                        );
+                    }
                 }
             }
         }

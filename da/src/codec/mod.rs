@@ -203,8 +203,8 @@ pub enum Added {
 }
 
 /// Decodes committed blobs under one set of parameters; keeps its coders, buffers and tree from
-/// blob to blob (about 4 × the largest blob it has decoded, most of it the restorer's work
-/// buffer).
+/// blob to blob: about (1 + 2m/k) × the largest blob it has decoded (5× at 1024 + 2048), the
+/// blob itself and two sets of recovery shards, the restorer's and the encoder's.
 pub struct Decoder {
     params: DaParams,
     restorer: CodewordRestorer,

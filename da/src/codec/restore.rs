@@ -133,6 +133,8 @@ impl CodewordRestorer {
         self.block.resize(work_count * columns, [0u8; 64]);
         let engine = &self.engine;
         let recovery = self.recovery.as_mut_slice();
+        // Orders the restored shards' non-temporal stores when this call ends, or unwinds.
+        let fence = engine.fence();
         let mut first_column = 0;
         while first_column < chunks_per_shard {
             let columns = columns.min(chunks_per_shard - first_column);
@@ -183,14 +185,14 @@ impl CodewordRestorer {
                 } else {
                     &mut recovery[(index - data_shards) * width_bytes..]
                 };
-                engine.scatter(&mut shard_start[bytes.clone()], row);
+                engine.scatter(&fence, &mut shard_start[bytes.clone()], row);
             }
             first_column += columns;
         }
-        engine.fence();
     }
 
-    /// Recovery shard `recovery_index`: held, or restored by the last [`CodewordRestorer::restore`].
+    /// Recovery shard `recovery_index`: held, or restored by the last
+    /// [`CodewordRestorer::restore`].
     pub(crate) fn recovery_shard(&self, recovery_index: usize) -> &[u8] {
         let width_bytes = self.layout.width_bytes;
         assert!(recovery_index < self.layout.recovery_shards);
