@@ -88,29 +88,36 @@ impl BlockedEncoder {
     }
 
     /// Codes the `k` data shards, `data_shard(i)` for `i < k`, each `width_bytes` long (a
-    /// non-zero multiple of 64), into the `m` recovery shards.
+    /// non-zero multiple of 64), into the `m` recovery shards, kept for
+    /// [`BlockedEncoder::recovery`].
     pub(crate) fn encode<'s>(
         &mut self,
         width_bytes: usize,
         data_shard: impl Fn(usize) -> &'s [u8],
     ) {
-        assert!(width_bytes > 0 && width_bytes.is_multiple_of(64));
-        let BlockedEncoder {
-            engine,
-            data_shards,
-            recovery_shards,
-            work_count,
-            block,
-            recovery,
-            ..
-        } = self;
-        let (k, m, work_count) = (*data_shards, *recovery_shards, *work_count);
+        let mut recovery = std::mem::take(&mut self.recovery);
+        recovery.resize(self.recovery_shards * width_bytes);
+        self.encode_into(width_bytes, data_shard, recovery.as_mut_slice());
+        self.recovery = recovery;
         self.width_bytes = width_bytes;
-        recovery.resize(m * width_bytes);
-        let recovery = recovery.as_mut_slice();
+    }
+
+    /// [`BlockedEncoder::encode`] into `recovery` (`m × width_bytes` bytes, recovery shard `j`
+    /// at `j × width_bytes`; streamed into where it is 64-byte aligned) instead of the encoder's
+    /// own buffer.
+    pub(crate) fn encode_into<'s>(
+        &mut self,
+        width_bytes: usize,
+        data_shard: impl Fn(usize) -> &'s [u8],
+        recovery: &mut [u8],
+    ) {
+        assert!(width_bytes > 0 && width_bytes.is_multiple_of(64));
+        let (k, m, work_count) = (self.data_shards, self.recovery_shards, self.work_count);
+        assert_eq!(recovery.len(), m * width_bytes);
+        let engine = &self.engine;
         let chunks_per_shard = width_bytes / 64;
         let columns = block_chunks(work_count, chunks_per_shard);
-        block.resize(work_count * columns, [0u8; 64]);
+        self.block.resize(work_count * columns, [0u8; 64]);
 
         // Orders the recovery shards' non-temporal stores when this call ends, or unwinds.
         let fence = engine.fence();
@@ -129,7 +136,7 @@ impl BlockedEncoder {
             encode_block(
                 engine,
                 &fence,
-                &mut block[..work_count * columns],
+                &mut self.block[..work_count * columns],
                 columns,
                 &inputs,
                 &mut outputs,

@@ -203,8 +203,8 @@ pub enum Added {
 }
 
 /// Decodes committed blobs under one set of parameters; keeps its coders, buffers and tree from
-/// blob to blob: about (1 + 2m/k) × the largest blob it has decoded (5× at 1024 + 2048), the
-/// blob itself and two sets of recovery shards, the restorer's and the encoder's.
+/// blob to blob: about (1 + m/k) × the largest blob it has decoded (3× at 1024 + 2048), the
+/// blob itself and its recovery shards.
 pub struct Decoder {
     params: DaParams,
     restorer: CodewordRestorer,
@@ -369,11 +369,14 @@ impl<'a> Retrieval<'a> {
 
         if held[..data_shards].iter().all(|&present| present) {
             // The blob is complete: encoding it gives the recovery shards, cheaper than decoding.
-            encoder.encode(width_bytes, |index| {
-                &blob[index * width_bytes..(index + 1) * width_bytes]
-            });
+            // They go where the restorer keeps recovery shards, so the decoder holds one set.
+            encoder.encode_into(
+                width_bytes,
+                |index| &blob[index * width_bytes..(index + 1) * width_bytes],
+                restorer.recovery_shards_mut(),
+            );
             for (recovery_index, leaf) in leaves[data_shards..].iter_mut().enumerate() {
-                *leaf = leaf_hash(encoder.recovery(recovery_index));
+                *leaf = leaf_hash(restorer.recovery_shard(recovery_index));
             }
         } else {
             restorer.restore(held, blob);

@@ -191,6 +191,12 @@ impl CodewordRestorer {
         }
     }
 
+    /// All `m` recovery shards (shard `j` at `j × width`), for a caller that computes them
+    /// another way: the decoder encodes them when it holds every data shard.
+    pub(crate) fn recovery_shards_mut(&mut self) -> &mut [u8] {
+        self.recovery.as_mut_slice()
+    }
+
     /// Recovery shard `recovery_index`: held, or restored by the last
     /// [`CodewordRestorer::restore`].
     pub(crate) fn recovery_shard(&self, recovery_index: usize) -> &[u8] {
