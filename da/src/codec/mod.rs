@@ -93,7 +93,7 @@ impl Encoder {
     /// [`crate::blob::MAX_PAYLOAD_BYTES`].
     pub fn encode<'a>(&'a mut self, payload: &'a [u8]) -> Result<EncodedBlob<'a>, DaError> {
         let params = self.params;
-        let (data_shards, recovery_shards) = (params.data_shards(), params.recovery_shards());
+        let data_shards = params.data_shards();
         let width_bytes = params.shard_width_bytes(payload.len())?;
         let Encoder {
             coder,
@@ -117,7 +117,6 @@ impl Encoder {
         for (recovery_index, leaf) in leaves[data_shards..].iter_mut().enumerate() {
             *leaf = leaf_hash(coder.recovery(recovery_index));
         }
-        debug_assert_eq!(leaves.len(), data_shards + recovery_shards);
         tree.build();
         let commitment = ShardCommitment::new(tree.root(), params, width_bytes)
             .expect("the canonical width of an accepted payload is within the limit");

@@ -20,7 +20,10 @@
 
 use super::blocked::{AlignedBytes, block_chunks};
 use super::engine::CodingEngine;
-use reed_solomon_simd::engine::{DefaultEngine, Engine, GF_MODULUS, GF_ORDER, GfElement};
+use reed_solomon_simd::engine::utils::xor_within;
+use reed_solomon_simd::engine::{
+    DefaultEngine, Engine, GF_MODULUS, GF_ORDER, GfElement, ShardsRefMut,
+};
 
 /// Reusable state of the one-pass restorer: the engine, one column block's work buffer, the
 /// recovery shards (held ones in, restored ones out) and the erasure table.
@@ -159,17 +162,11 @@ impl CodewordRestorer {
             }
 
             engine.ifft(block, columns, 0, work_count, recovery_end, 0);
-            // Formal derivative in the novel polynomial basis: rows `position - span ..
-            // position` ^= rows `position .. position + span`.
+            // Formal derivative in the novel polynomial basis, as the library's decoder takes it.
+            let mut work = ShardsRefMut::new(work_count, columns, block);
             for position in 1..work_count {
                 let span = 1 << position.trailing_zeros();
-                let (before, after) = block.split_at_mut(position * columns);
-                let targets = &mut before[(position - span) * columns..];
-                for (target, source) in targets.iter_mut().zip(&after[..span * columns]) {
-                    for (t, s) in target.iter_mut().zip(source) {
-                        *t ^= s;
-                    }
-                }
+                xor_within(&mut work, position - span, position, span);
             }
             engine.fft(block, columns, 0, work_count, recovery_end, 0);
 
