@@ -152,11 +152,11 @@ impl BlockedEncoder {
     }
 }
 
-/// One column block of the low-rate encoder: `inputs` are the `k` data shards' bytes in the
-/// block's columns, `outputs` the `m` recovery shards'; `block` is the work buffer of
-/// `m.next_multiple_of(k.next_power_of_two())` rows of `columns` chunks. The GFNI engine fuses
-/// the copies in and out into its first and last passes; otherwise the steps are the library's
-/// `LowRateEncoder::encode` as written.
+/// One column block of the low-rate encoder, the library's `LowRateEncoder::encode` step by
+/// step: `inputs` are the `k` data shards' bytes in the block's columns, `outputs` the `m`
+/// recovery shards'; `block` is the work buffer of `m.next_multiple_of(k.next_power_of_two())`
+/// rows of `columns` chunks. The engine reads the inputs and writes the outputs within its
+/// first and last passes where it can (the GFNI engine does).
 fn encode_block(
     engine: &CodingEngine,
     fence: &Fence,
@@ -165,30 +165,107 @@ fn encode_block(
     inputs: &[&[u8]],
     outputs: &mut [&mut [u8]],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if let (CodingEngine::Gfni(gfni), Fence::Stream(fence)) = (engine, fence) {
-        gfni.encode_block(fence, block, columns, inputs, outputs);
-        return;
-    }
-    let (k, m) = (inputs.len(), outputs.len());
-    let size = k.next_power_of_two();
-    for (row, input) in block.chunks_exact_mut(columns).zip(inputs) {
-        row.as_flattened_mut().copy_from_slice(input);
-    }
-    block[k * columns..size * columns].fill([0u8; 64]);
-    engine.ifft(block, columns, 0, size, k, 0);
+    let size = inputs.len().next_power_of_two();
+    assert_eq!(block.len(), outputs.len().next_multiple_of(size) * columns);
+    engine.ifft_from(block, columns, size, inputs);
+    // Every group of recovery shards is transformed from the IFFT's result.
     let mut group_start = size;
-    while group_start < m {
+    while group_start < outputs.len() {
         block.copy_within(0..size * columns, group_start * columns);
         group_start += size;
     }
-    let mut group_start = 0;
-    while group_start < m {
-        let count = (m - group_start).min(size);
-        engine.fft(block, columns, group_start, size, count, group_start + size);
-        group_start += size;
+    for (group, outputs) in outputs.chunks_mut(size).enumerate() {
+        engine.fft_skew_end_into(fence, block, columns, group * size, size, outputs);
     }
-    for (row, output) in block.chunks_exact(columns).zip(outputs.iter_mut()) {
-        engine.scatter(fence, output, row);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::EngineKind;
+    use rand::rngs::StdRng;
+    use rand::{RngCore, SeedableRng};
+    use reed_solomon_simd::engine::NoSimd;
+    use reed_solomon_simd::rate::{LowRateEncoder, RateEncoder};
+
+    /// Every shape of an encoder block on every engine: transform sizes 1, 2, 4, 2·4^j and 4^j;
+    /// a last group of one to three rows and partial groups past the truncation; fewer recovery
+    /// than data shards; aligned outputs (streamed by the GFNI engine) and unaligned ones; a
+    /// work buffer full of garbage, which must be overwritten or zeroed wherever the library's
+    /// encoder copies or zero-pads.
+    #[test]
+    fn a_block_codes_as_the_library_encoder_on_every_engine_and_alignment() {
+        let shapes = [
+            (1usize, 2usize),
+            (2, 1),
+            (2, 7),
+            (3, 5),
+            (4, 4),
+            (8, 3),
+            (16, 3),
+            (16, 18),
+            (16, 40),
+            (17, 5),
+            (64, 67),
+            (64, 128),
+            (100, 7),
+            (257, 300),
+            (1024, 1025),
+        ];
+        let mut rng = StdRng::seed_from_u64(5);
+        for (k, m) in shapes {
+            for columns in [1usize, 3] {
+                let width = columns * 64;
+                let data: Vec<Vec<u8>> = (0..k)
+                    .map(|_| {
+                        let mut shard = vec![0u8; width];
+                        rng.fill_bytes(&mut shard);
+                        shard
+                    })
+                    .collect();
+                let mut library = LowRateEncoder::new(k, m, width, NoSimd::new(), None)
+                    .expect("supported parameters");
+                for shard in &data {
+                    library.add_original_shard(shard).expect("k shards");
+                }
+                let expected: Vec<Vec<u8>> = library
+                    .encode()
+                    .expect("k shards added")
+                    .recovery_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                for kind in EngineKind::available() {
+                    let engine = CodingEngine::of(kind).expect("an available engine");
+                    for offset in [0usize, 8] {
+                        let mut storage = vec![0u8; m * width + 128];
+                        let start = storage.as_ptr().addr().wrapping_neg() % 64 + offset;
+                        let recovery = &mut storage[start..start + m * width];
+                        let inputs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                        let mut outputs: Vec<&mut [u8]> =
+                            recovery.chunks_exact_mut(width).collect();
+                        let size = k.next_power_of_two();
+                        let mut block = vec![[0xA5u8; 64]; m.next_multiple_of(size) * columns];
+                        {
+                            let fence = engine.fence();
+                            encode_block(
+                                &engine,
+                                &fence,
+                                &mut block,
+                                columns,
+                                &inputs,
+                                &mut outputs,
+                            );
+                        }
+                        for (index, shard) in recovery.chunks_exact(width).enumerate() {
+                            assert!(
+                                shard == expected[index],
+                                "{kind:?} k {k} m {m} columns {columns} offset {offset}: \
+                                 recovery shard {index}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

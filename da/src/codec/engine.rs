@@ -123,6 +123,64 @@ impl CodingEngine {
         }
     }
 
+    /// The IFFT of rows `0 .. size` whose rows are first `inputs` (each `row_chunks × 64`
+    /// bytes; zeros past them), truncated at `inputs.len()`: the low-rate encoder's first step.
+    /// The GFNI engine reads the inputs in its first pass; the library's is given a copy.
+    pub(crate) fn ifft_from(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        size: usize,
+        inputs: &[&[u8]],
+    ) {
+        assert!(inputs.len() <= size);
+        assert!(inputs.iter().all(|input| input.len() == row_chunks * 64));
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CodingEngine::Gfni(engine) => engine.ifft_from(data, row_chunks, size, inputs),
+            CodingEngine::Library(_) => {
+                let rows = &mut data[..size * row_chunks];
+                let (filled, zeros) = rows.split_at_mut(inputs.len() * row_chunks);
+                for (row, input) in filled.chunks_exact_mut(row_chunks).zip(inputs) {
+                    row.as_flattened_mut().copy_from_slice(input);
+                }
+                zeros.fill([0u8; 64]);
+                self.ifft(data, row_chunks, 0, size, inputs.len(), 0);
+            }
+        }
+    }
+
+    /// The FFT of rows `pos .. pos + size` with the skew of the group ending there (the
+    /// library's `fft_skew_end`), truncated at `outputs.len()`, its rows then stored into
+    /// `outputs` (each `row_chunks × 64` bytes): the low-rate encoder's step for one group of
+    /// recovery shards. The GFNI engine writes them from its last pass, non-temporally where
+    /// they are aligned; the library's is copied from.
+    pub(crate) fn fft_skew_end_into(
+        &self,
+        fence: &Fence,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        pos: usize,
+        size: usize,
+        outputs: &mut [&mut [u8]],
+    ) {
+        assert!(outputs.len() <= size);
+        assert!(outputs.iter().all(|output| output.len() == row_chunks * 64));
+        match (self, fence) {
+            #[cfg(target_arch = "x86_64")]
+            (CodingEngine::Gfni(engine), Fence::Stream(fence)) => {
+                engine.fft_skew_end_into(fence, data, row_chunks, pos, size, outputs)
+            }
+            _ => {
+                self.fft(data, row_chunks, pos, size, outputs.len(), pos + size);
+                let rows = data[pos * row_chunks..].chunks_exact(row_chunks);
+                for (row, output) in rows.zip(outputs.iter_mut()) {
+                    self.scatter(fence, output, row);
+                }
+            }
+        }
+    }
+
     /// `x *= log_m`.
     pub(crate) fn mul(&self, x: &mut [[u8; 64]], log_m: GfElement) {
         match self {

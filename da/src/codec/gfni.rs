@@ -394,50 +394,45 @@ impl Gfni {
         }
     }
 
-    /// One column block of the low-rate encoder: `inputs` are the `k` data shards' bytes in the
-    /// block's columns, `outputs` the `m` recovery shards' (each `row_chunks × 64` bytes);
-    /// `block` is scratch of `m.next_multiple_of(k.next_power_of_two())` rows. The same steps
-    /// as `blocked::encode_block` on the library's engine, with the copy of the inputs into the
-    /// block done by the IFFT's first pass and the copy of the outputs out of it by each FFT's
-    /// last pass (non-temporal where the outputs are aligned, ordered by `_fence`).
-    pub(crate) fn encode_block(
+    /// The IFFT of rows `0 .. size` whose rows are first `inputs` (zeros past them), truncated
+    /// at `inputs.len()`: the first pass reads the inputs itself instead of having them copied
+    /// into `data` first.
+    pub(crate) fn ifft_from(
+        &self,
+        data: &mut [[u8; 64]],
+        row_chunks: usize,
+        size: usize,
+        inputs: &[&[u8]],
+    ) {
+        // SAFETY: a `Gfni` exists only where `detect` saw the target features.
+        unsafe { self.ifft_passes(data, row_chunks, 0, size, inputs.len(), 0, Some(inputs)) }
+    }
+
+    /// The FFT of rows `pos .. pos + size` with the skew of the group ending there (the
+    /// library's `fft_skew_end`), truncated at `outputs.len()`: the last pass writes transform
+    /// row `i` into `outputs[i]` (non-temporal where every output is aligned, ordered by
+    /// `_fence`) instead of back into `data`.
+    pub(crate) fn fft_skew_end_into(
         &self,
         _fence: &StreamFence,
-        block: &mut [[u8; 64]],
+        data: &mut [[u8; 64]],
         row_chunks: usize,
-        inputs: &[&[u8]],
+        pos: usize,
+        size: usize,
         outputs: &mut [&mut [u8]],
     ) {
-        let (k, m) = (inputs.len(), outputs.len());
-        let size = k.next_power_of_two();
-        assert_eq!(block.len(), m.next_multiple_of(size) * row_chunks);
-        let width_bytes = row_chunks * 64;
-        assert!(inputs.iter().all(|input| input.len() == width_bytes));
-        assert!(outputs.iter().all(|output| output.len() == width_bytes));
+        let count = outputs.len();
         // SAFETY: a `Gfni` exists only where `detect` saw the target features.
         unsafe {
-            self.ifft_passes(block, row_chunks, 0, size, k, 0, Some(inputs));
-        }
-        let mut group_start = size;
-        while group_start < m {
-            block.copy_within(0..size * row_chunks, group_start * row_chunks);
-            group_start += size;
-        }
-        for (group, outputs) in outputs.chunks_mut(size).enumerate() {
-            let group_start = group * size;
-            let count = outputs.len();
-            // SAFETY: a `Gfni` exists only where `detect` saw the target features.
-            unsafe {
-                self.fft_passes(
-                    block,
-                    row_chunks,
-                    group_start,
-                    size,
-                    count,
-                    group_start + size,
-                    Some(outputs),
-                );
-            }
+            self.fft_passes(
+                data,
+                row_chunks,
+                pos,
+                size,
+                count,
+                pos + size,
+                Some(outputs),
+            )
         }
     }
 }
@@ -780,73 +775,5 @@ mod tests {
             }
         }
         assert!(zero_skews_seen > 0, "no transform multiplied by zero");
-    }
-
-    /// Every shape of the fused passes: transform sizes 1, 2, 4, 2·4^j and 4^j; a last group of
-    /// one to three rows and partial groups past the truncation; fewer recovery than data
-    /// shards; aligned outputs (streamed) and unaligned ones; scratch full of garbage, which the
-    /// fused first pass must overwrite or zero wherever the library's copy would have.
-    #[test]
-    fn fused_encode_block_matches_the_library_encoder_at_any_alignment() {
-        use reed_solomon_simd::rate::{LowRateEncoder, RateEncoder};
-        let Some(gfni) = Gfni::detect() else {
-            eprintln!("no AVX-512 with GFNI here; the dispatch tests cover the other engine");
-            return;
-        };
-        let shapes = [
-            (1usize, 2usize),
-            (2, 1),
-            (2, 7),
-            (3, 5),
-            (4, 4),
-            (8, 3),
-            (16, 3),
-            (16, 18),
-            (16, 40),
-            (17, 5),
-            (64, 67),
-            (64, 128),
-            (100, 7),
-            (257, 300),
-            (1024, 1025),
-        ];
-        for (seed, (k, m)) in shapes.into_iter().enumerate() {
-            for columns in [1usize, 3] {
-                let width = columns * 64;
-                let data: Vec<Vec<u8>> = (0..k)
-                    .map(|index| random_chunks(columns, (seed * 10_000 + index) as u64).concat())
-                    .collect();
-                let mut library = LowRateEncoder::new(k, m, width, NoSimd::new(), None)
-                    .expect("supported parameters");
-                for shard in &data {
-                    library.add_original_shard(shard).expect("k shards");
-                }
-                let expected: Vec<Vec<u8>> = library
-                    .encode()
-                    .expect("k shards added")
-                    .recovery_iter()
-                    .map(<[u8]>::to_vec)
-                    .collect();
-                for offset in [0usize, 8] {
-                    let mut storage = vec![0u8; m * width + 128];
-                    let start = storage.as_ptr().addr().wrapping_neg() % 64 + offset;
-                    let recovery = &mut storage[start..start + m * width];
-                    let inputs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-                    let mut outputs: Vec<&mut [u8]> = recovery.chunks_exact_mut(width).collect();
-                    let size = k.next_power_of_two();
-                    let mut block = vec![[0xA5u8; 64]; m.next_multiple_of(size) * columns];
-                    {
-                        let fence = StreamFence::new();
-                        gfni.encode_block(&fence, &mut block, columns, &inputs, &mut outputs);
-                    }
-                    for (index, shard) in recovery.chunks_exact(width).enumerate() {
-                        assert!(
-                            shard == expected[index],
-                            "k {k} m {m} columns {columns} offset {offset}: recovery shard {index}"
-                        );
-                    }
-                }
-            }
-        }
     }
 }
