@@ -559,6 +559,36 @@ fn a_put_refused_before_its_body_answers_a_client_that_waits_for_100_continue() 
     }
 }
 
+/// Sends `head` with `body` (right behind it, or after waiting for `100 Continue`), expects the
+/// refusal `expected` (status and S3 code) with the connection closed by the gateway, then
+/// checks that a good PUT of `after_key` and its GET work on a new connection.
+#[allow(clippy::too_many_arguments)] // one refusal scenario, spelled out at each call
+fn refused_then_closed(
+    connection: &mut Connection,
+    head: &[u8],
+    body: &[u8],
+    wait_for_continue: bool,
+    expected: (u16, &str),
+    after_key: &str,
+    after_body: &[u8],
+    context: &str,
+) {
+    let refused = connection.exchange_with_body_aside(head, body, wait_for_continue, context);
+    assert_eq!(
+        (refused.head.status, refused.code()),
+        (expected.0, Some(expected.1)),
+        "{context}: {}",
+        refused.describe()
+    );
+    connection.reopen_after_close(&refused, context);
+    put_and_get_back(
+        connection,
+        after_key,
+        after_body,
+        &format!("{context}, then a good PUT on a new connection"),
+    );
+}
+
 /// s3s refuses a bad signature, or an unknown access key, before the gateway's handler runs,
 /// so no drain consumes the body. A client waiting for `100 Continue` gets the 403 instead
 /// and sends no body; the gateway must say and do `connection: close`, or it takes the
@@ -576,19 +606,15 @@ fn a_put_with_a_bad_signature_ends_the_connection_of_a_client_that_waits_for_100
     ] {
         let context = format!("PUT signed by {access_key} with a wrong secret or key id");
         let head = request.head_signed_by(&connection.host, access_key, secret_key);
-        let refused = connection.exchange_with_body_aside(&head, &body, true, &context);
-        assert_eq!(
-            (refused.head.status, refused.code()),
-            (403, Some(code)),
-            "{context}: {}",
-            refused.describe()
-        );
-        connection.reopen_after_close(&refused, &context);
-        put_and_get_back(
+        refused_then_closed(
             &mut connection,
+            &head,
+            &body,
+            true,
+            (403, code),
             "/alpha/after-forged",
             b"after a forged signature",
-            &format!("{context}, then a good PUT on a new connection"),
+            &context,
         );
     }
 }
@@ -605,26 +631,21 @@ fn a_refused_put_with_a_body_too_large_to_drain_ends_the_connection() {
              {wait_for_continue})"
         );
         let head = put("/alpha/a/../b", &body, true).head(&connection.host);
-        let refused =
-            connection.exchange_with_body_aside(&head, &body, wait_for_continue, &context);
-        assert_eq!(
-            (refused.head.status, refused.code()),
-            (400, Some("InvalidArgument")),
-            "{context}: {}",
-            refused.describe()
-        );
-        connection.reopen_after_close(&refused, &context);
-        put_and_get_back(
+        refused_then_closed(
             &mut connection,
+            &head,
+            &body,
+            wait_for_continue,
+            (400, "InvalidArgument"),
             "/alpha/after-undrained",
             b"after a body too large to drain",
-            &format!("{context}, then a good PUT on a new connection"),
+            &context,
         );
     }
 }
 
-/// A body whose announced length is over the gateway's limit is refused (400
-/// EntityTooLarge, as S3 answers it) from its `Content-Length`, before a byte of it is read. The limit of the
+/// A body whose announced length is over the gateway's limit is refused (400 EntityTooLarge,
+/// as S3 answers it) from its `Content-Length`, before a byte of it is read. The limit of the
 /// dev node's gateway is fixed at 5 GiB, so this runs a gateway of its own, in this process,
 /// with a 1 MiB limit, in front of the dev node.
 #[test]
@@ -658,20 +679,15 @@ fn a_body_announced_over_the_limit_ends_the_connection() {
             body.len()
         );
         let head = put("/alpha/too-large", &body, true).head(&connection.host);
-        let refused =
-            connection.exchange_with_body_aside(&head, &body, wait_for_continue, &context);
-        assert_eq!(
-            (refused.head.status, refused.code()),
-            (400, Some("EntityTooLarge")),
-            "{context}: {}",
-            refused.describe()
-        );
-        connection.reopen_after_close(&refused, &context);
-        put_and_get_back(
+        refused_then_closed(
             &mut connection,
+            &head,
+            &body,
+            wait_for_continue,
+            (400, "EntityTooLarge"),
             "/alpha/within-limit",
             b"within the limit",
-            &format!("{context}, then a good PUT on a new connection"),
+            &context,
         );
     }
     running.stop().expect("the gateway stops");
