@@ -5,7 +5,7 @@ use types::H256;
 
 /// A JSON-RPC error answered by the node (`kind` is its stable `data.kind`, see docs/rpc.md).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{method}: node error {code}: {message}")]
+#[error("{method}: error {code}: {message}")]
 pub struct NodeError {
     pub method: String,
     pub code: i64,
@@ -17,24 +17,36 @@ pub struct NodeError {
 pub enum Error {
     #[error("building the HTTP client: {source}")]
     HttpClient { source: reqwest::Error },
-    #[error("cannot reach the node at {url} (is `zerog node` running?): {source}")]
-    Unreachable { url: String, source: reqwest::Error },
-    #[error("{method}: node answered HTTP {status} without JSON: {source}")]
+    #[error("cannot reach the {peer} at {url}{hint}: {source}", hint = if *peer == "node" { " (is `zerog node` running?)" } else { "" })]
+    Unreachable {
+        peer: &'static str,
+        url: String,
+        source: reqwest::Error,
+    },
+    #[error("{method}: answered HTTP {status} without a JSON-RPC answer: {detail}")]
     NotJson {
         method: String,
         status: u16,
-        source: reqwest::Error,
+        detail: String,
+    },
+    #[error("{method}: {url} answered more than {max_bytes} bytes; refused")]
+    AnswerTooLarge {
+        method: String,
+        url: String,
+        max_bytes: usize,
     },
     #[error(transparent)]
     Node(#[from] NodeError),
     #[error("unexpected answer for {what}: {detail}")]
     Answer { what: &'static str, detail: String },
+    #[error("unexpected answer: {0}")]
+    Wire(#[from] crate::wire::WireError),
     #[error("the key is not a 32-byte hex private key")]
     BadKey,
     #[error("signing the submission: {detail}")]
     Sign { detail: String },
-    #[error("the Flow submission {hash} reverted: {receipt}")]
-    Reverted { hash: String, receipt: String },
+    #[error("transaction {hash} reverted: {reason}")]
+    Reverted { hash: H256, reason: String },
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
     #[error("the file is empty: 0G files hold at least one byte")]

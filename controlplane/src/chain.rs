@@ -15,6 +15,9 @@ use merkle::file::SubmissionNode;
 use merkle::keccak::hash_pair;
 use types::{H256, SectorIndex, TxSeq};
 
+/// Chain id of the embedded dev chain (the one Hardhat and the 0G SDKs use for local chains).
+pub const DEV_CHAIN_ID: u64 = 31337;
+
 /// Sender recorded for submissions made through `zerog_submit` (no signatures before the
 /// Ethereum facade).
 const DEV_SENDER: [u8; 20] = [0; 20];
@@ -226,7 +229,7 @@ impl EmbeddedChain {
     /// Replays persisted blocks; on a new node, seals and persists genesis.
     pub fn open(index: &Index, encoded_blocks: &[Vec<u8>]) -> anyhow::Result<EmbeddedChain> {
         let config = ChainConfig {
-            chain_id: crate::api::DEV_CHAIN_ID,
+            chain_id: DEV_CHAIN_ID,
             ..ChainConfig::default()
         };
         if encoded_blocks.is_empty() {

@@ -56,6 +56,81 @@ pub struct Metrics {
     pub da_blobs_dispersed: Counter,
 }
 
+/// Counters, in the order `Metrics::new` takes them: name and help.
+const COUNTERS: [(&str, &str); 9] = [
+    ("ingest_bytes", "Segment bytes acknowledged durable"),
+    ("ingest_segments", "Segments acknowledged durable"),
+    ("download_bytes", "Segment bytes served to clients"),
+    ("download_segments", "Segments served to clients"),
+    (
+        "log_sync_errors",
+        "Failed rounds of tailing a remote chain (each is retried)",
+    ),
+    (
+        "da_shards_stored",
+        "DA shards verified and stored by this DA node",
+    ),
+    ("da_shards_served", "DA shards served to retrievers"),
+    (
+        "da_shards_pruned",
+        "DA shards removed after their retention window",
+    ),
+    (
+        "da_blobs_dispersed",
+        "Blobs this node dispersed and certified",
+    ),
+];
+/// Node-wide gauges.
+const GAUGES: [(&str, &str); 4] = [
+    ("files", "Files known from the chain"),
+    ("files_finalized", "Files whose data is completely stored"),
+    (
+        "log_sync_next_block",
+        "Next chain block the log sync will read",
+    ),
+    (
+        "chain_height",
+        "Height of the embedded chain's head, or the remote chain's last final block",
+    ),
+];
+/// Gauges per data-plane shard.
+const SHARD_GAUGES: [(&str, &str); 3] = [
+    (
+        "shard_queue_depth",
+        "Requests sent to a shard and not yet answered",
+    ),
+    (
+        "shard_disk_used_bytes",
+        "Bytes of extents a shard has written",
+    ),
+    (
+        "shard_batches",
+        "Write batches a shard has committed since start",
+    ),
+];
+/// Latency of one segment's round trip through its shard.
+const SEGMENT_LATENCIES: [(&str, &str); 2] = [
+    (
+        "segment_write_duration_seconds",
+        "Shard round trip of one segment write: hash, verify, write, sync",
+    ),
+    (
+        "segment_read_duration_seconds",
+        "Shard round trip of one segment read",
+    ),
+];
+
+/// Registers `metric` under `name` and hands it back for the node to update.
+fn add<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn latency_histogram() -> Histogram {
     // 10 µs .. ~42 s in powers of two: covers a cached read and a slow fsync alike.
     Histogram::new(exponential_buckets(0.000_01, 2.0, 22))
@@ -64,144 +139,51 @@ fn latency_histogram() -> Histogram {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("zerog");
-        let ingest_bytes = Counter::default();
-        registry.register(
-            "ingest_bytes",
-            "Segment bytes acknowledged durable",
-            ingest_bytes.clone(),
-        );
-        let ingest_segments = Counter::default();
-        registry.register(
-            "ingest_segments",
-            "Segments acknowledged durable",
-            ingest_segments.clone(),
-        );
-        let download_bytes = Counter::default();
-        registry.register(
-            "download_bytes",
-            "Segment bytes served to clients",
-            download_bytes.clone(),
-        );
-        let download_segments = Counter::default();
-        registry.register(
-            "download_segments",
-            "Segments served to clients",
-            download_segments.clone(),
-        );
-        let rpc_errors = Family::<KindLabel, Counter>::default();
-        registry.register(
-            "rpc_errors",
-            "JSON-RPC errors answered, by kind",
-            rpc_errors.clone(),
-        );
-        let rpc_duration = Family::<MethodLabel, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        registry.register(
-            "rpc_duration_seconds",
-            "JSON-RPC call latency by method",
-            rpc_duration.clone(),
-        );
-        let segment_write_duration = latency_histogram();
-        registry.register(
-            "segment_write_duration_seconds",
-            "Shard round trip of one segment write: hash, verify, write, sync",
-            segment_write_duration.clone(),
-        );
-        let segment_read_duration = latency_histogram();
-        registry.register(
-            "segment_read_duration_seconds",
-            "Shard round trip of one segment read",
-            segment_read_duration.clone(),
-        );
-        let shard_queue_depth = Family::<ShardLabel, Gauge>::default();
-        registry.register(
-            "shard_queue_depth",
-            "Requests sent to a shard and not yet answered",
-            shard_queue_depth.clone(),
-        );
-        let shard_disk_used_bytes = Family::<ShardLabel, Gauge>::default();
-        registry.register(
-            "shard_disk_used_bytes",
-            "Bytes of extents a shard has written",
-            shard_disk_used_bytes.clone(),
-        );
-        let shard_batches = Family::<ShardLabel, Gauge>::default();
-        registry.register(
-            "shard_batches",
-            "Write batches a shard has committed since start",
-            shard_batches.clone(),
-        );
-        let shard_phase_seconds = Family::<ShardPhaseLabel, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "shard_phase_seconds",
-            "Seconds a shard spent per write-path phase since start (verify, place, write, sync, commit, settle_wait)",
-            shard_phase_seconds.clone(),
-        );
-        let files = Gauge::default();
-        registry.register("files", "Files known from the chain", files.clone());
-        let files_finalized = Gauge::default();
-        registry.register(
-            "files_finalized",
-            "Files whose data is completely stored",
-            files_finalized.clone(),
-        );
-        let log_sync_next_block = Gauge::default();
-        registry.register(
-            "log_sync_next_block",
-            "Next chain block the log sync will read",
-            log_sync_next_block.clone(),
-        );
-        let chain_height = Gauge::default();
-        registry.register(
-            "chain_height",
-            "Height of the embedded chain's head, or the remote chain's last final block",
-            chain_height.clone(),
-        );
-        let log_sync_errors = Counter::default();
-        registry.register(
-            "log_sync_errors",
-            "Failed rounds of tailing a remote chain (each is retried)",
-            log_sync_errors.clone(),
-        );
-        let da_shards_stored = Counter::default();
-        registry.register(
-            "da_shards_stored",
-            "DA shards verified and stored by this DA node",
-            da_shards_stored.clone(),
-        );
-        let da_shards_served = Counter::default();
-        registry.register(
-            "da_shards_served",
-            "DA shards served to retrievers",
-            da_shards_served.clone(),
-        );
-        let da_shards_pruned = Counter::default();
-        registry.register(
-            "da_shards_pruned",
-            "DA shards removed after their retention window",
-            da_shards_pruned.clone(),
-        );
-        let da_blobs_dispersed = Counter::default();
-        registry.register(
-            "da_blobs_dispersed",
-            "Blobs this node dispersed and certified",
-            da_blobs_dispersed.clone(),
-        );
-        Metrics {
-            registry,
+        let [
             ingest_bytes,
             ingest_segments,
             download_bytes,
             download_segments,
-            rpc_errors,
-            rpc_duration,
+            log_sync_errors,
+            da_shards_stored,
+            da_shards_served,
+            da_shards_pruned,
+            da_blobs_dispersed,
+        ] = COUNTERS.map(|(name, help)| add(&mut registry, name, help, Counter::default()));
+        let [files, files_finalized, log_sync_next_block, chain_height] =
+            GAUGES.map(|(name, help)| add(&mut registry, name, help, Gauge::default()));
+        let [shard_queue_depth, shard_disk_used_bytes, shard_batches] =
+            SHARD_GAUGES.map(|(name, help)| add(&mut registry, name, help, Family::default()));
+        let [segment_write_duration, segment_read_duration] = SEGMENT_LATENCIES
+            .map(|(name, help)| add(&mut registry, name, help, latency_histogram()));
+        Metrics {
+            ingest_bytes,
+            ingest_segments,
+            download_bytes,
+            download_segments,
+            rpc_errors: add(
+                &mut registry,
+                "rpc_errors",
+                "JSON-RPC errors answered, by kind",
+                Family::default(),
+            ),
+            rpc_duration: add(
+                &mut registry,
+                "rpc_duration_seconds",
+                "JSON-RPC call latency by method",
+                Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            ),
             segment_write_duration,
             segment_read_duration,
             shard_queue_depth,
             shard_disk_used_bytes,
             shard_batches,
-            shard_phase_seconds,
+            shard_phase_seconds: add(
+                &mut registry,
+                "shard_phase_seconds",
+                "Seconds a shard spent per write-path phase since start (verify, place, write, sync, commit, settle_wait)",
+                Family::default(),
+            ),
             files,
             files_finalized,
             log_sync_next_block,
@@ -211,6 +193,7 @@ impl Metrics {
             da_shards_served,
             da_shards_pruned,
             da_blobs_dispersed,
+            registry,
         }
     }
 

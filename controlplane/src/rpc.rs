@@ -44,6 +44,15 @@ impl RpcError {
         RpcError::new(INVALID_PARAMS, kind, message)
     }
 
+    /// JSON-RPC's "method not found", naming the method.
+    pub fn method_not_found(method: &str) -> RpcError {
+        RpcError::new(
+            METHOD_NOT_FOUND,
+            "method_not_found",
+            format!("Method not found: {method}"),
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> RpcError {
         RpcError::new(INTERNAL_ERROR, "internal", message)
     }

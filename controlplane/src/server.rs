@@ -50,15 +50,7 @@ pub async fn serve(listener: TcpListener, node: Rc<Node>) {
 async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
     match (request.method(), request.uri().path()) {
         (&Method::GET, "/metrics") => {
-            for shard in 0..node.shards.count() {
-                node.metrics
-                    .shard_queue_depth
-                    .get_or_create(&crate::metrics::ShardLabel {
-                        shard: shard.to_string(),
-                    })
-                    .set(node.shards.queue_depth(shard) as i64);
-            }
-            crate::sector::refresh_shard_gauges(node).await;
+            node.refresh_shard_gauges().await;
             reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",

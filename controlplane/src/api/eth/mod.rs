@@ -64,6 +64,59 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                 "0x".into()
             }))
         }
+        "eth_getBlockByNumber"
+        | "eth_getBlockByHash"
+        | "eth_getTransactionByHash"
+        | "eth_getTransactionReceipt" => history(node, method, &mut params),
+        "eth_feeHistory" => fee_history(node, &mut params),
+        "eth_call" => {
+            let call = CallRequest::parse(&params.required::<Value>(0, "transaction")?)?;
+            check_head_state(node, params.optional::<Value>(1, "block")?)?;
+            let to = call.to.ok_or_else(|| {
+                RpcError::invalid_params(
+                    "invalid_params",
+                    "eth_call needs \"to\": no contracts can be created",
+                )
+            })?;
+            let chain = node.embedded()?;
+            match chain.state().call(call.from, to, &call.data, call.value) {
+                Ok(output) => Ok(data(&output)),
+                Err(revert) => Err(reverted(&revert)),
+            }
+        }
+        "eth_estimateGas" => {
+            let call = CallRequest::parse(&params.required::<Value>(0, "transaction")?)?;
+            let chain = node.embedded()?;
+            match chain
+                .state()
+                .estimate_gas(call.from, call.to, &call.data, call.value)
+            {
+                Ok(gas) => Ok(quantity(u128::from(gas))),
+                Err(chain_lite::EstimateError::Reverted(revert)) => Err(reverted(&revert)),
+                Err(refused) => Err(RpcError::new(
+                    TRANSACTION_REFUSED,
+                    "transaction_refused",
+                    refused.to_string(),
+                )),
+            }
+        }
+        "eth_sendRawTransaction" => {
+            let raw = parse_data(
+                &params.required::<Value>(0, "transaction")?,
+                "transaction",
+                MAX_RAW_TRANSACTION_BYTES,
+            )?;
+            let receipt = crate::node::producer::send_raw_transaction(node, &raw)?;
+            Ok(Value::String(receipt.transaction_hash.to_hex()))
+        }
+        "eth_getLogs" => get_logs(node, &params.required::<Value>(0, "filter")?),
+        _ => Err(RpcError::method_not_found(method)),
+    }
+}
+
+/// Blocks, transactions and receipts by number or hash.
+fn history(node: &Node, method: &str, params: &mut Params) -> Result<Value, RpcError> {
+    match method {
         "eth_getBlockByNumber" => {
             let tag = BlockTag::parse(&params.required::<Value>(0, "block")?, "block")?;
             let full = params
@@ -110,53 +163,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                 })
                 .unwrap_or(Value::Null))
         }
-        "eth_feeHistory" => fee_history(node, &mut params),
-        "eth_call" => {
-            let call = CallRequest::parse(&params.required::<Value>(0, "transaction")?)?;
-            check_head_state(node, params.optional::<Value>(1, "block")?)?;
-            let to = call.to.ok_or_else(|| {
-                RpcError::invalid_params(
-                    "invalid_params",
-                    "eth_call needs \"to\": no contracts can be created",
-                )
-            })?;
-            let chain = node.embedded()?;
-            match chain.state().call(call.from, to, &call.data, call.value) {
-                Ok(output) => Ok(data(&output)),
-                Err(revert) => Err(reverted(&revert)),
-            }
-        }
-        "eth_estimateGas" => {
-            let call = CallRequest::parse(&params.required::<Value>(0, "transaction")?)?;
-            let chain = node.embedded()?;
-            match chain
-                .state()
-                .estimate_gas(call.from, call.to, &call.data, call.value)
-            {
-                Ok(gas) => Ok(quantity(u128::from(gas))),
-                Err(chain_lite::EstimateError::Reverted(revert)) => Err(reverted(&revert)),
-                Err(refused) => Err(RpcError::new(
-                    TRANSACTION_REFUSED,
-                    "transaction_refused",
-                    refused.to_string(),
-                )),
-            }
-        }
-        "eth_sendRawTransaction" => {
-            let raw = parse_data(
-                &params.required::<Value>(0, "transaction")?,
-                "transaction",
-                MAX_RAW_TRANSACTION_BYTES,
-            )?;
-            let receipt = node.send_raw_transaction(&raw)?;
-            Ok(Value::String(receipt.transaction_hash.to_hex()))
-        }
-        "eth_getLogs" => get_logs(node, &params.required::<Value>(0, "filter")?),
-        _ => Err(RpcError::new(
-            crate::rpc::METHOD_NOT_FOUND,
-            "method_not_found",
-            format!("Method not found: {method}"),
-        )),
+        _ => Err(RpcError::method_not_found(method)),
     }
 }
 

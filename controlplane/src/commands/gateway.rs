@@ -3,45 +3,10 @@
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-#[derive(clap::Args)]
-pub struct GatewayArgs {
-    /// The node's JSON-RPC URL (any zerog or 0G-compatible node).
-    #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
-    node: String,
-    /// S3 listen address.
-    #[arg(long, default_value = "127.0.0.1:9000")]
-    listen: SocketAddr,
-    /// Where the gateway keeps its metadata store and spool files.
-    #[arg(long, default_value = "./zerog-gateway")]
-    data_dir: PathBuf,
-    /// Access key id (with --secret-key).
-    #[arg(long, env = "ZEROG_S3_ACCESS_KEY")]
-    access_key: Option<String>,
-    /// Secret key of --access-key.
-    #[arg(long, env = "ZEROG_S3_SECRET_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
-    /// A file of credentials, one `ACCESS_KEY SECRET_KEY` pair a line (`#` starts a comment).
-    #[arg(long)]
-    credentials: Option<PathBuf>,
-    /// Private key (0x-hex) that signs and pays the Flow submissions of stored objects.
-    #[arg(long, env = "ZEROG_KEY", hide_env_values = true)]
-    key: Option<String>,
-    /// The region the gateway answers for.
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
-    /// Largest object or part body accepted, in MiB.
-    #[arg(long, default_value_t = 5 * 1024)]
-    max_object_mib: u64,
-    /// Request bodies the gateway keeps in memory at once, in MiB; a large body that does not
-    /// fit is spooled to the data folder instead.
-    #[arg(long, default_value_t = 1024)]
-    max_body_memory_mib: u64,
-    /// Worker threads of the gateway's runtime.
-    #[arg(long, default_value_t = 4)]
-    threads: usize,
-}
+use super::{client_runtime, terminated};
+use crate::cli::GatewayArgs;
 
 fn read_credentials(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)
@@ -110,10 +75,10 @@ pub fn run(args: GatewayArgs) -> anyhow::Result<()> {
     println!("  node     {}", args.node);
     println!("  data     {}", args.data_dir.display());
     tracing::info!(address = %running.address, "gateway ready");
-    crate::client_runtime()?.block_on(async {
+    client_runtime()?.block_on(async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-            () = crate::terminated() => tracing::info!("terminated, shutting down"),
+            () = terminated() => tracing::info!("terminated, shutting down"),
         }
     });
     running.stop().context("stopping the S3 gateway")

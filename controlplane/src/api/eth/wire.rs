@@ -1,6 +1,6 @@
-//! Ethereum JSON-RPC wire formats: quantities, data, block tags and log filters, parsed with
-//! errors that name the parameter. Shapes follow the Ethereum execution API that ethers v6
-//! speaks: quantities are `0x`-prefixed hex without leading zeros, data is `0x`-prefixed hex.
+//! Ethereum JSON-RPC parameters as the facade reads them: quantities and data (the `client`
+//! crate's one reading of the format, its errors mapped to the node's error kinds) and block
+//! tags, each error naming the parameter.
 
 use crate::rpc::RpcError;
 use serde_json::Value;
@@ -8,63 +8,26 @@ use serde_json::Value;
 /// Most blocks one `eth_getLogs` query may span.
 pub const MAX_LOG_BLOCK_RANGE: u64 = 10_000;
 
-/// `0x`-hex quantity: `0x0`, `0x1a`.
-pub fn quantity(value: u128) -> Value {
-    Value::String(format!("{value:#x}"))
-}
+pub use client::wire::{data, quantity};
 
-/// `0x`-hex data.
-pub fn data(bytes: &[u8]) -> Value {
-    Value::String(format!("0x{}", hex::encode(bytes)))
+/// A parameter's wire error as the client hears it: a parameter too long is `data_too_large`,
+/// anything else `invalid_params`.
+fn refused(error: client::wire::WireError) -> RpcError {
+    let kind = match error {
+        client::wire::WireError::TooLarge { .. } => "data_too_large",
+        _ => "invalid_params",
+    };
+    RpcError::invalid_params(kind, error.to_string())
 }
 
 /// Parses a quantity parameter (`"0x1a"`); decimal numbers are refused, as Ethereum nodes do.
 pub fn parse_quantity(value: &Value, name: &str) -> Result<u128, RpcError> {
-    let text = value.as_str().ok_or_else(|| {
-        RpcError::invalid_params(
-            "invalid_params",
-            format!("{name} must be a 0x-hex quantity string"),
-        )
-    })?;
-    let digits = text.strip_prefix("0x").ok_or_else(|| {
-        RpcError::invalid_params(
-            "invalid_params",
-            format!("{name} must start with 0x, got {text:?}"),
-        )
-    })?;
-    if digits.is_empty() || digits.len() > 32 || (digits.len() > 1 && digits.starts_with('0')) {
-        return Err(RpcError::invalid_params(
-            "invalid_params",
-            format!(
-                "{name} is not a valid quantity: {text:?} (no leading zeros, at most 128 bits)"
-            ),
-        ));
-    }
-    u128::from_str_radix(digits, 16).map_err(|_| {
-        RpcError::invalid_params("invalid_params", format!("{name} is not hex: {text:?}"))
-    })
+    client::wire::parse_quantity(value, name).map_err(refused)
 }
 
 /// Parses `0x`-hex data of any length (`max_bytes` bounds it).
 pub fn parse_data(value: &Value, name: &str, max_bytes: usize) -> Result<Vec<u8>, RpcError> {
-    let text = value.as_str().ok_or_else(|| {
-        RpcError::invalid_params("invalid_params", format!("{name} must be 0x-hex data"))
-    })?;
-    let digits = text.strip_prefix("0x").ok_or_else(|| {
-        RpcError::invalid_params("invalid_params", format!("{name} must start with 0x"))
-    })?;
-    if digits.len() > max_bytes * 2 {
-        return Err(RpcError::invalid_params(
-            "data_too_large",
-            format!(
-                "{name} is {} bytes, the limit is {max_bytes}",
-                digits.len() / 2
-            ),
-        ));
-    }
-    hex::decode(digits).map_err(|error| {
-        RpcError::invalid_params("invalid_params", format!("{name} is not hex: {error}"))
-    })
+    client::wire::parse_data(value, name, max_bytes).map_err(refused)
 }
 
 /// A block named by number or by tag.

@@ -9,8 +9,8 @@
 //! canonical payload, is empty for every reader); `sample` checks `s` random shards and prints
 //! the bound on being fooled.
 
-use crate::da_node::{ChainQuorum, DaChain, MAX_SHARDS_PER_GET};
-use crate::remote::ChainRpc;
+use crate::da_node::chain::{ChainQuorum, DaChain};
+use crate::da_node::role::MAX_SHARDS_PER_GET;
 use anyhow::{Context, anyhow, bail};
 use da::blob::{DaParams, MAX_PAYLOAD_BYTES};
 use da::codec::{Decoded, Decoder};
@@ -132,7 +132,7 @@ async fn fetch(
 ) -> anyhow::Result<Vec<(ShardIndex, Vec<u8>, ShardProof)>> {
     // An honest answer is base64 shards and hex proofs; a holder that sends more is cut off.
     let per_shard = width * 4 / 3 + 4 * da::commit::MAX_TREE_DEPTH * 32 + 256;
-    let node = ChainRpc::with_timeout(endpoint, GET_TIMEOUT)?
+    let node = client::Client::build(endpoint, "DA node", GET_TIMEOUT)?
         .with_response_limit(per_shard * MAX_SHARDS_PER_GET + 4096);
     let mut out = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(MAX_SHARDS_PER_GET) {

@@ -1,10 +1,7 @@
-//! The CLI's side of the node client: the `client` crate does the work over the node's public
-//! JSON-RPC API; this module draws its progress as terminal bars.
+//! Progress of uploads and downloads as terminal bars: the `client` crate reports, this draws.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
-
-pub use ::client::{Client, FileSource, Payer, download, upload};
 
 /// Progress bars on stderr, one per phase; hidden with `--quiet`.
 pub struct Bars {

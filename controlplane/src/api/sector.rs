@@ -1,51 +1,10 @@
-//! Flow-level views: sector proofs against the flow root, and shard disk statistics.
+//! `zgs_getSectorProof`: a flow sector's proof against the flow root.
 
-use crate::metrics::{ShardLabel, ShardPhaseLabel};
 use crate::node::Node;
 use crate::rpc::{RpcError, to_value};
-use dataplane::{Request, Response};
 use merkle::flow::PieceKind;
 use serde_json::Value;
 use types::{H256, SEGMENT_CHUNKS, SectorIndex, SegmentIndex};
-
-/// Asks every shard for its statistics and publishes disk use, batches and time per write
-/// phase; a busy shard is skipped.
-pub async fn refresh_shard_gauges(node: &Node) {
-    for shard in 0..node.shards.count() {
-        let Ok(future) = node.shards.call(shard, Request::Stats) else {
-            continue;
-        };
-        if let Response::Stats(stats) = future.await {
-            let label = ShardLabel {
-                shard: shard.to_string(),
-            };
-            node.metrics
-                .shard_disk_used_bytes
-                .get_or_create(&label)
-                .set(stats.record_bytes_used as i64);
-            node.metrics
-                .shard_batches
-                .get_or_create(&label)
-                .set(stats.batches as i64);
-            for (phase, nanoseconds) in [
-                ("verify", stats.verify_ns),
-                ("place", stats.place_ns),
-                ("write", stats.write_ns),
-                ("sync", stats.sync_ns),
-                ("commit", stats.commit_ns),
-                ("settle_wait", stats.settle_wait_ns),
-            ] {
-                node.metrics
-                    .shard_phase_seconds
-                    .get_or_create(&ShardPhaseLabel {
-                        shard: shard.to_string(),
-                        phase: phase.to_string(),
-                    })
-                    .set(nanoseconds as f64 / 1e9);
-            }
-        }
-    }
-}
 
 /// `zgs_getSectorProof`: the proof of one flow sector against the current flow root. The
 /// identifier and padding are known to the flow log; a data sector needs its file finalized
@@ -88,19 +47,23 @@ pub async fn sector_proof(
         return to_value(proof);
     }
     let tx_seq = node
+        .files
         .file_at_sector(sector)
         .ok_or_else(|| RpcError::internal(format!("no file covers data sector {sector}")))?;
-    let tree = node.tree(tx_seq)?;
+    let tree = node.files.tree(tx_seq, &node.index)?;
     let start = node
+        .files
         .with_file(tx_seq, |file| file.record.start)
         .expect("the file was just found");
     let segment = SegmentIndex((sector.0 - start.0) / SEGMENT_CHUNKS as u64);
     let data = if segment.0 < tree.layout().data_segments {
-        node.read_segment(tx_seq, segment).await?.ok_or_else(|| {
-            RpcError::internal(format!(
-                "finalized tx {tx_seq} is missing segment {segment}"
-            ))
-        })?
+        crate::node::reads::read_segment(node, tx_seq, segment)
+            .await?
+            .ok_or_else(|| {
+                RpcError::internal(format!(
+                    "finalized tx {tx_seq} is missing segment {segment}"
+                ))
+            })?
     } else {
         Vec::new()
     };

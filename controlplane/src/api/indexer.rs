@@ -115,8 +115,9 @@ fn now_unix() -> i64 {
 
 /// Whether a file with `root` is finalized on this node.
 fn finalized_here(node: &Node, root: &H256) -> bool {
-    node.readable_tx_for_root(root)
-        .and_then(|tx_seq| node.with_file(tx_seq, |file| file.record.finalized))
+    node.files
+        .readable_tx_for_root(root)
+        .and_then(|tx_seq| node.files.with_file(tx_seq, |file| file.record.finalized))
         .unwrap_or(false)
 }
 
@@ -136,11 +137,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
             let url = public_url()?;
             Ok(file_locations(url, now_unix(), finalized_here(node, &root)))
         }
-        _ => Err(RpcError::new(
-            crate::rpc::METHOD_NOT_FOUND,
-            "method_not_found",
-            format!("Method not found: {method}"),
-        )),
+        _ => Err(RpcError::method_not_found(method)),
     }
 }
 

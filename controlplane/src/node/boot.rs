@@ -1,0 +1,224 @@
+//! Starting a node: open the index, the chain it follows (embedded, replayed from the index; or
+//! a remote chain, whose flow is rebuilt from the synced files), the data plane and the compute
+//! pool; catch up the log sync and recover upload progress; then serve JSON-RPC until SIGTERM,
+//! with the block producer or the remote log sync, the DA side and (with `--dev`) the S3
+//! gateway beside it. Stopping closes the rings, which lets the shards drain and stop.
+
+use super::{Node, producer, sync};
+use crate::chain::{self, ChainSource};
+use crate::cli::NodeArgs;
+use crate::commands::{client_runtime, init_logging, terminated};
+use crate::da_node::setup::DaSetup;
+use crate::index::{Index, Loaded};
+use crate::{api, server, shards};
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Runs `zerog node` until it is interrupted or terminated.
+pub fn run(args: NodeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data folder {}", args.data_dir.display()))?;
+    let shard_count = args.shards.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if shard_count == 0 {
+        bail!("--shards must be at least 1");
+    }
+    let index = Index::open(&args.data_dir.join("node.redb"))?;
+    let loaded = index.load()?;
+    let runtime = client_runtime()?;
+    let remote = match &args.chain_rpc {
+        Some(url) => {
+            let flow_address = parse_address(&args.flow_address).context("--flow-address")?;
+            let connect = client::Chain::connect(client::Client::chain(url)?);
+            let chain = runtime
+                .block_on(connect)
+                .context("asking the remote chain for its chain id")?;
+            Some((chain, flow_address))
+        }
+        None => None,
+    };
+    let chain = open_chain(&index, &loaded, remote.as_ref())?;
+    let remote = remote.map(|(chain, _)| chain);
+    let config = dataplane::DataPlaneConfig {
+        shards: shard_count,
+        extent_bytes: args.extent_mib * 1024 * 1024,
+        max_disk_bytes: args.max_disk_mib.map(|mib| mib * 1024 * 1024),
+        ..dataplane::DataPlaneConfig::new(args.data_dir.join("shards"))
+    };
+    let (data_plane, clients) =
+        dataplane::DataPlane::start(config).context("starting the data plane")?;
+    // One worker: the data plane has the cores; KZG jobs are occasional.
+    let compute_pool = std::sync::Arc::new(
+        compute::Pool::new(compute::PoolConfig {
+            workers: 1,
+            queue_depth: 16,
+        })
+        .context("starting the compute pool")?,
+    );
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, async move {
+        let shards = shards::Shards::start(clients).context("attaching to the shard rings")?;
+        let node = Rc::new(Node::new(
+            index,
+            chain,
+            shards,
+            loaded.files,
+            loaded.log_sync_next_block,
+            compute_pool,
+        ));
+        serve(node, &args, shard_count, remote).await
+    });
+    // The shard clients live in tasks of the LocalSet; dropping it closes the rings, which is
+    // what lets the shards drain and stop.
+    drop(local);
+    drop(runtime);
+    data_plane.shutdown().context("stopping the data plane")?;
+    result
+}
+
+/// The chain the data folder follows: the embedded dev chain replayed from its blocks, or a
+/// remote chain's flow rebuilt from the synced files. A folder made for another chain is
+/// refused.
+fn open_chain(
+    index: &Index,
+    loaded: &Loaded,
+    remote: Option<&(client::Chain, [u8; 20])>,
+) -> anyhow::Result<ChainSource> {
+    match remote {
+        None => {
+            chain::claim_data_folder(index, false, chain::DEV_CHAIN_ID)?;
+            Ok(ChainSource::Embedded(Box::new(
+                chain::EmbeddedChain::open(index, &loaded.blocks)
+                    .context("replaying the embedded chain")?,
+            )))
+        }
+        Some((remote, flow_address)) => {
+            chain::claim_data_folder(index, true, remote.chain_id())?;
+            Ok(ChainSource::Remote(
+                chain::RemoteFlow::rebuild(remote.chain_id(), *flow_address, &loaded.files)
+                    .context("rebuilding the flow from the synced files")?,
+            ))
+        }
+    }
+}
+
+/// Catches up, starts the node's tasks and serves until the process is told to stop.
+async fn serve(
+    node: Rc<Node>,
+    args: &NodeArgs,
+    shard_count: usize,
+    remote: Option<client::Chain>,
+) -> anyhow::Result<()> {
+    sync::sync_embedded(&node).map_err(|error| anyhow::anyhow!("log sync: {error}"))?;
+    node.files
+        .recover(&node.shards, &node.index)
+        .await
+        .context("recovering upload progress")?;
+    node.refresh_gauges();
+    match remote {
+        None => {
+            tokio::task::spawn_local(producer::run(node.clone()));
+        }
+        Some(remote) => {
+            let poll = Duration::from_millis(args.chain_poll_ms.max(1));
+            tokio::task::spawn_local(sync::run_remote(node.clone(), remote, poll));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.rpc)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.rpc))?;
+    let address = listener.local_addr()?;
+    api::indexer::set_public_url(api::indexer::url_for_listen_address(address));
+    print_ready(&node, args, address, shard_count);
+    let _gateway = if args.dev && args.s3 != "off" {
+        start_dev_gateway(&format!("http://{address}"), &args.data_dir, &args.s3)
+    } else {
+        None
+    };
+    tracing::info!(%address, shards = shard_count, "node ready");
+    let da_setup = DaSetup::from_args(args, address)?;
+    tokio::task::spawn_local(da_setup.run(node.clone()));
+    tokio::select! {
+        () = server::serve(listener, node.clone()) => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+        () = terminated() => tracing::info!("terminated, shutting down"),
+    }
+    Ok(())
+}
+
+/// What a user (and the test launcher) reads: every endpoint, then the dev accounts.
+fn print_ready(node: &Node, args: &NodeArgs, address: SocketAddr, shard_count: usize) {
+    let chain = node.chain.borrow();
+    let chain_line = match &*chain {
+        ChainSource::Embedded(_) => format!(
+            "embedded (dev), chain id {}, JSON-RPC on the same port",
+            chain::DEV_CHAIN_ID
+        ),
+        ChainSource::Remote(remote) => format!(
+            "remote {}, chain id {}, polled every {} ms",
+            args.chain_rpc.as_deref().unwrap_or_default(),
+            remote.chain_id,
+            args.chain_poll_ms
+        ),
+    };
+    println!("zerog node ready");
+    println!("  rpc      http://{address}");
+    println!("  metrics  http://{address}/metrics");
+    println!("  data     {}", args.data_dir.display());
+    println!("  shards   {shard_count}");
+    println!("  chain    {chain_line}");
+    println!("  flow     0x{}", hex::encode(chain.flow_address()));
+    if args.dev {
+        println!("  market   0x{}", hex::encode(chain_lite::MARKET_ADDRESS));
+        println!("  reward   0x{}", hex::encode(chain_lite::REWARD_ADDRESS));
+        for account in chain_lite::DEV_ACCOUNTS {
+            println!(
+                "  dev account 0x{} key {}",
+                hex::encode(account.address),
+                account.private_key
+            );
+        }
+    }
+}
+
+/// The dev node's S3 gateway; a gateway that cannot start is reported and the node runs on.
+fn start_dev_gateway(
+    node_url: &str,
+    data_dir: &std::path::Path,
+    listen: &str,
+) -> Option<gateway::Running> {
+    let started = listen
+        .parse::<SocketAddr>()
+        .with_context(|| format!("--s3 {listen} is not an address"))
+        .and_then(|listen| crate::commands::gateway::start_dev(node_url, data_dir, listen));
+    match started {
+        Ok(running) => {
+            println!("  s3       http://{}", running.address);
+            println!(
+                "  s3 keys  access {} secret {}",
+                gateway::DEV_ACCESS_KEY,
+                gateway::DEV_SECRET_KEY
+            );
+            Some(running)
+        }
+        Err(error) => {
+            println!("  s3       off ({error:#})");
+            tracing::warn!(error = format!("{error:#}"), "the S3 gateway did not start");
+            None
+        }
+    }
+}
+
+fn parse_address(text: &str) -> anyhow::Result<[u8; 20]> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let bytes = hex::decode(digits).context("not hex")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("an address is 20 bytes (40 hex digits)"))
+}

@@ -1,0 +1,336 @@
+//! The file table: every file the chain announced, which of its segments this node stores, and
+//! finalization. It owns the in-memory view (by tx seq, by root, by flow position) and keeps it
+//! true to the index: a file is final in memory only after its record and segment roots are
+//! committed, and a restart rebuilds the table from the index (finalized files) and from the
+//! shards' own indexes (progress of unfinalized files, one range query per file and shard), so
+//! nothing scans extents.
+
+use crate::index::{FileRecord, Index};
+use crate::rpc::RpcError;
+use crate::shards::Shards;
+use dataplane::{Request, Response};
+use merkle::file::{FileLayout, FileTree};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use types::{FlowSegmentIndex, H256, SEGMENT_CHUNKS, SectorIndex, SegmentIndex, TxSeq};
+
+/// What the node knows about one file.
+pub struct FileState {
+    pub record: FileRecord,
+    pub layout: FileLayout,
+    /// Segment roots of stored data segments, by file segment. Sparse: an announced file costs
+    /// nothing until its segments arrive.
+    stored: BTreeMap<u64, H256>,
+    /// Built once the file is finalized, for download proofs.
+    tree: Option<Rc<FileTree>>,
+}
+
+impl FileState {
+    fn new(record: FileRecord) -> FileState {
+        let layout =
+            FileLayout::new(record.size_bytes).expect("the chain accepts only non-empty files");
+        FileState {
+            record,
+            layout,
+            stored: BTreeMap::new(),
+            tree: None,
+        }
+    }
+
+    pub fn uploaded_segments(&self) -> u64 {
+        if self.record.finalized {
+            self.layout.data_segments
+        } else {
+            self.stored.len() as u64
+        }
+    }
+
+    /// Flow segment that holds file segment `segment`.
+    pub fn flow_segment(&self, segment: SegmentIndex) -> FlowSegmentIndex {
+        SectorIndex(self.record.start.0 + segment.0 * SEGMENT_CHUNKS as u64).flow_segment()
+    }
+
+    fn tree_from_stored(&self) -> anyhow::Result<FileTree> {
+        let roots = (0..self.layout.data_segments)
+            .map(|segment| {
+                self.stored
+                    .get(&segment)
+                    .copied()
+                    .ok_or_else(|| anyhow::anyhow!("segment {segment} is not stored"))
+            })
+            .collect::<anyhow::Result<Vec<H256>>>()?;
+        Ok(FileTree::from_segment_roots(self.layout.size_bytes, roots)?)
+    }
+}
+
+/// The files this node knows, on the control-plane thread.
+#[derive(Default)]
+pub struct FileTable {
+    files: RefCell<HashMap<TxSeq, FileState>>,
+    by_root: RefCell<HashMap<H256, Vec<TxSeq>>>,
+    /// Files by first flow sector, to find the file a sector belongs to.
+    by_start: RefCell<BTreeMap<u64, TxSeq>>,
+}
+
+impl FileTable {
+    pub fn new(records: Vec<FileRecord>) -> FileTable {
+        let table = FileTable::default();
+        for record in records {
+            table.insert(record);
+        }
+        table
+    }
+
+    pub fn insert(&self, record: FileRecord) {
+        self.by_root
+            .borrow_mut()
+            .entry(record.root)
+            .or_default()
+            .push(record.tx_seq);
+        self.by_start
+            .borrow_mut()
+            .insert(record.start.0, record.tx_seq);
+        self.files
+            .borrow_mut()
+            .insert(record.tx_seq, FileState::new(record));
+    }
+
+    pub fn contains(&self, tx_seq: TxSeq) -> bool {
+        self.files.borrow().contains_key(&tx_seq)
+    }
+
+    /// Files known and files finalized.
+    pub fn counts(&self) -> (usize, usize) {
+        let files = self.files.borrow();
+        let finalized = files.values().filter(|f| f.record.finalized).count();
+        (files.len(), finalized)
+    }
+
+    pub fn next_tx_seq(&self) -> u64 {
+        self.files
+            .borrow()
+            .keys()
+            .map(|tx| tx.0 + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The transaction a root refers to for uploads: the first not yet finalized, else the first.
+    pub fn tx_for_root(&self, root: &H256) -> Option<TxSeq> {
+        self.tx_for_root_preferring(root, false)
+    }
+
+    /// The transaction a root refers to for reads: the first finalized, else the first.
+    pub fn readable_tx_for_root(&self, root: &H256) -> Option<TxSeq> {
+        self.tx_for_root_preferring(root, true)
+    }
+
+    fn tx_for_root_preferring(&self, root: &H256, finalized: bool) -> Option<TxSeq> {
+        let by_root = self.by_root.borrow();
+        let candidates = by_root.get(root)?;
+        let files = self.files.borrow();
+        candidates
+            .iter()
+            .copied()
+            .find(|tx| {
+                files
+                    .get(tx)
+                    .is_some_and(|f| f.record.finalized == finalized)
+            })
+            .or_else(|| candidates.first().copied())
+    }
+
+    pub fn with_file<T>(&self, tx_seq: TxSeq, f: impl FnOnce(&FileState) -> T) -> Option<T> {
+        self.files.borrow().get(&tx_seq).map(f)
+    }
+
+    /// The file's record and layout, or the error a client gets for an unknown tx seq.
+    pub fn get(&self, tx_seq: TxSeq) -> Result<(FileRecord, FileLayout), RpcError> {
+        self.with_file(tx_seq, |file| (file.record.clone(), file.layout))
+            .ok_or_else(|| {
+                RpcError::invalid_params("unknown_file", format!("no file with tx seq {tx_seq}"))
+            })
+    }
+
+    pub fn is_stored(&self, tx_seq: TxSeq, segment: SegmentIndex) -> bool {
+        self.with_file(tx_seq, |file| file.stored.contains_key(&segment.0))
+            .unwrap_or(false)
+    }
+
+    pub fn mark_stored(&self, tx_seq: TxSeq, segment: SegmentIndex, root: H256) {
+        let mut files = self.files.borrow_mut();
+        let Some(file) = files.get_mut(&tx_seq) else {
+            return;
+        };
+        if segment.0 < file.layout.data_segments {
+            file.stored.entry(segment.0).or_insert(root);
+        }
+    }
+
+    /// Finalizes the file once every data segment is stored: builds its tree from the segment
+    /// roots, checks it against the chain's root and commits the record before memory says so.
+    /// Whether it was finalized now.
+    pub fn finalize_if_complete(&self, tx_seq: TxSeq, index: &Index) -> anyhow::Result<bool> {
+        let mut files = self.files.borrow_mut();
+        let Some(file) = files.get_mut(&tx_seq) else {
+            return Ok(false);
+        };
+        if file.record.finalized || (file.stored.len() as u64) < file.layout.data_segments {
+            return Ok(false);
+        }
+        let tree = file.tree_from_stored()?;
+        anyhow::ensure!(
+            tree.root() == file.record.root,
+            "tx {tx_seq}: stored segments give root {} but the chain says {}; refusing to finalize",
+            tree.root(),
+            file.record.root
+        );
+        // On disk first: memory never claims a file final that a restart would not.
+        let finalized = FileRecord {
+            finalized: true,
+            ..file.record.clone()
+        };
+        index.put_finalized(&finalized, tree.segment_roots())?;
+        file.record.finalized = true;
+        tracing::info!(%tx_seq, root = %file.record.root, "file finalized");
+        file.tree = Some(Rc::new(tree));
+        Ok(true)
+    }
+
+    /// The file holding flow sector `sector`, if any starts at or before it.
+    pub fn file_at_sector(&self, sector: SectorIndex) -> Option<TxSeq> {
+        self.by_start
+            .borrow()
+            .range(..=sector.0)
+            .next_back()
+            .map(|(_, tx_seq)| *tx_seq)
+    }
+
+    /// The file's tree for proofs: cached, else rebuilt from the segment roots in the index.
+    pub fn tree(&self, tx_seq: TxSeq, index: &Index) -> Result<Rc<FileTree>, RpcError> {
+        if let Some(tree) = self.with_file(tx_seq, |f| f.tree.clone()).flatten() {
+            return Ok(tree);
+        }
+        let (record, _) = self.get(tx_seq)?;
+        if !record.finalized {
+            return Err(RpcError::invalid_params(
+                "not_finalized",
+                format!(
+                    "tx {tx_seq} is not finalized yet: proofs are served once every segment is stored"
+                ),
+            ));
+        }
+        let roots = index
+            .segment_roots(tx_seq)
+            .map_err(|error| RpcError::internal(error.to_string()))?
+            .ok_or_else(|| {
+                RpcError::internal(format!("finalized tx {tx_seq} has no segment roots"))
+            })?;
+        let tree = Rc::new(
+            FileTree::from_segment_roots(record.size_bytes, roots)
+                .map_err(|error| RpcError::internal(format!("tx {tx_seq}: {error}")))?,
+        );
+        if let Some(file) = self.files.borrow_mut().get_mut(&tx_seq) {
+            file.tree = Some(tree.clone());
+        }
+        Ok(tree)
+    }
+
+    /// Restores upload progress of unfinalized files from the shards, and finalizes files whose
+    /// data was all acknowledged before a crash that came before their finalization record.
+    pub async fn recover(&self, shards: &Shards, index: &Index) -> anyhow::Result<()> {
+        let unfinalized: Vec<TxSeq> = self
+            .files
+            .borrow()
+            .values()
+            .filter(|f| !f.record.finalized)
+            .map(|f| f.record.tx_seq)
+            .collect();
+        for tx_seq in unfinalized {
+            for shard in 0..shards.count() {
+                let response = shards
+                    .call(shard, Request::Stored { tx_seq })
+                    .map_err(|_| anyhow::anyhow!("shard {shard} queue full during recovery"))?
+                    .await;
+                match response {
+                    Response::Stored(segments) => {
+                        for (segment, root) in segments {
+                            self.mark_stored(tx_seq, segment, root);
+                        }
+                    }
+                    other => anyhow::bail!(
+                        "shard {shard}: unexpected answer to a recovery query: {other:?}"
+                    ),
+                }
+            }
+            self.finalize_if_complete(tx_seq, index)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use merkle::file::SubmissionNode;
+
+    fn record(tx_seq: u64, root: H256, start: u64, size_bytes: u64) -> FileRecord {
+        FileRecord {
+            tx_seq: TxSeq(tx_seq),
+            root,
+            size_bytes,
+            start: SectorIndex(start),
+            nodes: vec![SubmissionNode { height: 0, root }],
+            block_number: 1,
+            finalized: false,
+        }
+    }
+
+    #[test]
+    fn roots_resolve_to_the_unfinalized_file_for_uploads_and_the_final_one_for_reads() {
+        let root = H256([7; 32]);
+        let table = FileTable::new(vec![record(0, root, 1, 100), record(1, root, 1024, 100)]);
+        assert_eq!(table.tx_for_root(&root), Some(TxSeq(0)));
+        // Nothing is finalized: reads fall back to the first.
+        assert_eq!(table.readable_tx_for_root(&root), Some(TxSeq(0)));
+        table
+            .files
+            .borrow_mut()
+            .get_mut(&TxSeq(1))
+            .expect("known")
+            .record
+            .finalized = true;
+        assert_eq!(table.readable_tx_for_root(&root), Some(TxSeq(1)));
+        assert_eq!(table.tx_for_root(&root), Some(TxSeq(0)));
+        assert_eq!(table.counts(), (2, 1));
+        assert_eq!(table.next_tx_seq(), 2);
+        assert!(table.get(TxSeq(9)).is_err());
+    }
+
+    #[test]
+    fn sectors_map_to_the_file_that_starts_at_or_before_them() {
+        let table = FileTable::new(vec![
+            record(0, H256([1; 32]), 1, 10),
+            record(1, H256([2; 32]), 1024, 10),
+        ]);
+        assert_eq!(table.file_at_sector(SectorIndex(0)), None);
+        assert_eq!(table.file_at_sector(SectorIndex(1)), Some(TxSeq(0)));
+        assert_eq!(table.file_at_sector(SectorIndex(1023)), Some(TxSeq(0)));
+        assert_eq!(table.file_at_sector(SectorIndex(5000)), Some(TxSeq(1)));
+    }
+
+    #[test]
+    fn stored_segments_count_once_and_only_within_the_file() {
+        let table = FileTable::new(vec![record(0, H256([1; 32]), 1, 300 * 1024)]);
+        table.mark_stored(TxSeq(0), SegmentIndex(0), H256([3; 32]));
+        table.mark_stored(TxSeq(0), SegmentIndex(0), H256([4; 32]));
+        table.mark_stored(TxSeq(0), SegmentIndex(9), H256([5; 32]));
+        assert!(table.is_stored(TxSeq(0), SegmentIndex(0)));
+        assert!(!table.is_stored(TxSeq(0), SegmentIndex(1)));
+        assert_eq!(
+            table.with_file(TxSeq(0), FileState::uploaded_segments),
+            Some(1)
+        );
+    }
+}
