@@ -1,4 +1,4 @@
-//! compute: the pool of workers that runs the heavy, data-parallel jobs of the node (DESIGN §6).
+//! compute: the pool of workers that runs the heavy, data-parallel jobs of the node.
 //!
 //! The key decision is the seam: callers submit a [`Job`] (today a G1 multi-scalar
 //! multiplication, the cost of every KZG commitment and proof) and wait on a [`JobHandle`];

@@ -49,7 +49,7 @@ pub struct DaParams {
 }
 
 impl Default for DaParams {
-    /// 1024 data + 2048 recovery shards (rate 1/3), DESIGN §5.
+    /// 1024 data + 2048 recovery shards (rate 1/3).
     fn default() -> Self {
         DaParams {
             data_shards: DEFAULT_DATA_SHARDS as u32,

@@ -1,4 +1,4 @@
-//! da: the data-availability layer's pure core (DESIGN §5). Blob format, Reed-Solomon coding,
+//! da: the data-availability layer's pure core. Blob format, Reed-Solomon coding,
 //! shard commitments and proofs, the validity predicate, sampling bounds, BLS attestations and
 //! optional KZG commitments. No IO and no async runtime: the data plane and the control plane
 //! call into it.

@@ -167,7 +167,7 @@ pub fn zero_root(chunks: u64) -> H256 {
     root
 }
 
-/// P, the padded chunk count, from n chunks (DESIGN §2): n itself when a power of two, else n
+/// P, the padded chunk count, from n chunks (0G's padding rule): n itself when a power of two, else n
 /// rounded up to a multiple of `max(1, nextpow2(n) / 16)`. `padded_chunks(0) = 0`.
 pub fn padded_chunks(chunks: u64) -> u64 {
     if chunks == 0 || chunks.is_power_of_two() {

@@ -1,4 +1,4 @@
-//! attest: what DA nodes sign and how their signatures become a certificate (DESIGN §5).
+//! attest: what DA nodes sign and how their signatures become a certificate.
 //!
 //! BLS12-381 in the "minimal public key" variant (48-byte G1 keys, 96-byte G2 signatures) with
 //! the proof-of-possession ciphersuite of the IETF BLS draft, through blst's safe API. A key

@@ -15,7 +15,7 @@
 //! slice of it, read column block by column block by the coder. The [`EncodedBlob`] it returns
 //! borrows the payload and the coder's output, so handing shards out copies nothing either.
 //!
-//! [`Decoder`] is the validity predicate of DESIGN §5. Shards are offered one at a time
+//! [`Decoder`] is the validity predicate (ARCHITECTURE.md, `da`). Shards are offered one at a time
 //! ([`Retrieval::add`]) and each is verified against the commitment before it is kept; a shard
 //! that fails is reported with its reason and never used. With `k` distinct verified shards,
 //! [`Retrieval::finish`] computes every shard it does not hold — missing data and recovery

@@ -15,7 +15,7 @@ use super::{G1Msm, KzgCommitment, KzgError, blob_to_kzg_commitment};
 pub const PAYLOAD_BYTES_PER_ELEMENT: usize = BYTES_PER_FIELD_ELEMENT - 1;
 /// Payload bytes carried by one sub-blob: 4096 × 31 = 126 976.
 pub const PAYLOAD_BYTES_PER_SUB_BLOB: usize = FIELD_ELEMENTS_PER_BLOB * PAYLOAD_BYTES_PER_ELEMENT;
-/// Largest payload [`commit_payload`] takes: a whole DA blob (DESIGN §5), 32 MiB.
+/// Largest payload [`commit_payload`] takes: a whole DA blob, 32 MiB.
 pub const MAX_PAYLOAD_BYTES: usize = 32 << 20;
 
 /// Number of sub-blobs a payload of `payload_bytes` bytes packs into.
