@@ -70,15 +70,21 @@ pub fn run(args: GatewayArgs) -> anyhow::Result<()> {
     };
     let running =
         gateway::spawn(config, args.listen, args.threads).context("starting the S3 gateway")?;
+    let runtime = client_runtime()?;
+    // Watched before "ready" is printed: a SIGTERM sent right after it stops cleanly.
+    let terminated = {
+        let _context = runtime.enter();
+        terminated()
+    };
     println!("zerog gateway ready");
     println!("  s3       http://{}", running.address);
     println!("  node     {}", args.node);
     println!("  data     {}", args.data_dir.display());
     tracing::info!(address = %running.address, "gateway ready");
-    client_runtime()?.block_on(async {
+    runtime.block_on(async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-            () = terminated() => tracing::info!("terminated, shutting down"),
+            () = terminated => tracing::info!("terminated, shutting down"),
         }
     });
     running.stop().context("stopping the S3 gateway")

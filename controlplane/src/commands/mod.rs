@@ -94,15 +94,19 @@ pub fn init_logging(json: bool) {
     }
 }
 
-/// Resolves on SIGTERM (or never, when it cannot be watched).
-pub async fn terminated() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut signal) => {
-            signal.recv().await;
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGTERM");
-            std::future::pending::<()>().await;
+/// Watches SIGTERM from the call on (inside a runtime); the future resolves when it arrives, or
+/// never when it cannot be watched.
+pub fn terminated() -> impl std::future::Future<Output = ()> {
+    let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        match signal {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

@@ -115,6 +115,8 @@ async fn serve(
     shard_count: usize,
     remote: Option<client::Chain>,
 ) -> anyhow::Result<()> {
+    // Watched before "ready" is printed: a SIGTERM sent right after it stops cleanly.
+    let terminated = terminated();
     sync::sync_embedded(&node).map_err(|error| anyhow::anyhow!("log sync: {error}"))?;
     node.files
         .recover(&node.shards, &node.index)
@@ -147,7 +149,7 @@ async fn serve(
     tokio::select! {
         () = server::serve(listener, node.clone()) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-        () = terminated() => tracing::info!("terminated, shutting down"),
+        () = terminated => tracing::info!("terminated, shutting down"),
     }
     Ok(())
 }
