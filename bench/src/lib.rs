@@ -1,57 +1,20 @@
-//! What the benchmark binaries share: starting a real `zerog node` process (built next to the
-//! benchmark, in release mode) and waiting for the endpoint it prints, and JSON-RPC calls.
+//! What the benchmark binaries share: a `zerog node --dev` started through `harness` (the
+//! `zerog` beside the benchmark, built in release mode; nothing is built here), and async
+//! JSON-RPC calls, so a benchmark's client never blocks its runtime.
 
 use anyhow::{Context, bail};
+use harness::{Launch, Zerog};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
-/// A `zerog node` child process, killed when dropped.
-pub struct NodeProcess {
-    child: Child,
-    pub url: String,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `zerog node --dev` in `data_dir`, without its S3 gateway, on `shards` data-plane shards (by
+/// default one per core). Add flags to the launch, then start it.
+pub fn dev_node(data_dir: &Path, shards: Option<usize>) -> anyhow::Result<Launch> {
+    let mut launch = Zerog::locate()?.node(data_dir).arg("--dev");
+    if let Some(shards) = shards {
+        launch = launch.args(["--shards", &shards.to_string()]);
     }
-}
-
-/// The `zerog` binary beside the running benchmark.
-pub fn zerog_exe() -> anyhow::Result<PathBuf> {
-    Ok(std::env::current_exe()?.with_file_name("zerog"))
-}
-
-impl NodeProcess {
-    /// Runs `zerog node --rpc 127.0.0.1:0 ARGS…` and waits until it prints its RPC endpoint.
-    pub fn start(args: &[&str]) -> anyhow::Result<NodeProcess> {
-        let exe = zerog_exe()?;
-        let mut child = Command::new(&exe)
-            .args(["node", "--rpc", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| {
-                format!("starting {} (build it with --release first)", exe.display())
-            })?;
-        let stdout = child.stdout.take().context("stdout is piped")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .context("the node exited before printing its endpoint")??;
-            if let Some(url) = line.trim().strip_prefix("rpc") {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the node never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Ok(NodeProcess { child, url })
-    }
+    Ok(launch)
 }
 
 /// One JSON-RPC call; a JSON-RPC error becomes an error naming the method.

@@ -8,12 +8,11 @@
 //! The node binary is taken from beside this one. Results go to stdout as a Markdown table.
 
 use anyhow::{Context, bail};
-use bench::NodeProcess;
 use clap::Parser;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use merkle::file::FileTree;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,16 +39,6 @@ struct Args {
     /// Node shards (default: one per core).
     #[arg(long)]
     shards: Option<usize>,
-}
-
-fn start_node(dir: &Path, shards: Option<usize>) -> anyhow::Result<NodeProcess> {
-    let dir = dir.to_str().context("the data folder must be UTF-8")?;
-    let shards = shards.map(|shards| shards.to_string());
-    let mut args = vec!["--dev", "--s3", "off", "--data-dir", dir];
-    if let Some(shards) = &shards {
-        args.extend(["--shards", shards.as_str()]);
-    }
-    NodeProcess::start(&args)
 }
 
 async fn call(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result<Value> {
@@ -112,8 +101,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.get())
         .unwrap_or(1);
 
-    let mut data = vec![0u8; size];
-    rand::rngs::StdRng::seed_from_u64(42).fill_bytes(&mut data);
+    let data = harness::random_bytes(42, size);
 
     // Hashing bound: our tree on one core, times the cores.
     let started = Instant::now();
@@ -125,13 +113,14 @@ async fn main() -> anyhow::Result<()> {
     let fio_read = fio(&args.dir, "read", args.size_mib)?;
     let _ = std::fs::remove_file(args.dir.join("fio.dat"));
 
-    let node = start_node(&node_dir, args.shards)?;
+    let node = bench::dev_node(&node_dir, args.shards)?.start()?;
+    let url = node.rpc_url()?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.parallel)
         .build()?;
     let receipt = call(
         &http,
-        &node.url,
+        &url,
         rpc_body(
             "zerog_submit",
             json!([{ "length": size, "tags": "0x", "nodes": tree.nodes() }]),
@@ -148,24 +137,14 @@ async fn main() -> anyhow::Result<()> {
         .map(|chunk| {
             let segments: Vec<Value> = chunk
                 .iter()
-                .map(|&index| {
-                    let start = index as usize * SEGMENT_BYTES;
-                    let end = start + layout.segment_upload_bytes(index) as usize;
-                    json!({
-                        "root": tree.root(),
-                        "data": base64_simd::STANDARD.encode_to_string(&data[start..end.min(size)]),
-                        "index": index,
-                        "proof": tree.proof(SegmentIndex(index)).expect("index in range"),
-                        "fileSize": size,
-                    })
-                })
+                .map(|&index| harness::segment_json(&tree, &data, index))
                 .collect();
             rpc_body("zgs_uploadSegmentsByTxSeq", json!([segments, tx_seq]))
         })
         .collect();
     let started = Instant::now();
     let mut uploads = futures_util::stream::iter(bodies)
-        .map(|body| call(&http, &node.url, body))
+        .map(|body| call(&http, &url, body))
         .buffer_unordered(args.parallel);
     while let Some(result) = uploads.next().await {
         result?;
@@ -174,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let ingest_seconds = started.elapsed().as_secs_f64();
     let info = call(
         &http,
-        &node.url,
+        &url,
         rpc_body("zgs_getFileInfoByTxSeq", json!([tx_seq])),
     )
     .await?;
@@ -187,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
     let mut downloads = futures_util::stream::iter(indices.clone())
         .map(|index| {
             let http = &http;
-            let url = &node.url;
+            let url = &url;
             async move {
                 let answer = call(
                     http,
@@ -237,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
     let mut reads = futures_util::stream::iter(picks)
         .map(|index| {
             let http = &http;
-            let url = &node.url;
+            let url = &url;
             async move {
                 let started = Instant::now();
                 call(

@@ -4,9 +4,14 @@
 //!
 //! Records are small JSON values: they are read once at start and written once per file event,
 //! never on the per-segment path, so a readable format costs nothing that matters.
+//!
+//! Format versions (`meta.format_version`): 0 is the layout of 2026-12, which recorded no
+//! version (and was written by redb 2, file format v2, which `kvstore` upgrades at open); 1 is
+//! the same tables with the version recorded. A folder written by a newer build is refused.
 
+use kvstore::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use kvstore::{FormatVersion, META};
 use merkle::file::SubmissionNode;
-use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use types::{H256, SectorIndex, TxSeq};
@@ -14,7 +19,11 @@ use types::{H256, SectorIndex, TxSeq};
 const FILES: TableDefinition<u64, &[u8]> = TableDefinition::new("files");
 const SEGMENT_ROOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("segment_roots");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("chain_blocks");
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The version of the index's tables and records this build writes; see the module docs.
+const INDEX_FORMAT_VERSION: u64 = 1;
+/// The version of an index that recorded none: the layout of 2026-12.
+const INDEX_FORMAT_UNVERSIONED: u64 = 0;
 
 const LOG_SYNC_NEXT_BLOCK: &str = "log_sync_next_block";
 
@@ -45,6 +54,9 @@ pub enum IndexError {
         tx_seq: u64,
         reason: String,
     },
+    /// Opening or upgrading the store (the error names the file).
+    #[error("node index: {0}")]
+    Open(#[from] kvstore::Error),
 }
 
 pub struct Index {
@@ -60,17 +72,35 @@ pub struct Loaded {
 }
 
 impl Index {
+    /// Opens (or creates) the index, upgrading an older one: a redb 2 file to today's file
+    /// format, an older format version to [`INDEX_FORMAT_VERSION`].
     pub fn open(path: &Path) -> Result<Index, IndexError> {
-        let db = Database::create(path).map_err(|e| store_error("open", path, e))?;
+        let db = kvstore::open(
+            path,
+            &[
+                kvstore::Table::new(FILES),
+                kvstore::Table::new(SEGMENT_ROOTS),
+                kvstore::Table::new(BLOCKS),
+                kvstore::Table::new(META),
+            ],
+        )?;
         let index = Index {
             db,
             path: path.to_path_buf(),
         };
-        // Create the tables up front so that readers never see "table does not exist".
         let txn = index
             .db
             .begin_write()
             .map_err(|e| index.error("begin", e))?;
+        FormatVersion {
+            store: "node index",
+            path,
+            current: INDEX_FORMAT_VERSION,
+            unversioned: INDEX_FORMAT_UNVERSIONED,
+        }
+        // 0 → 1 changes no record: the index gains its version, recorded by `ensure`.
+        .ensure(&txn, |_, _| Ok::<(), IndexError>(()))?;
+        // Create the tables up front so that readers never see "table does not exist".
         {
             txn.open_table(FILES)
                 .map_err(|e| index.error("create files", e))?;
@@ -319,5 +349,61 @@ mod tests {
             Some(vec![H256([1; 32]), H256([2; 32])])
         );
         assert_eq!(index.segment_roots(TxSeq(0)).expect("read"), None);
+    }
+
+    #[test]
+    fn a_new_index_records_its_format_version_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("index.redb");
+        {
+            let index = Index::open(&path).expect("open");
+            assert_eq!(
+                index.meta(kvstore::FORMAT_VERSION_KEY).expect("meta"),
+                Some(INDEX_FORMAT_VERSION)
+            );
+            index
+                .put_meta(kvstore::FORMAT_VERSION_KEY, INDEX_FORMAT_VERSION + 1)
+                .expect("meta");
+        }
+        let error = Index::open(&path).err().expect("a newer index is refused");
+        assert!(
+            matches!(error, IndexError::Open(kvstore::Error::TooNew { .. })),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("newer than this build"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_index_without_a_version_is_the_first_layout_and_is_upgraded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("index.redb");
+        {
+            // What the release of 2026-12 wrote: the tables, no version.
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("begin");
+            {
+                let encoded = serde_json::to_vec(&record(0, false)).expect("json");
+                txn.open_table(FILES)
+                    .expect("files")
+                    .insert(0, encoded.as_slice())
+                    .expect("insert");
+                txn.open_table(META)
+                    .expect("meta")
+                    .insert(LOG_SYNC_NEXT_BLOCK, 3)
+                    .expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let index = Index::open(&path).expect("open");
+        assert_eq!(
+            index.meta(kvstore::FORMAT_VERSION_KEY).expect("meta"),
+            Some(INDEX_FORMAT_VERSION)
+        );
+        let loaded = index.load().expect("load");
+        assert_eq!(loaded.files, vec![record(0, false)]);
+        assert_eq!(loaded.log_sync_next_block, 3);
     }
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{NodeProcess, Rpc, random_bytes};
+use common::{NodeProcess, Rpc, random_bytes, test_seed};
 use merkle::file::FileTree;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -59,10 +59,7 @@ fn assert_reads_back(rpc: &Rpc, file: &TestFile, index: u64) {
 
 #[test]
 fn acknowledged_segments_survive_kill_9() {
-    let seed: u64 = std::env::var("ZEROG_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed = test_seed();
     let rounds: usize = std::env::var("ZEROG_CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{NodeProcess, random_bytes, test_seed, workspace_root};
+use common::{NodeProcess, random_bytes, require_node_js, sdk_with_package, test_seed};
 use merkle::file::FileTree;
 use serde::Deserialize;
 use serde_json::json;
@@ -50,36 +50,10 @@ struct SdkLine {
     error: Option<String>,
 }
 
-fn sdk_dir() -> PathBuf {
-    let sdk = workspace_root().join("sdk");
-    let installed = sdk.join("node_modules/@0gfoundation/0g-ts-sdk/package.json");
-    assert!(
-        installed.is_file(),
-        "the official 0G SDK is not installed: {} is missing; run `npm ci --prefix sdk` \
-         (pinned in sdk/package.json and sdk/package-lock.json)",
-        installed.display()
-    );
-    sdk
-}
-
-fn assert_node_runs() {
-    let version = Command::new("node").arg("--version").output();
-    match version {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => panic!(
-            "`node --version` failed ({}): Node.js is needed to run the official SDK",
-            output.status
-        ),
-        Err(error) => {
-            panic!("cannot run `node` ({error}): Node.js is needed to run the official SDK")
-        }
-    }
-}
-
 #[test]
 fn official_sdk_uploads_and_downloads_through_the_indexer() {
-    let sdk = sdk_dir();
-    assert_node_runs();
+    let sdk = sdk_with_package("@0gfoundation/0g-ts-sdk");
+    require_node_js();
     let seed = test_seed();
     eprintln!("sdk e2e seed {seed}; rerun with ZEROG_TEST_SEED={seed}");
 

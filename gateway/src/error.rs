@@ -1,6 +1,7 @@
 //! The gateway's one error type and the one place each error becomes an S3 error code and
 //! HTTP status (`Error::to_s3`). Handlers return `Error`; the S3 edge converts.
 
+use kvstore::redb;
 use s3s::{S3Error, S3ErrorCode};
 use std::path::PathBuf;
 
@@ -64,6 +65,8 @@ pub enum Error {
     Node { source: Box<client::Error> },
     #[error("the metadata store failed: {source}")]
     Store { source: Box<redb::Error> },
+    #[error("the metadata store cannot be opened: {source}")]
+    Open { source: Box<kvstore::Error> },
     #[error("a stored record is corrupt: {detail}")]
     Corrupt { detail: String },
     #[error("{operation} {path}: {source}")]
@@ -109,9 +112,11 @@ impl Error {
                 client::Error::Node(node) if node.kind == "busy" => S3ErrorCode::SlowDown,
                 _ => S3ErrorCode::InternalError,
             },
-            Error::Store { .. } | Error::Corrupt { .. } | Error::Io { .. } | Error::Task { .. } => {
-                S3ErrorCode::InternalError
-            }
+            Error::Store { .. }
+            | Error::Open { .. }
+            | Error::Corrupt { .. }
+            | Error::Io { .. }
+            | Error::Task { .. } => S3ErrorCode::InternalError,
         };
         if matches!(
             code,
@@ -142,6 +147,14 @@ macro_rules! store_error {
 impl From<client::Error> for Error {
     fn from(error: client::Error) -> Error {
         Error::Node {
+            source: Box::new(error),
+        }
+    }
+}
+
+impl From<kvstore::Error> for Error {
+    fn from(error: kvstore::Error) -> Error {
+        Error::Open {
             source: Box::new(error),
         }
     }

@@ -5,16 +5,20 @@
 //! live/dead accounting can never disagree with the objects.
 
 use crate::error::{Error, Result};
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use kvstore::redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use kvstore::{FormatVersion, META};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use types::H256;
 
-/// Bumped when a record's meaning changes; a store with another version is refused.
+/// Bumped when a record's meaning changes, with a step that converts the records; a store
+/// newer than this build is refused.
 const FORMAT_VERSION: u64 = 1;
 
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
 const FILES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("files");
@@ -142,26 +146,30 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens (or creates) the store; one written by redb 2 (file format v2) is upgraded to
+    /// today's file format first.
     pub fn open(path: &Path) -> Result<Store> {
-        let db = Database::create(path)?;
+        let db = kvstore::open(
+            path,
+            &[
+                kvstore::Table::new(META),
+                kvstore::Table::new(BUCKETS),
+                kvstore::Table::new(OBJECTS),
+                kvstore::Table::new(FILES),
+                kvstore::Table::new(UPLOADS),
+                kvstore::Table::new(PARTS),
+            ],
+        )?;
         let txn = db.begin_write()?;
+        FormatVersion {
+            store: "gateway store",
+            path,
+            current: FORMAT_VERSION,
+            // The store recorded its version from the start.
+            unversioned: FORMAT_VERSION,
+        }
+        .ensure(&txn, |_, _| Ok::<(), Error>(()))?;
         {
-            let mut meta = txn.open_table(META)?;
-            let version = meta.get("format_version")?.map(|value| value.value());
-            match version {
-                None => {
-                    meta.insert("format_version", FORMAT_VERSION)?;
-                }
-                Some(FORMAT_VERSION) => {}
-                Some(other) => {
-                    return Err(Error::Corrupt {
-                        detail: format!(
-                            "{} has format version {other}, this gateway reads {FORMAT_VERSION}",
-                            path.display()
-                        ),
-                    });
-                }
-            }
             txn.open_table(BUCKETS)?;
             txn.open_table(OBJECTS)?;
             txn.open_table(FILES)?;
@@ -772,5 +780,26 @@ mod tests {
             .list("b", "", Some("/"), Some("a/"), false, 10)
             .expect("list");
         assert_eq!(keys(&user_start), ["a/*", "b", "c/*", "d"]);
+    }
+
+    #[test]
+    fn a_store_newer_than_this_gateway_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("meta.redb");
+        {
+            let store = Store::open(&path).expect("open");
+            let txn = store.db.begin_write().expect("begin");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(kvstore::FORMAT_VERSION_KEY, FORMAT_VERSION + 1)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let error = Store::open(&path).err().expect("refused");
+        assert!(
+            matches!(&error, Error::Open { source } if matches!(**source, kvstore::Error::TooNew { .. })),
+            "{error}"
+        );
+        assert!(error.to_string().contains("meta.redb"), "{error}");
     }
 }

@@ -305,8 +305,8 @@ fn acknowledged_objects_survive_kill_9_of_gateway_and_node() {
     }
     // Acknowledged: now kill both without warning.
     let Separate { node, gateway, .. } = running;
-    gateway.kill9();
-    node.kill9();
+    gateway.kill9().expect("kill -9 the gateway");
+    node.kill9().expect("kill -9 the node");
     let running = Separate::start(&node_dir, &gateway_dir);
     for (key, data) in &written {
         let out = dir.path().join("out");

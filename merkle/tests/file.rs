@@ -3,20 +3,13 @@
 //! SDK compatibility on random sizes lives in `sdk_compat.rs`; this file pins the padding
 //! arithmetic, the zero-subtree constants and every way `verify_segment` must refuse a segment.
 
+use harness::random_bytes;
 use merkle::file::{
     FileLayout, FileTree, MerkleError, Proof, ProofError, node_heights, padded_chunks,
     segment_root, verify_segment, zero_hash, zero_root,
 };
 use merkle::keccak::{hash_pair, keccak256};
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
 use types::{H256, SEGMENT_BYTES, SegmentIndex};
-
-fn random_bytes(seed: u64, length: usize) -> Vec<u8> {
-    let mut data = vec![0u8; length];
-    StdRng::seed_from_u64(seed).fill_bytes(&mut data);
-    data
-}
 
 fn hex(text: &str) -> H256 {
     H256::from_hex(text).expect("literal hash")

@@ -9,12 +9,13 @@
 //! The SDK is pinned in `sdk/package.json`; without `sdk/node_modules` this test fails (it
 //! never skips) and says how to install it.
 
+use harness::{random_bytes, require_node_js, sdk_with_package, test_seed};
 use merkle::file::{FileLayout, FileTree, Proof, ProofError, SubmissionNode, verify_segment};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Deserialize;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 use types::{SEGMENT_BYTES, SegmentIndex};
@@ -41,26 +42,6 @@ struct SdkLine {
     nodes: Option<Vec<SubmissionNode>>,
     proofs: Option<Vec<SdkProof>>,
     error: Option<String>,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("merkle sits inside the workspace")
-        .to_path_buf()
-}
-
-fn seed() -> u64 {
-    match std::env::var("ZEROG_TEST_SEED") {
-        Ok(text) => text.trim().parse().expect("ZEROG_TEST_SEED must be a u64"),
-        Err(_) => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock after 1970")
-                .as_nanos();
-            nanos as u64 ^ u64::from(std::process::id())
-        }
-    }
 }
 
 fn log_uniform(rng: &mut StdRng, low: u64, high: u64) -> u64 {
@@ -91,22 +72,6 @@ fn file_sizes(rng: &mut StdRng) -> Vec<u64> {
     sizes.sort_unstable();
     sizes.dedup();
     sizes
-}
-
-/// Fast deterministic content (SplitMix64): `StdRng` is too slow for 300 MiB in a dev build.
-fn random_bytes(seed: u64, length: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut data = Vec::with_capacity(length + 8);
-    while data.len() < length {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut word = state;
-        word = (word ^ (word >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        word = (word ^ (word >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        word ^= word >> 31;
-        data.extend_from_slice(&word.to_le_bytes());
-    }
-    data.truncate(length);
-    data
 }
 
 /// The bytes the SDK uploads for `segment`: its data, zero-filled to whole chunks.
@@ -170,16 +135,10 @@ fn check_line(line: &SdkLine, data: &[u8]) {
 #[test]
 fn file_trees_match_the_official_sdk() {
     let started = Instant::now();
-    let root_dir = workspace_root();
-    let script = root_dir.join("sdk/roots.cjs");
-    let sdk_modules = root_dir.join("sdk/node_modules/@0gfoundation/0g-ts-sdk");
-    assert!(
-        sdk_modules.is_dir(),
-        "the official 0G SDK is not installed at {}: run `npm ci --prefix sdk` in the workspace root",
-        sdk_modules.display()
-    );
+    let script = sdk_with_package("@0gfoundation/0g-ts-sdk").join("roots.cjs");
+    require_node_js();
 
-    let seed = seed();
+    let seed = test_seed();
     println!("sdk_compat seed: {seed} (replay with ZEROG_TEST_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let sizes = file_sizes(&mut rng);

@@ -18,7 +18,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("chain-lite", &["types", "merkle", "da"]),
     ("da", &["types", "merkle"]),
     ("kernel-bypass", &["types"]),
-    ("dataplane", &["types", "merkle", "kernel-bypass", "da"]),
+    (
+        "dataplane",
+        &["types", "merkle", "kernel-bypass", "da", "kvstore"],
+    ),
     ("compute", &["types", "da"]),
     ("client", &["types", "merkle", "chain-lite"]),
     (
@@ -32,12 +35,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "da",
             "client",
             "gateway",
+            "kvstore",
         ],
     ),
-    ("gateway", &["types", "merkle", "chain-lite", "client"]),
+    (
+        "gateway",
+        &["types", "merkle", "chain-lite", "client", "kvstore"],
+    ),
+    // The one redb major and the upgrade of redb 2 files: a storage crate under the stores.
+    ("kvstore", &["types"]),
+    // Starts real zerog processes for tests and benchmarks; test crates take it as a
+    // dev-dependency, which this table does not govern.
+    ("harness", &["types", "merkle"]),
     (
         "bench",
         &[
+            "harness",
             "types",
             "merkle",
             "kernel-bypass",
@@ -47,9 +60,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "compute",
             "client",
             "gateway",
+            "kvstore",
         ],
     ),
     ("xtask", &[]),
+];
+/// What running cargo looks like in Rust source, spaces removed. Tests and the harness never
+/// run cargo: a test that builds something races the `cargo test` that is running it (for the
+/// build directory's lock, or for the files it is executing), and hides a build step that
+/// `scripts/test` must take before the tests. They find the binaries they need instead.
+const CARGO_INVOCATIONS: &[&str] = &[
+    "Command::new(\"cargo\"",
+    "Command::new(cargo",
+    "Command::new(&cargo",
+    "(\"CARGO\")",
 ];
 /// The only places `unsafe` may appear: the kernel-bypass crate and the SIMD kernels (Keccak,
 /// the GF(2^16) FFT engine of the DA code).
@@ -125,6 +149,7 @@ fn tidy(root: &Path) -> anyhow::Result<Vec<String>> {
             }
         }
     }
+    problems.extend(cargo_in_tests(root)?);
     let mut sources = Vec::new();
     collect_rust_files(root, root, &mut sources)?;
     for relative in sources {
@@ -155,6 +180,44 @@ fn tidy(root: &Path) -> anyhow::Result<Vec<String>> {
                 problems.push(format!(
                     "{relative}:{}: unsafe block without a // SAFETY: comment above it",
                     number + 1
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The places under `<crate>/tests/` and `harness/src/` that run cargo.
+fn cargo_in_tests(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))? {
+        let tests = entry?.path().join("tests");
+        if tests.is_dir() {
+            collect_rust_files(root, &tests, &mut files)?;
+        }
+    }
+    let harness = root.join("harness/src");
+    if harness.is_dir() {
+        collect_rust_files(root, &harness, &mut files)?;
+    }
+    let mut problems = Vec::new();
+    for relative in files {
+        let source = std::fs::read_to_string(root.join(&relative))?;
+        // The code without comments or spaces, and the line each line's code starts at, so a
+        // call split over lines is found too.
+        let mut code = String::new();
+        let mut line_starts = Vec::new();
+        for line in source.lines() {
+            line_starts.push(code.len());
+            let without_comment = line.split("//").next().unwrap_or("");
+            code.extend(without_comment.split_whitespace());
+        }
+        for pattern in CARGO_INVOCATIONS {
+            for (at, _) in code.match_indices(pattern) {
+                let line = line_starts.partition_point(|&start| start <= at);
+                problems.push(format!(
+                    "{relative}:{line}: runs cargo (`{pattern}`): tests and the harness find the \
+                     binaries they need, and scripts/test builds them first"
                 ));
             }
         }
@@ -201,6 +264,57 @@ mod tests {
             problems.is_empty(),
             "house rules broken:\n{}",
             problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn running_cargo_from_a_test_is_caught() {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        let write = |relative: &str, source: &str| {
+            let path = root.path().join(relative);
+            std::fs::create_dir_all(path.parent().expect("a folder")).expect("create folders");
+            std::fs::write(path, source).expect("write a source file");
+        };
+        write(
+            "gateway/tests/common/mod.rs",
+            "fn zerog() {\n    let cargo = std::env::var(\"CARGO\").unwrap_or_default();\n    \
+             std::process::Command::new(cargo)\n        .args([\"build\", \"--bin\", \"zerog\"]);\n}\n",
+        );
+        write(
+            "controlplane/tests/e2e.rs",
+            "fn build() {\n    Command::new(\n        \"cargo\",\n    );\n}\n",
+        );
+        write(
+            "harness/src/lib.rs",
+            "fn build() { std::process::Command::new(\"cargo\").arg(\"build\"); }\n",
+        );
+        // Naming cargo in a message or a comment, or the binary cargo built, is fine.
+        write(
+            "merkle/tests/fine.rs",
+            "// Command::new(\"cargo\") is what the rule forbids.\n\
+             const HINT: &str = \"run `cargo build --bin zerog` first\";\n\
+             const ZEROG: &str = env!(\"CARGO_BIN_EXE_zerog\");\n",
+        );
+        // Sources outside tests/ and harness/src/ are other rules' business.
+        write(
+            "xtask/src/build.rs",
+            "fn build() { Command::new(\"cargo\"); }\n",
+        );
+        let mut problems = cargo_in_tests(root.path()).expect("the rule runs");
+        problems.sort();
+        let places: Vec<&str> = problems
+            .iter()
+            .map(|problem| problem.split(": ").next().expect("a place"))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                "controlplane/tests/e2e.rs:2",
+                "gateway/tests/common/mod.rs:2",
+                "gateway/tests/common/mod.rs:3",
+                "harness/src/lib.rs:1",
+            ],
+            "{problems:#?}"
         );
     }
 

@@ -15,13 +15,12 @@ use alloy_primitives::{TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
-use bench::{NodeProcess, call, zerog_exe};
+use bench::call;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use rand::{RngCore, SeedableRng};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -77,15 +76,9 @@ async fn main() -> anyhow::Result<()> {
     let root = args.dir.join("da-bench");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    let exe = zerog_exe()?;
-    let chain_dir = root.join("chain");
-    let chain = NodeProcess::start(&[
-        "--dev",
-        "--s3",
-        "off",
-        "--data-dir",
-        chain_dir.to_str().context("utf-8")?,
-    ])?;
+    let zerog = harness::Zerog::locate()?;
+    let chain = bench::dev_node(&root.join("chain"), None)?.start()?;
+    let chain_url = chain.rpc_url()?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;
@@ -93,34 +86,34 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| PrivateKeySigner::from_bytes(&[n as u8 + 0x61; 32].into()))
         .collect::<Result<_, _>>()?;
     for (n, key) in keys.iter().enumerate() {
-        fund(&http, &chain.url, key.address().into_array(), n as u64).await?;
+        fund(&http, &chain_url, key.address().into_array(), n as u64).await?;
     }
     let mut nodes = Vec::new();
     for (n, key) in keys.iter().enumerate() {
         let dir = root.join(format!("da-{n}"));
         let key = format!("0x{}", hex::encode(key.to_bytes()));
-        nodes.push(NodeProcess::start(&[
-            "--chain-rpc",
-            &chain.url,
-            "--chain-poll-ms",
-            "50",
-            "--da",
-            "--chain-key",
-            &key,
-            "--shards",
-            "1",
-            "--data-dir",
-            dir.to_str().context("utf-8")?,
-        ])?);
+        let node = zerog
+            .node(&dir)
+            .args([
+                "--chain-rpc",
+                &chain_url,
+                "--chain-poll-ms",
+                "50",
+                "--da",
+                "--chain-key",
+                &key,
+                "--shards",
+                "1",
+            ])
+            .start()?;
+        let url = node.rpc_url()?;
+        nodes.push((node, url));
     }
-    for node in &nodes {
+    for (_, url) in &nodes {
         let started = Instant::now();
-        while call(&http, &node.url, "da_status", json!([]))
-            .await
-            .is_err()
-        {
+        while call(&http, url, "da_status", json!([])).await.is_err() {
             if started.elapsed() > Duration::from_secs(60) {
-                bail!("DA node {} never registered", node.url);
+                bail!("DA node {url} never registered");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -136,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         rng.fill_bytes(&mut payload);
         let encoded = base64_simd::STANDARD.encode_to_string(&payload);
         let sent = Instant::now();
-        let answer = call(&http, &chain.url, "da_putBlob", json!([encoded])).await?;
+        let answer = call(&http, &chain_url, "da_putBlob", json!([encoded])).await?;
         latency.record(sent.elapsed().as_micros() as u64)?;
         encode_ms += answer["encodeMs"].as_u64().unwrap_or(0);
         disperse_ms += answer["disperseMs"].as_u64().unwrap_or(0);
@@ -166,10 +159,11 @@ async fn main() -> anyhow::Result<()> {
     );
     let out = root.join("retrieved.bin");
     let get_started = Instant::now();
-    let status = Command::new(&exe)
+    let status = zerog
+        .command()
         .args(["da", "get", "--quiet", &last_blob, "-o"])
         .arg(&out)
-        .args(["--rpc", &chain.url])
+        .args(["--rpc", &chain_url])
         .status()?;
     if !status.success() || std::fs::read(&out)? != last_payload {
         bail!("retrieving {last_blob} failed or differed");

@@ -12,8 +12,8 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{TxKind, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{Context, bail};
-use bench::{NodeProcess, call, quantity};
+use anyhow::bail;
+use bench::{call, quantity};
 use clap::Parser;
 use merkle::file::FileTree;
 use rand::{RngCore, SeedableRng};
@@ -38,14 +38,8 @@ async fn main() -> anyhow::Result<()> {
     let node_dir = args.dir.join("flow-node");
     let _ = std::fs::remove_dir_all(&node_dir);
     std::fs::create_dir_all(&args.dir)?;
-    let node = NodeProcess::start(&[
-        "--dev",
-        "--s3",
-        "off",
-        "--data-dir",
-        node_dir.to_str().context("utf-8")?,
-    ])?;
-    let url = node.url.clone();
+    let node = bench::dev_node(&node_dir, None)?.start()?;
+    let url = node.rpc_url()?;
     let http = reqwest::Client::new();
 
     let chain_id = u64::try_from(quantity(

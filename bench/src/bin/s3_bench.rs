@@ -19,11 +19,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use rand::{RngCore, SeedableRng};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use types::H256;
 
@@ -54,81 +51,27 @@ struct Args {
 const PRESIGN_VALIDITY: Duration = Duration::from_secs(600);
 const BUCKET: &str = "bench";
 
+/// `zerog node --dev` with its gateway on a free port; the endpoints and the dev keys it
+/// prints.
 struct Node {
-    child: Child,
+    /// Killed when dropped.
+    _process: harness::Process,
     rpc_url: String,
     s3_url: String,
-    access_key: String,
-    secret_key: String,
+    keys: harness::S3Keys,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `zerog node --dev` with its gateway on a free port and reads the endpoints and the
-/// dev keys it prints.
 fn start_node(data_dir: &Path, shards: Option<usize>) -> anyhow::Result<Node> {
-    let exe = std::env::current_exe()?.with_file_name("zerog");
-    let mut command = Command::new(&exe);
-    command
-        .args([
-            "node",
-            "--dev",
-            "--rpc",
-            "127.0.0.1:0",
-            "--s3",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir);
-    if let Some(shards) = shards {
-        command.args(["--shards", &shards.to_string()]);
-    }
-    let mut child = command
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {} (build it with --release first)", exe.display()))?;
-    let stdout = child.stdout.take().context("the node's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut rpc_url, mut s3_url) = (None, None);
-    let (access_key, secret_key) = loop {
-        let line = lines
-            .next()
-            .context("the node exited before printing its S3 keys")??;
-        let line = line.trim();
-        if let Some(keys) = line.strip_prefix("s3 keys") {
-            let fields: Vec<&str> = keys.split_whitespace().collect();
-            match fields.as_slice() {
-                ["access", access, "secret", secret] => {
-                    break (access.to_string(), secret.to_string());
-                }
-                _ => bail!("unexpected S3 keys line: {line}"),
-            }
-        } else if let Some(url) = line.strip_prefix("s3") {
-            let url = url.trim();
-            if !url.starts_with("http://") {
-                bail!("the node's gateway did not start: {url}");
-            }
-            s3_url = Some(url.to_string());
-        } else if let Some(url) = line.strip_prefix("rpc") {
-            rpc_url = Some(url.trim().to_string());
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let log = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string());
+    let process = bench::dev_node(data_dir, shards)?
+        .args(["--s3", "127.0.0.1:0"])
+        .env("RUST_LOG", log)
+        .start()?;
     Ok(Node {
-        child,
-        rpc_url: rpc_url.context("the node printed no rpc endpoint")?,
-        s3_url: s3_url.context("the node printed no s3 endpoint")?,
-        access_key,
-        secret_key,
+        rpc_url: process.rpc_url()?,
+        s3_url: process.s3_url()?,
+        keys: process.s3_keys()?,
+        _process: process,
     })
 }
 
@@ -136,10 +79,7 @@ fn start_node(data_dir: &Path, shards: Option<usize>) -> anyhow::Result<Node> {
 /// so they can be made again to check what comes back.
 fn content(run_seed: u64, side: Side, size_bytes: usize, index: usize) -> Vec<u8> {
     let seed = run_seed ^ ((side as u64) << 62) ^ ((size_bytes as u64) << 24) ^ index as u64;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut bytes = vec![0u8; size_bytes];
-    rng.fill_bytes(&mut bytes);
-    bytes
+    harness::random_bytes(seed, size_bytes)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -395,7 +335,7 @@ async fn bench(args: &Args, folder: &Path, run_seed: u64) -> anyhow::Result<()> 
     let s3 = S3 {
         http: reqwest::Client::new(),
         bucket: Bucket::new(endpoint, UrlStyle::Path, BUCKET, "us-east-1")?,
-        credentials: Credentials::new(&node.access_key, &node.secret_key),
+        credentials: Credentials::new(&node.keys.access, &node.keys.secret),
     };
     s3.create_bucket().await?;
     let direct = client::Client::new(&node.rpc_url)?;

@@ -1,104 +1,20 @@
-//! Starts real `zerog` processes (a dev node with its built-in S3 gateway, or a node and a
-//! standalone `zerog gateway`) on free loopback ports, and finds the real S3 clients that
-//! `scripts/test` installs: awscli and boto3 in a Python venv, s3cmd and rclone from Debian.
+//! Starts real `zerog` processes through `harness` (a dev node with its built-in S3 gateway, or
+//! a node and a standalone `zerog gateway`) on free loopback ports, and finds the real S3 clients
+//! that `scripts/test` installs: awscli and boto3 in a Python venv, s3cmd and rclone from Debian.
+//! The `zerog` binary belongs to another package: it is looked up beside the test binary (or in
+//! `ZEROG_BIN`), never built here; `cargo build --bin zerog` builds it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+pub use harness::random_bytes;
+use harness::{Process, Zerog, workspace_root};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Output};
 
 pub const ACCESS_KEY: &str = "zerog-dev";
 pub const SECRET_KEY: &str = "zerog-dev-secret-key";
 
-/// The workspace root (the parent of this crate).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("gateway sits inside the workspace")
-        .to_path_buf()
-}
-
-/// The `zerog` binary of this build. It belongs to another package, so it is built here
-/// (a no-op when `cargo test --workspace` already built it) and found beside the test binary.
-pub fn zerog() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "controlplane", "--bin", "zerog"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the zerog binary failed");
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("tests run from target/<profile>/deps");
-        let binary = profile_dir.join("zerog");
-        assert!(binary.is_file(), "{} was not built", binary.display());
-        binary
-    })
-}
-
-/// A running `zerog` process whose stdout announces its endpoints.
-pub struct Process {
-    child: Child,
-    pub lines: Vec<String>,
-}
-
-impl Process {
-    fn spawn(args: &[&str], until: &str) -> Process {
-        let mut child = Command::new(zerog())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the zerog binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut reader = BufReader::new(stdout).lines();
-        let mut lines = Vec::new();
-        loop {
-            let line = reader
-                .next()
-                .unwrap_or_else(|| panic!("zerog exited before printing {until:?}: {lines:?}"))
-                .expect("stdout is readable");
-            let done = line.trim_start().starts_with(until);
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in reader {});
-        Process { child, lines }
-    }
-
-    /// The value printed after `name` (`  s3       http://...`).
-    pub fn field(&self, name: &str) -> String {
-        self.lines
-            .iter()
-            .find_map(|line| {
-                let rest = line.trim_start().strip_prefix(name)?;
-                rest.starts_with(' ').then(|| rest.trim().to_string())
-            })
-            .unwrap_or_else(|| panic!("no {name} line in {:?}", self.lines))
-    }
-
-    /// SIGKILL: no chance to flush or clean up.
-    pub fn kill9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn zerog() -> Zerog {
+    Zerog::locate().expect("the zerog binary")
 }
 
 /// `zerog node --dev` with its built-in gateway, both on free loopback ports.
@@ -110,24 +26,13 @@ pub struct DevNode {
 
 impl DevNode {
     pub fn start(data_dir: &Path) -> DevNode {
-        let data = data_dir.to_str().expect("utf-8 path");
-        let process = Process::spawn(
-            &[
-                "node",
-                "--dev",
-                "--rpc",
-                "127.0.0.1:0",
-                "--s3",
-                "127.0.0.1:0",
-                "--extent-mib",
-                "64",
-                "--data-dir",
-                data,
-            ],
-            "s3 keys",
-        );
-        let rpc = process.field("rpc");
-        let s3 = process.field("s3");
+        let process = zerog()
+            .test_node(data_dir)
+            .args(["--dev", "--s3", "127.0.0.1:0"])
+            .start()
+            .expect("the dev node and its gateway start");
+        let rpc = process.rpc_url().expect("the node's rpc endpoint");
+        let s3 = process.s3_url().expect("the gateway's endpoint");
         assert!(s3.starts_with("http://"), "the gateway did not start: {s3}");
         DevNode { process, rpc, s3 }
     }
@@ -143,24 +48,14 @@ pub struct Separate {
 
 impl Separate {
     pub fn start(node_dir: &Path, gateway_dir: &Path) -> Separate {
-        let node = Process::spawn(
-            &[
-                "node",
-                "--dev",
-                "--rpc",
-                "127.0.0.1:0",
-                "--s3",
-                "off",
-                "--extent-mib",
-                "64",
-                "--data-dir",
-                node_dir.to_str().expect("utf-8 path"),
-            ],
-            "flow",
-        );
-        let rpc = node.field("rpc");
+        let node = zerog()
+            .test_node(node_dir)
+            .arg("--dev")
+            .start()
+            .expect("the node starts");
+        let rpc = node.rpc_url().expect("the node's rpc endpoint");
         let gateway = start_gateway(&rpc, gateway_dir);
-        let s3 = gateway.field("s3");
+        let s3 = gateway.s3_url().expect("the gateway's endpoint");
         Separate {
             node,
             gateway,
@@ -171,22 +66,11 @@ impl Separate {
 }
 
 pub fn start_gateway(rpc: &str, data_dir: &Path) -> Process {
-    Process::spawn(
-        &[
-            "gateway",
-            "--node",
-            rpc,
-            "--listen",
-            "127.0.0.1:0",
-            "--access-key",
-            ACCESS_KEY,
-            "--secret-key",
-            SECRET_KEY,
-            "--data-dir",
-            data_dir.to_str().expect("utf-8 path"),
-        ],
-        "s3",
-    )
+    zerog()
+        .gateway(rpc, data_dir)
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .start()
+        .expect("the gateway starts")
 }
 
 /// The Python venv `scripts/test` installs awscli and boto3 into. Tests fail here, never
@@ -258,13 +142,4 @@ pub fn aws(endpoint: &str) -> Command {
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
     command
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn random_bytes(seed: u64, size: usize) -> Vec<u8> {
-    use rand::{RngCore, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut data = vec![0u8; size];
-    rng.fill_bytes(&mut data);
-    data
 }
