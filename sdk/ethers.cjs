@@ -2,7 +2,8 @@
 //
 // Usage: node sdk/ethers.cjs --rpc URL --key HEX [--account ADDRESS]...
 //
-// In order, with a `JsonRpcProvider` at --rpc and a `Wallet` of --key (a funded dev key):
+// In order, with a `JsonRpcProvider` at --rpc (ethers' request cache off, so every read reaches the
+// node) and a `Wallet` of --key (a funded dev key):
 //   1. chain: `getNetwork()`, `getBlockNumber()`, `getBlock('latest')`, `getBlock('finalized')`,
 //      `getFeeData()`; the balance and nonce of the wallet and of every --account;
 //   2. every view of Flow, Market and Reward through `ethers.Contract` (human-readable ABIs below,
@@ -274,10 +275,13 @@ async function callViews(contracts, sender) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   // Blocks are sealed at once: poll fast so `tx.wait()` does not sleep ethers' default 4 s.
-  const provider = new ethers.JsonRpcProvider(args.rpc, undefined, { pollingInterval: 50 });
+  // No request cache: by default ethers answers a request identical to one made in the last
+  // 250 ms with that request's answer, without asking the node, so a balance read right after
+  // `tx.wait()` could be the one read just before the transaction was sent.
+  const provider = new ethers.JsonRpcProvider(args.rpc, undefined, { pollingInterval: 50, cacheTimeout: -1 });
   const wallet = new ethers.Wallet(args.key, provider);
   const sender = wallet.address;
-  const out = { sender };
+  const out = { sender, cacheTimeout: provider._getOption('cacheTimeout') };
 
   // 1. The chain as ethers sees it.
   const network = await provider.getNetwork();

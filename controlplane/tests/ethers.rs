@@ -5,6 +5,9 @@
 //! deploy a contract; submits one sector to Flow and calls the views again; reads the logs; and
 //! sends a transaction with a used nonce and one from an unfunded key. It prints one JSON object;
 //! this test checks it against the chain's configuration and the node's own `zgs_*` answers.
+//! The script's provider runs with ethers' request cache off (`cacheTimeout: -1`): with the
+//! default, identical requests within 250 ms share one answer, so the balances read right after
+//! `tx.wait()` were at times the ones read before the transaction, never asked of the node.
 //!
 //! The views are enumerated in [`views`]: every function of chain-lite's module ABIs that answers
 //! without changing state, and every view 0G's `FixedPriceFlow` and `FixedPrice` declare (the
@@ -440,6 +443,14 @@ fn ethers_v6_reads_sends_value_and_calls_every_module_view() {
     let p = &mut problems;
     let sender = address(DEV_ACCOUNTS[0].address);
     let gas_price = U256::from(DEFAULT_GAS_PRICE);
+
+    // Every read must reach the node: with ethers' default 250 ms request cache a balance read
+    // right after `tx.wait()` can be the answer to the same read made before the transaction.
+    p.eq(
+        "the script's provider has ethers' request cache off (cacheTimeout)",
+        &out["cacheTimeout"],
+        &json!(-1),
+    );
 
     // The chain: id, blocks (final at once), fees, funded accounts, module code.
     p.eq(
