@@ -41,25 +41,6 @@ struct Args {
     shards: Option<usize>,
 }
 
-async fn call(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result<Value> {
-    let answer: Value = http
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    if let Some(error) = answer.get("error") {
-        bail!("rpc error: {error}");
-    }
-    Ok(answer["result"].clone())
-}
-
-fn rpc_body(method: &str, params: Value) -> String {
-    json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string()
-}
-
 /// Runs fio and returns its bandwidth in bytes per second.
 fn fio(dir: &Path, mode: &str, size_mib: usize) -> anyhow::Result<f64> {
     let output = Command::new("fio")
@@ -115,18 +96,13 @@ async fn main() -> anyhow::Result<()> {
 
     let node = bench::dev_node(&node_dir, args.shards)?.start()?;
     let url = node.rpc_url()?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.parallel)
-        .build()?;
-    let receipt = call(
-        &http,
-        &url,
-        rpc_body(
+    let rpc = client::Client::new(&url)?;
+    let receipt = rpc
+        .call(
             "zerog_submit",
             json!([{ "length": size, "tags": "0x", "nodes": tree.nodes() }]),
-        ),
-    )
-    .await?;
+        )
+        .await?;
     let tx_seq = receipt["txSeq"].as_u64().context("txSeq")?;
 
     // Request bodies are encoded before the clock starts: the client's base64 is not the node's work.
@@ -139,24 +115,19 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|&index| harness::segment_json(&tree, &data, index))
                 .collect();
-            rpc_body("zgs_uploadSegmentsByTxSeq", json!([segments, tx_seq]))
+            json!([segments, tx_seq]).to_string()
         })
         .collect();
     let started = Instant::now();
     let mut uploads = futures_util::stream::iter(bodies)
-        .map(|body| call(&http, &url, body))
+        .map(|params| rpc.call_raw("zgs_uploadSegmentsByTxSeq", params))
         .buffer_unordered(args.parallel);
     while let Some(result) = uploads.next().await {
         result?;
     }
     drop(uploads);
     let ingest_seconds = started.elapsed().as_secs_f64();
-    let info = call(
-        &http,
-        &url,
-        rpc_body("zgs_getFileInfoByTxSeq", json!([tx_seq])),
-    )
-    .await?;
+    let info = rpc.call("zgs_getFileInfoByTxSeq", json!([tx_seq])).await?;
     if info["finalized"] != json!(true) {
         bail!("file not finalized after every segment was acknowledged: {info}");
     }
@@ -165,18 +136,14 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut downloads = futures_util::stream::iter(indices.clone())
         .map(|index| {
-            let http = &http;
-            let url = &url;
+            let rpc = &rpc;
             async move {
-                let answer = call(
-                    http,
-                    url,
-                    rpc_body(
+                let answer = rpc
+                    .call(
                         "zgs_downloadSegmentWithProofByTxSeq",
                         json!([tx_seq, index]),
-                    ),
-                )
-                .await?;
+                    )
+                    .await?;
                 anyhow::Ok((index, answer))
             }
         })
@@ -215,17 +182,12 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let mut reads = futures_util::stream::iter(picks)
         .map(|index| {
-            let http = &http;
-            let url = &url;
+            let rpc = &rpc;
             async move {
                 let started = Instant::now();
-                call(
-                    http,
-                    url,
-                    rpc_body(
-                        "zgs_downloadSegmentWithProofByTxSeq",
-                        json!([tx_seq, index]),
-                    ),
+                rpc.call(
+                    "zgs_downloadSegmentWithProofByTxSeq",
+                    json!([tx_seq, index]),
                 )
                 .await?;
                 anyhow::Ok(started.elapsed())

@@ -15,10 +15,7 @@
 
 mod common;
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Bytes, TxKind, U256};
-use alloy_signer::SignerSync;
+use alloy_primitives::U256;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolCall;
 use chain_lite::abi::{da_entrance, da_registry};
@@ -43,27 +40,23 @@ fn operator_key(n: usize) -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&[n as u8 + 0x41; 32].into()).expect("a valid key")
 }
 
-/// Signs and sends a call from `key` through the chain node; waits for the receipt.
+/// Signs (with the client's signer) and sends a call from `key` through the chain node; waits
+/// for the receipt.
 fn send(chain: &Rpc, key: &PrivateKeySigner, to: [u8; 20], value: U256, input: Vec<u8>) -> Value {
-    let sender = hex_data(key.address().as_slice());
-    let nonce = chain.call("eth_getTransactionCount", json!([sender, "pending"]));
-    let nonce = u64::from_str_radix(nonce.as_str().expect("hex").trim_start_matches("0x"), 16)
-        .expect("nonce");
-    let transaction = TxEip1559 {
-        chain_id: 31337,
-        nonce,
+    let payer = client::Payer::new(key.clone());
+    let nonce = chain.call(
+        "eth_getTransactionCount",
+        json!([payer.address_hex(), "pending"]),
+    );
+    let transaction = client::chain::Transaction {
+        nonce: client::wire::parse_u64(&nonce, "nonce").expect("a quantity"),
         gas_limit: 1_000_000,
         max_fee_per_gas: 2_000_000_000,
-        max_priority_fee_per_gas: 0,
-        to: TxKind::Call(to.into()),
+        to,
         value,
-        input: Bytes::from(input),
-        access_list: Default::default(),
+        input,
     };
-    let signature = key
-        .sign_hash_sync(&transaction.signature_hash())
-        .expect("signs");
-    let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
+    let raw = payer.sign(31337, &transaction).expect("signs");
     let hash = chain.call("eth_sendRawTransaction", json!([hex_data(&raw)]));
     let started = Instant::now();
     loop {
@@ -620,6 +613,68 @@ fn a_node_holding_every_slot_takes_a_full_blob_in_parts() {
     );
     da_node.stop();
     chain_node.stop();
+}
+
+/// A newcomer's first DA commands against a plain `zerog node --dev` (no `--da`, no other DA
+/// node): the dev node registers itself as the chain's signer on the first dispersal, holds
+/// every slot, and `da get` and `da sample` read the blob back. A node that is not a dev node
+/// says what to start instead.
+#[test]
+fn a_plain_dev_node_serves_da_from_its_first_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProcess::start(&dir.path().join("dev"));
+    let payload = random_bytes(44, 300_000);
+    let input = dir.path().join("blob.bin");
+    std::fs::write(&input, &payload).expect("write blob");
+    let (blob_id, stdout) = da_put(&node.url, &input);
+    assert!(stdout.contains("certified by 12 of 12 slots"), "{stdout}");
+    da_get_equals(&node.url, &blob_id, &dir.path().join("blob.out"), &payload);
+    let sample = zerog(&["da", "sample", &blob_id, "--rpc", &node.url]);
+    assert!(
+        sample.status.success(),
+        "da sample failed: {}",
+        String::from_utf8_lossy(&sample.stderr)
+    );
+    let status = node.rpc().call("da_status", json!([]));
+    assert_eq!(
+        status["signer"],
+        json!(hex_data(&DEV_ACCOUNTS[0].address)),
+        "the dev node is its chain's DA signer: {status}"
+    );
+    // A second blob goes to the same signer, without registering again.
+    std::fs::write(&input, random_bytes(45, 1000)).expect("write blob");
+    let (_, stdout) = da_put(&node.url, &input);
+    assert!(stdout.contains("certified by 12 of 12 slots"), "{stdout}");
+
+    // A follower that disperses, on a chain without DA nodes, names what to start.
+    let empty_chain = NodeProcess::start(&dir.path().join("empty-chain"));
+    let disperser = NodeProcess::spawn(
+        &dir.path().join("disperser"),
+        &[
+            "--chain-rpc",
+            &empty_chain.url,
+            "--da-disperse",
+            "--chain-key",
+            DEV_ACCOUNTS[2].private_key,
+        ],
+    );
+    let refused = zerog(&[
+        "da",
+        "put",
+        "--quiet",
+        input.to_str().expect("utf-8"),
+        "--rpc",
+        &disperser.url,
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "no quorum, no dispersal");
+    assert!(
+        stderr.contains("no signers registered") && stderr.contains("zerog node --da"),
+        "{stderr}"
+    );
+    disperser.stop();
+    empty_chain.stop();
+    node.stop();
 }
 
 /// The sum of two BLS signatures (what an aggregator computes), through blst.

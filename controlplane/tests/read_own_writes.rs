@@ -16,11 +16,7 @@
 
 mod common;
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Bytes, TxKind, U256, keccak256};
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
+use alloy_primitives::{U256, keccak256};
 use alloy_sol_types::SolCall;
 use chain_lite::abi::{market, reward};
 use chain_lite::{DEV_ACCOUNTS, FLOW_ADDRESS, MARKET_ADDRESS, REWARD_ADDRESS};
@@ -51,29 +47,22 @@ fn word(value: &Value, index: usize) -> Option<U256> {
 }
 
 /// A signed one-sector Flow submission from `key` (the first dev account) at `nonce`, paying `fee`; distinct per `round`.
-fn signed_submission(key: &PrivateKeySigner, nonce: u64, fee: U256, round: u64) -> Vec<u8> {
+fn signed_submission(key: &client::Payer, nonce: u64, fee: U256, round: u64) -> Vec<u8> {
     let root = H256(keccak256(format!("read_own_writes round {round}")).0);
     let submission = chain_lite::Submission {
         length: 256,
         tags: Vec::new(),
         nodes: vec![SubmissionNode { root, height: 0 }],
     };
-    let tx = TxEip1559 {
-        chain_id: CHAIN_ID,
+    let transaction = client::chain::Transaction {
         nonce,
         gas_limit: 500_000,
         max_fee_per_gas: 2 * chain_lite::DEFAULT_GAS_PRICE,
-        max_priority_fee_per_gas: 0,
-        to: TxKind::Call(FLOW_ADDRESS.into()),
+        to: FLOW_ADDRESS,
         value: fee,
-        input: Bytes::from(chain_lite::abi::submit_calldata(
-            &submission,
-            DEV_ACCOUNTS[0].address,
-        )),
-        access_list: Default::default(),
+        input: chain_lite::abi::submit_calldata(&submission, DEV_ACCOUNTS[0].address),
     };
-    let signature = key.sign_hash_sync(&tx.signature_hash()).expect("signs");
-    TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()
+    key.sign(CHAIN_ID, &transaction).expect("signs")
 }
 
 /// The reads made right after the send.
@@ -258,7 +247,7 @@ fn every_read_right_after_a_transaction_sees_it_sealed() {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client");
-    let key: PrivateKeySigner = DEV_ACCOUNTS[0].private_key.parse().expect("dev key");
+    let key = client::Payer::from_hex(DEV_ACCOUNTS[0].private_key).expect("dev key");
     let sender = hex_data(&DEV_ACCOUNTS[0].address);
     let price = rpc.call(
         "eth_call",

@@ -9,14 +9,11 @@
 //! target/release/da-bench --blobs 8 --size-mib 32
 //! ```
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{TxKind, U256};
-use alloy_signer::SignerSync;
+use alloy_primitives::U256;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, bail};
-use bench::call;
 use clap::Parser;
+use client::{Chain, Payer};
 use hdrhistogram::Histogram;
 use rand::{RngCore, SeedableRng};
 use serde_json::json;
@@ -38,31 +35,6 @@ struct Args {
     dir: PathBuf,
 }
 
-async fn fund(http: &reqwest::Client, url: &str, to: [u8; 20], nonce: u64) -> anyhow::Result<()> {
-    let key: PrivateKeySigner = chain_lite::DEV_ACCOUNTS[0].private_key.parse()?;
-    let transaction = TxEip1559 {
-        chain_id: 31337,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 2_000_000_000,
-        max_priority_fee_per_gas: 0,
-        to: TxKind::Call(to.into()),
-        value: U256::from(10u128 * 1_000_000_000_000_000_000),
-        input: Default::default(),
-        access_list: Default::default(),
-    };
-    let signature = key.sign_hash_sync(&transaction.signature_hash())?;
-    let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
-    call(
-        http,
-        url,
-        "eth_sendRawTransaction",
-        json!([format!("0x{}", hex::encode(raw))]),
-    )
-    .await?;
-    Ok(())
-}
-
 fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
@@ -79,14 +51,18 @@ async fn main() -> anyhow::Result<()> {
     let zerog = harness::Zerog::locate()?;
     let chain = bench::dev_node(&root.join("chain"), None)?.start()?;
     let chain_url = chain.rpc_url()?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .build()?;
+    // A dispersal of 32 MiB takes seconds; the limit only catches a stuck node.
+    let rpc = client::Client::build(&chain_url, "node", Duration::from_secs(600))?;
+    let chain = Chain::connect(rpc.clone()).await?;
+    let funder = Payer::from_hex(chain_lite::DEV_ACCOUNTS[0].private_key)?;
     let keys: Vec<PrivateKeySigner> = (0..args.nodes)
         .map(|n| PrivateKeySigner::from_bytes(&[n as u8 + 0x61; 32].into()))
         .collect::<Result<_, _>>()?;
-    for (n, key) in keys.iter().enumerate() {
-        fund(&http, &chain_url, key.address().into_array(), n as u64).await?;
+    for key in &keys {
+        let ten_ether = U256::from(10u128 * 1_000_000_000_000_000_000);
+        chain
+            .send(&funder, key.address().into_array(), ten_ether, Vec::new())
+            .await?;
     }
     let mut nodes = Vec::new();
     for (n, key) in keys.iter().enumerate() {
@@ -111,7 +87,8 @@ async fn main() -> anyhow::Result<()> {
     }
     for (_, url) in &nodes {
         let started = Instant::now();
-        while call(&http, url, "da_status", json!([])).await.is_err() {
+        let node = client::Client::new(url)?;
+        while node.call("da_status", json!([])).await.is_err() {
             if started.elapsed() > Duration::from_secs(60) {
                 bail!("DA node {url} never registered");
             }
@@ -129,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
         rng.fill_bytes(&mut payload);
         let encoded = base64_simd::STANDARD.encode_to_string(&payload);
         let sent = Instant::now();
-        let answer = call(&http, &chain_url, "da_putBlob", json!([encoded])).await?;
+        let answer = rpc.call("da_putBlob", json!([encoded])).await?;
         latency.record(sent.elapsed().as_micros() as u64)?;
         encode_ms += answer["encodeMs"].as_u64().unwrap_or(0);
         disperse_ms += answer["disperseMs"].as_u64().unwrap_or(0);

@@ -7,14 +7,12 @@
 //! target/release/flow-bench --transactions 20000
 //! ```
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{TxKind, U256};
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
 use anyhow::bail;
-use bench::{call, quantity};
+use chain_lite::abi::market;
 use clap::Parser;
+use client::chain::Transaction;
+use client::{Chain, Payer, wire};
 use merkle::file::FileTree;
 use rand::{RngCore, SeedableRng};
 use serde_json::{Value, json};
@@ -41,20 +39,21 @@ async fn main() -> anyhow::Result<()> {
     let node = bench::dev_node(&node_dir, None)?.start()?;
     let url = node.rpc_url()?;
     let http = reqwest::Client::new();
-
-    let chain_id = u64::try_from(quantity(
-        &call(&http, &url, "eth_chainId", json!([])).await?,
-    )?)?;
-    let gas_price = quantity(&call(&http, &url, "eth_gasPrice", json!([])).await?)?;
-    let price = quantity(
-        &call(&http, &url, "eth_call", json!([{ "to": "0x0000000000000000000000000000000000001001", "data": "0x61ec5082" }, "latest"]))
-            .await?,
-    )?;
+    let rpc = client::Client::new(&url)?;
+    let chain = Chain::connect(rpc.clone()).await?;
+    let gas_price = wire::parse_quantity(&rpc.call("eth_gasPrice", json!([])).await?, "gas price")?;
+    let price_word = chain
+        .view(
+            chain_lite::MARKET_ADDRESS,
+            &market::pricePerSectorCall {}.abi_encode(),
+        )
+        .await?;
+    let price = market::pricePerSectorCall::abi_decode_returns(&price_word)?;
 
     // Sign everything before the clock starts: one tiny file per submission.
-    let keys: Vec<PrivateKeySigner> = chain_lite::DEV_ACCOUNTS
+    let keys: Vec<Payer> = chain_lite::DEV_ACCOUNTS
         .iter()
-        .map(|account| account.private_key.parse())
+        .map(|account| Payer::from_hex(account.private_key))
         .collect::<Result<_, _>>()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let started = Instant::now();
@@ -70,21 +69,15 @@ async fn main() -> anyhow::Result<()> {
             tags: Vec::new(),
             nodes: tree.nodes(),
         };
-        let input =
-            chain_lite::abi::submit_calldata(&submission, keys[account].address().into_array());
-        let transaction = TxEip1559 {
-            chain_id,
+        let transaction = Transaction {
             nonce,
             gas_limit: 200_000,
             max_fee_per_gas: gas_price,
-            max_priority_fee_per_gas: 0,
-            to: TxKind::Call(chain_lite::FLOW_ADDRESS.into()),
-            value: U256::from(price),
-            input: input.into(),
-            access_list: Default::default(),
+            to: chain_lite::FLOW_ADDRESS,
+            value: price,
+            input: chain_lite::abi::submit_calldata(&submission, keys[account].address()),
         };
-        let signature = keys[account].sign_hash_sync(&transaction.signature_hash())?;
-        let raw = TxEnvelope::Eip1559(transaction.into_signed(signature)).encoded_2718();
+        let raw = keys[account].sign(chain.chain_id(), &transaction)?;
         streams[account].push(format!("0x{}", hex::encode(raw)));
     }
     let signing = started.elapsed();
@@ -117,7 +110,8 @@ async fn main() -> anyhow::Result<()> {
     // Finalized and indexed: the storage side knows the last tx seq.
     let last = (args.transactions - 1) as u64;
     loop {
-        if !call(&http, &url, "zgs_getFileInfoByTxSeq", json!([last]))
+        if !rpc
+            .call("zgs_getFileInfoByTxSeq", json!([last]))
             .await?
             .is_null()
         {
@@ -129,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let indexed = started.elapsed();
-    let blocks = quantity(&call(&http, &url, "eth_blockNumber", json!([])).await?)?;
+    let blocks = wire::parse_u64(&rpc.call("eth_blockNumber", json!([])).await?, "block")?;
     drop(node);
     let per_second = args.transactions as f64 / indexed.as_secs_f64();
     println!("| measurement | value |");

@@ -49,7 +49,7 @@ pub async fn disperse(
     payload: Vec<u8>,
     kzg: bool,
 ) -> Result<Value, RpcError> {
-    let chain = node.da.chain()?;
+    let chain = node.da.chain().await?;
     if !chain.disperse {
         return Err(RpcError::new(
             METHOD_NOT_FOUND,

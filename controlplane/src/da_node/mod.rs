@@ -29,11 +29,15 @@ use std::rc::Rc;
 
 /// Data-plane requests one DA call keeps in flight (the rings hold 1024 per shard).
 const IN_FLIGHT: usize = 256;
+/// How long a DA call waits for the node to reach its chain after start.
+const CHAIN_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The node's DA state, set once the chain is reachable.
 #[derive(Default)]
 pub struct DaHandles {
     chain: OnceCell<Rc<DaChain>>,
+    /// Wakes the calls that arrived before the chain was reached.
+    chain_ready: tokio::sync::Notify,
     role: OnceCell<Rc<DaRole>>,
     /// A dev node without `--da`: how it becomes its chain's signer when a blob is dispersed
     /// and nobody else is registered (taken on first use).
@@ -46,17 +50,31 @@ pub struct DaHandles {
 
 impl DaHandles {
     pub fn set(&self, chain: Rc<DaChain>, role: Option<Rc<DaRole>>) {
-        let _ = self.chain.set(chain);
         if let Some(role) = role {
             let _ = self.role.set(role);
         }
+        let _ = self.chain.set(chain);
+        self.chain_ready.notify_waiters();
     }
 
-    pub fn chain(&self) -> Result<Rc<DaChain>, RpcError> {
-        self.chain
-            .get()
-            .cloned()
-            .ok_or_else(|| RpcError::internal("DA is not ready yet"))
+    /// The chain connection; a call that comes while the node is still reaching its chain (just
+    /// after start) waits for it, up to [`CHAIN_READY_TIMEOUT`].
+    pub async fn chain(&self) -> Result<Rc<DaChain>, RpcError> {
+        let ready = self.chain_ready.notified();
+        if let Some(chain) = self.chain.get() {
+            return Ok(chain.clone());
+        }
+        let _ = tokio::time::timeout(CHAIN_READY_TIMEOUT, ready).await;
+        self.chain.get().cloned().ok_or_else(|| {
+            RpcError::new(
+                BUSY,
+                "da_not_ready",
+                format!(
+                    "DA has not reached its chain within {} s of asking; retry (the node's log says why)",
+                    CHAIN_READY_TIMEOUT.as_secs()
+                ),
+            )
+        })
     }
 
     pub fn role(&self) -> Result<Rc<DaRole>, RpcError> {

@@ -155,7 +155,7 @@ impl DaRole {
 /// durably and signs once this node holds all the shards of its slots.
 pub async fn store_shards(node: &Node, request: &Value) -> Result<Value, RpcError> {
     let role = node.da.role()?;
-    let chain = node.da.chain()?;
+    let chain = node.da.chain().await?;
     let (delivery, received) = checked_delivery(&chain, &role, request).await?;
     if let Some(quota) = role.quota_bytes {
         let incoming: u64 = received

@@ -188,6 +188,7 @@ pub async fn register_dev_signer(node: &Node) -> anyhow::Result<bool> {
     let chain = node
         .da
         .chain()
+        .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let address = chain
         .address()

@@ -62,7 +62,8 @@ impl NodeProcess {
         )
     }
 
-    fn spawn(data_dir: &Path, args: &[&str]) -> NodeProcess {
+    /// A node with exactly these flags (beside the data folder and the free port).
+    pub fn spawn(data_dir: &Path, args: &[&str]) -> NodeProcess {
         let process = zerog()
             .test_node(data_dir)
             .args(args)
