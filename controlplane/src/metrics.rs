@@ -26,6 +26,11 @@ pub struct ShardLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModeLabel {
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ShardPhaseLabel {
     pub shard: String,
     pub phase: String,
@@ -54,6 +59,14 @@ pub struct Metrics {
     pub da_shards_served: Counter,
     pub da_shards_pruned: Counter,
     pub da_blobs_dispersed: Counter,
+    pub io_memory_mode: Family<ModeLabel, Gauge>,
+    pub io_memory_desired_bytes: Gauge,
+    pub io_memory_planned_bytes: Gauge,
+    pub process_pinned_bytes: Gauge,
+    pub shard_io_memory_bytes: Family<ShardLabel, Gauge>,
+    pub shard_io_memory_registered: Family<ShardLabel, Gauge>,
+    pub shard_pinned_bytes: Family<ShardLabel, Gauge>,
+    pub shard_io_memory_sizes_refused: Family<ShardLabel, Gauge>,
 }
 
 /// Counters, in the order `Metrics::new` takes them: name and help.
@@ -81,7 +94,7 @@ const COUNTERS: [(&str, &str); 9] = [
     ),
 ];
 /// Node-wide gauges.
-const GAUGES: [(&str, &str); 4] = [
+const GAUGES: [(&str, &str); 7] = [
     ("files", "Files known from the chain"),
     ("files_finalized", "Files whose data is completely stored"),
     (
@@ -92,9 +105,21 @@ const GAUGES: [(&str, &str); 4] = [
         "chain_height",
         "Height of the embedded chain's head, or the remote chain's last final block",
     ),
+    (
+        "dataplane_io_memory_desired_bytes",
+        "IO memory each data-plane shard asked for",
+    ),
+    (
+        "dataplane_io_memory_planned_bytes",
+        "IO memory each shard first tried to register",
+    ),
+    (
+        "process_pinned_bytes",
+        "The process's pinned memory (VmPin) once the data plane started",
+    ),
 ];
 /// Gauges per data-plane shard.
-const SHARD_GAUGES: [(&str, &str); 3] = [
+const SHARD_GAUGES: [(&str, &str); 7] = [
     (
         "shard_queue_depth",
         "Requests sent to a shard and not yet answered",
@@ -106,6 +131,22 @@ const SHARD_GAUGES: [(&str, &str); 3] = [
     (
         "shard_batches",
         "Write batches a shard has committed since start",
+    ),
+    (
+        "shard_io_memory_bytes",
+        "The IO memory slab a shard runs with",
+    ),
+    (
+        "shard_io_memory_registered",
+        "1 when the shard's slab is registered with io_uring, as measured",
+    ),
+    (
+        "shard_pinned_bytes",
+        "Memory the kernel pinned for the shard's registrations",
+    ),
+    (
+        "shard_io_memory_sizes_refused",
+        "Larger slabs the kernel refused to register for the shard",
     ),
 ];
 /// Latency of one segment's round trip through its shard.
@@ -150,10 +191,24 @@ impl Metrics {
             da_shards_pruned,
             da_blobs_dispersed,
         ] = COUNTERS.map(|(name, help)| add(&mut registry, name, help, Counter::default()));
-        let [files, files_finalized, log_sync_next_block, chain_height] =
-            GAUGES.map(|(name, help)| add(&mut registry, name, help, Gauge::default()));
-        let [shard_queue_depth, shard_disk_used_bytes, shard_batches] =
-            SHARD_GAUGES.map(|(name, help)| add(&mut registry, name, help, Family::default()));
+        let [
+            files,
+            files_finalized,
+            log_sync_next_block,
+            chain_height,
+            io_memory_desired_bytes,
+            io_memory_planned_bytes,
+            process_pinned_bytes,
+        ] = GAUGES.map(|(name, help)| add(&mut registry, name, help, Gauge::default()));
+        let [
+            shard_queue_depth,
+            shard_disk_used_bytes,
+            shard_batches,
+            shard_io_memory_bytes,
+            shard_io_memory_registered,
+            shard_pinned_bytes,
+            shard_io_memory_sizes_refused,
+        ] = SHARD_GAUGES.map(|(name, help)| add(&mut registry, name, help, Family::default()));
         let [segment_write_duration, segment_read_duration] = SEGMENT_LATENCIES
             .map(|(name, help)| add(&mut registry, name, help, latency_histogram()));
         Metrics {
@@ -193,7 +248,54 @@ impl Metrics {
             da_shards_served,
             da_shards_pruned,
             da_blobs_dispersed,
+            io_memory_mode: add(
+                &mut registry,
+                "dataplane_io_memory_mode",
+                "1 for the data plane's measured IO memory mode (registered, partial, unregistered, unmeasured)",
+                Family::default(),
+            ),
+            io_memory_desired_bytes,
+            io_memory_planned_bytes,
+            process_pinned_bytes,
+            shard_io_memory_bytes,
+            shard_io_memory_registered,
+            shard_pinned_bytes,
+            shard_io_memory_sizes_refused,
             registry,
+        }
+    }
+
+    /// Publishes what the data plane measured of its IO memory at start (it never changes).
+    pub fn publish_io_memory(&self, report: &dataplane::BufferReport) {
+        let bytes = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.io_memory_mode
+            .get_or_create(&ModeLabel {
+                mode: report.mode.label().to_string(),
+            })
+            .set(1);
+        self.io_memory_desired_bytes
+            .set(bytes(report.desired_bytes_per_shard as u64));
+        self.io_memory_planned_bytes
+            .set(bytes(report.planned_bytes_per_shard as u64));
+        if let Some(pinned) = report.process_pinned_bytes_after {
+            self.process_pinned_bytes.set(bytes(pinned));
+        }
+        for shard in &report.shards {
+            let label = ShardLabel {
+                shard: shard.shard.to_string(),
+            };
+            self.shard_io_memory_bytes
+                .get_or_create(&label)
+                .set(bytes(shard.io_memory_bytes as u64));
+            self.shard_io_memory_registered
+                .get_or_create(&label)
+                .set(i64::from(shard.mode.is_registered()));
+            self.shard_pinned_bytes
+                .get_or_create(&label)
+                .set(bytes(shard.pinned_bytes));
+            self.shard_io_memory_sizes_refused
+                .get_or_create(&label)
+                .set(i64::from(shard.sizes_refused));
         }
     }
 
@@ -246,6 +348,22 @@ mod tests {
                 phase: "verify".into(),
             })
             .set(0.0);
+        metrics
+            .io_memory_mode
+            .get_or_create(&ModeLabel {
+                mode: "registered".into(),
+            })
+            .set(1);
+        for family in [
+            &metrics.shard_io_memory_bytes,
+            &metrics.shard_io_memory_registered,
+            &metrics.shard_pinned_bytes,
+            &metrics.shard_io_memory_sizes_refused,
+        ] {
+            family
+                .get_or_create(&ShardLabel { shard: "0".into() })
+                .set(0);
+        }
         let text = metrics.render();
         let doc = include_str!("../../docs/metrics.md");
         let names: Vec<&str> = doc

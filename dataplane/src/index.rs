@@ -16,6 +16,9 @@
 //! Every batch is one write transaction with `Durability::Immediate` (redb's default): it is
 //! committed, and synced, before any answer of the batch leaves the shard. A prune is one
 //! transaction too. Version 1 indexes (before DA) open as version 2 with empty DA tables.
+//!
+//! The database runs on the redb backend the shard's storage gives it (`storage.rs`): the
+//! index file through redb's own file backend in production, the simulated disk in tests.
 
 use crate::extent::Cursor;
 use crate::{DaPruned, DataPlaneError, RECORD_ALIGNMENT};
@@ -215,16 +218,18 @@ pub(crate) struct ShardIndex {
 }
 
 impl ShardIndex {
-    /// Opens (or creates) the index of shard `shard` of `shards`. An index created for another
-    /// shard layout is refused: its segments would no longer be the ones routed here.
+    /// Opens (or creates) the index of shard `shard` of `shards` on `backend` (the shard's
+    /// storage provides it; `path` names it in messages). An index created for another shard
+    /// layout is refused: its segments would no longer be the ones routed here.
     pub(crate) fn open(
+        backend: impl redb::StorageBackend,
         path: &Path,
         shard: usize,
         shards: usize,
     ) -> Result<(ShardIndex, BTreeMap<u64, u64>, IndexTotals), DataPlaneError> {
         let db = Database::builder()
             .set_cache_size(INDEX_CACHE_BYTES)
-            .create(path)
+            .create_with_backend(backend)
             .map_err(|error| index_error("open", path, error))?;
         let index = ShardIndex {
             db,
@@ -578,6 +583,23 @@ pub(crate) fn cursor_from_ends(ends: &BTreeMap<u64, u64>) -> Cursor {
 mod tests {
     use super::*;
 
+    /// The index on a real file, as the production storage opens it.
+    fn open_file(
+        path: &Path,
+        shard: usize,
+        shards: usize,
+    ) -> Result<(ShardIndex, BTreeMap<u64, u64>, IndexTotals), DataPlaneError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .expect("index file");
+        let backend = redb::backends::FileBackend::new(file).expect("file backend");
+        ShardIndex::open(backend, path, shard, shards)
+    }
+
     fn entry(extent: u64, offset: u64) -> RecordEntry {
         RecordEntry {
             extent,
@@ -605,7 +627,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("index.redb");
         {
-            let (index, ends, totals) = ShardIndex::open(&path, 1, 2).expect("create");
+            let (index, ends, totals) = open_file(&path, 1, 2).expect("create");
             assert!(ends.is_empty());
             assert_eq!(totals, IndexTotals::default());
             let key = (TxSeq(5), SegmentIndex(0));
@@ -628,7 +650,7 @@ mod tests {
             );
             assert!(index.stored(TxSeq(6)).expect("stored").is_empty());
         }
-        let (_index, ends, totals) = ShardIndex::open(&path, 1, 2).expect("reopen");
+        let (_index, ends, totals) = open_file(&path, 1, 2).expect("reopen");
         assert_eq!(
             cursor_from_ends(&ends),
             Cursor {
@@ -639,7 +661,7 @@ mod tests {
         assert_eq!(totals.segments, 1);
         drop(_index);
         assert!(matches!(
-            ShardIndex::open(&path, 1, 4),
+            open_file(&path, 1, 4),
             Err(DataPlaneError::ShardLayout {
                 stored_shards: 2,
                 shards: 4,
@@ -690,7 +712,7 @@ mod tests {
             ..IndexTotals::default()
         };
         {
-            let (index, _, totals) = ShardIndex::open(&path, 0, 1).expect("create");
+            let (index, _, totals) = open_file(&path, 0, 1).expect("create");
             assert_eq!(totals, IndexTotals::default());
             index
                 .commit(&[], &entries, &BTreeMap::from([(0, 32_768)]), &stored)
@@ -720,7 +742,7 @@ mod tests {
                 .expect("lookup");
             assert_eq!(left, vec![None, None, Some(entries[2].1), None]);
         }
-        let (_index, ends, totals) = ShardIndex::open(&path, 0, 1).expect("reopen");
+        let (_index, ends, totals) = open_file(&path, 0, 1).expect("reopen");
         assert_eq!(ends, BTreeMap::from([(0, 32_768)]));
         assert_eq!(
             totals,
@@ -741,7 +763,7 @@ mod tests {
         let path = dir.path().join("index.redb");
         let key = (TxSeq(5), SegmentIndex(0));
         {
-            let (index, _, _) = ShardIndex::open(&path, 0, 1).expect("create");
+            let (index, _, _) = open_file(&path, 0, 1).expect("create");
             let totals = IndexTotals {
                 segments: 1,
                 payload_bytes: 1000,
@@ -769,7 +791,7 @@ mod tests {
             }
             txn.commit().expect("commit");
         }
-        let (index, _, totals) = ShardIndex::open(&path, 0, 1).expect("open version 1");
+        let (index, _, totals) = open_file(&path, 0, 1).expect("open version 1");
         assert_eq!(totals.segments, 1);
         assert_eq!(totals.da_shards, 0);
         assert_eq!(

@@ -31,27 +31,44 @@
 //! sees a non-empty file on virtio disks). A version 1 index (before DA) opens as version 2
 //! with empty DA tables. Extents are never compacted: a pruned DA record is
 //! dead space until a compaction exists, and `ShardStats` reports how much there is.
+//!
+//! Storage is a seam ([`storage`]): a shard allocates, writes, reads and syncs extents, takes
+//! its IO buffers and runs its redb index through a [`storage::Storage`], generic (never
+//! `dyn`). [`DataPlane::start`] uses the production [`storage::DmaDisk`] (the layout above);
+//! [`DataPlane::start_with`] takes any [`storage::StorageProvider`], such as the simulated
+//! disk of [`sim`], on which tests crash the whole write path.
+//!
+//! IO memory is sized by what the kernel grants, not by a prediction: each shard's glommio
+//! executor asks for two batches of full records, which glommio registers with its io_uring
+//! rings; the registration is measured on the executor as it starts (`buffers.rs`), a refused
+//! size is retried at half, and [`DataPlane::buffer_report`] says what each shard got.
 #![forbid(unsafe_code)]
 
+mod buffers;
 mod da_store;
 mod extent;
 mod index;
 mod ring;
 mod shard;
+pub mod sim;
+pub mod storage;
 
 use da::blob::DaParams;
 use da::commit::{BlobId, ShardIndex, ShardProof};
 use glommio::{CpuSet, LocalExecutorBuilder, Placement};
-use kernel_bypass::MemlockBudget;
+use kernel_bypass::{MemlockBudget, next_smaller_io_memory};
 use std::path::PathBuf;
 use std::sync::mpsc;
+use storage::{DmaDisk, StorageProvider};
 use types::{FlowSegmentIndex, H256, SEGMENT_BYTES, SegmentIndex, TxSeq};
 
+pub use buffers::{
+    BufferMode, BufferReport, MAX_IO_MEMORY_BYTES_PER_SHARD, ShardBuffers, default_io_memory_bytes,
+};
 pub use da_store::{
     DaEncoded, DaPruned, DaPutShard, DaRejection, MAX_DA_ENCODERS, MAX_DA_PRUNE_ENTRIES,
     MAX_DA_RECORD_BYTES, da_shard_for,
 };
-pub use kernel_bypass::BufferMode;
 pub use merkle::file::{Proof, ProofError};
 pub use ring::{RingFull, ShardClient};
 
@@ -102,6 +119,11 @@ pub struct DataPlaneConfig {
     /// batch is verified and issued; `false` settles every batch before taking the next. Both
     /// answer a write only once it is synced and indexed (see `shard.rs`).
     pub pipelined: bool,
+    /// IO memory each shard's executor asks for (glommio's `io_memory` slab, registered with
+    /// io_uring when the kernel grants it; see [`BufferReport`]); `None` for
+    /// [`default_io_memory_bytes`] of `max_batch`. At most [`MAX_IO_MEMORY_BYTES_PER_SHARD`];
+    /// glommio rounds it up to whole pages and to at least 64 KiB.
+    pub io_memory_bytes_per_shard: Option<usize>,
 }
 
 impl DataPlaneConfig {
@@ -116,6 +138,7 @@ impl DataPlaneConfig {
             ring_capacity: DEFAULT_RING_CAPACITY,
             max_batch: DEFAULT_MAX_BATCH,
             pipelined: true,
+            io_memory_bytes_per_shard: None,
         }
     }
 
@@ -151,7 +174,21 @@ impl DataPlaneConfig {
                 format!("{} is not in 1..={MAX_BATCH}", self.max_batch),
             );
         }
+        if let Some(bytes) = self.io_memory_bytes_per_shard
+            && bytes > MAX_IO_MEMORY_BYTES_PER_SHARD
+        {
+            return invalid(
+                "io_memory_bytes_per_shard",
+                format!("{bytes} is more than {MAX_IO_MEMORY_BYTES_PER_SHARD}"),
+            );
+        }
         Ok(())
+    }
+
+    /// The IO memory each shard asks for.
+    fn desired_io_memory_bytes(&self) -> usize {
+        self.io_memory_bytes_per_shard
+            .unwrap_or_else(|| default_io_memory_bytes(self.max_batch))
     }
 
     /// Extents one shard may allocate under `max_disk_bytes`.
@@ -301,6 +338,7 @@ pub struct ShardStats {
     pub settle_wait_ns: u64,
     /// Whether batches settle while the next one is issued (`DataPlaneConfig::pipelined`).
     pub pipelined: bool,
+    /// This shard's IO memory registration, as measured when its executor started.
     pub buffer_mode: BufferMode,
 }
 
@@ -367,22 +405,41 @@ struct ShardThread {
 /// how they stopped.
 pub struct DataPlane {
     shards: Vec<ShardThread>,
-    buffer_mode: BufferMode,
+    buffers: BufferReport,
 }
 
 impl std::fmt::Debug for DataPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataPlane")
             .field("shards", &self.shards.len())
-            .field("buffer_mode", &self.buffer_mode)
+            .field("buffer_mode", &self.buffers.mode)
             .finish()
     }
 }
 
+/// One shard's executor while start-up tries IO memory sizes.
+struct ShardStart {
+    thread: ShardThread,
+    client: ShardClient,
+    ready: mpsc::Receiver<Result<(), DataPlaneError>>,
+    buffers: ShardBuffers,
+}
+
 impl DataPlane {
-    /// Starts one executor per shard and returns the clients, in shard order. Returns once every
-    /// shard has opened its index and is ready for requests.
+    /// Starts one executor per shard on the production storage ([`DmaDisk`]: O_DIRECT extents
+    /// and redb files under `config.data_dir`) and returns the clients, in shard order.
+    /// Returns once every shard has opened its index and is ready for requests.
     pub fn start(config: DataPlaneConfig) -> Result<(DataPlane, Vec<ShardClient>), DataPlaneError> {
+        DataPlane::start_with(config, DmaDisk)
+    }
+
+    /// [`DataPlane::start`] on the storage `provider` gives each shard (opened on the shard's
+    /// executor, under `config.data_dir/shard-{k}`): the simulated disk of `sim`, or another
+    /// device.
+    pub fn start_with<P: StorageProvider>(
+        config: DataPlaneConfig,
+        provider: P,
+    ) -> Result<(DataPlane, Vec<ShardClient>), DataPlaneError> {
         config.validate()?;
         let budget = MemlockBudget::probe();
         if !budget.allows_glommio() {
@@ -391,66 +448,39 @@ impl DataPlane {
                 required_bytes: kernel_bypass::GLOMMIO_MIN_MEMLOCK_BYTES,
             });
         }
-        // Registered memory for one whole batch of full records per shard, if it fits.
-        let buffer_mode = budget.plan(config.shards, config.max_batch * MAX_RECORD_BYTES);
-        tracing::info!(
-            shards = config.shards,
-            memlock_limit_bytes = ?budget.limit_bytes,
-            buffer_mode = %buffer_mode,
-            "data plane io buffers"
-        );
+        let desired = config.desired_io_memory_bytes();
+        let planned = budget.plan(config.shards, desired);
+        let pinned_before = kernel_bypass::vm_pin_bytes().ok();
         let cpus = pinned_cpus(config.shards);
 
         let mut data_plane = DataPlane {
             shards: Vec::new(),
-            buffer_mode: buffer_mode.clone(),
+            buffers: BufferReport::new(desired, planned, budget, Vec::new(), None, None),
         };
         let mut clients = Vec::with_capacity(config.shards);
         let mut readiness = Vec::with_capacity(config.shards);
+        let mut shard_buffers = Vec::with_capacity(config.shards);
+        // Shards start one after the other, each at the size the one before it was granted:
+        // what the kernel grants shrinks as shards pin memory, never grows.
+        let mut io_memory = planned;
         for shard in 0..config.shards {
-            let dir = config.data_dir.join(format!("shard-{shard}"));
-            std::fs::create_dir_all(&dir).map_err(|source| DataPlaneError::Io {
-                operation: "create shard directory",
-                path: dir.clone(),
-                source,
-            })?;
-            let (client, rings, wake_socket, shutdown) =
-                ring::ring_pair(shard, config.ring_capacity)
-                    .map_err(|source| DataPlaneError::Rings { shard, source })?;
-            let settings = shard::ShardSettings {
-                shard,
-                shards: config.shards,
-                dir,
-                extent_bytes: config.extent_bytes,
-                max_extents: config.max_extents_per_shard(),
-                max_batch: config.max_batch,
-                pipelined: config.pipelined,
-                buffer_mode: buffer_mode.clone(),
-            };
             let placement = match &cpus {
                 Some(cpus) => Placement::Fixed(cpus[shard]),
                 None => Placement::Unbound,
             };
-            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-            let spawned = LocalExecutorBuilder::new(placement)
-                .name(&format!("zerog-shard-{shard}"))
-                .io_memory(buffer_mode.io_memory_bytes())
-                .spawn(move || shard::run(settings, rings, wake_socket, ready_tx));
-            let join = match spawned {
-                Ok(join) => join,
-                Err(error) => {
-                    return Err(DataPlaneError::ExecutorStart {
-                        shard,
-                        message: error.to_string(),
-                    });
-                }
-            };
-            data_plane.shards.push(ShardThread {
-                shutdown,
-                join: Some(join),
-            });
-            clients.push(client);
-            readiness.push(ready_rx);
+            let started = start_shard(
+                &config,
+                &provider,
+                shard,
+                placement,
+                io_memory,
+                budget.is_charged(),
+            )?;
+            io_memory = started.buffers.io_memory_bytes;
+            data_plane.shards.push(started.thread);
+            clients.push(started.client);
+            readiness.push(started.ready);
+            shard_buffers.push(started.buffers);
         }
         for (shard, ready) in readiness.into_iter().enumerate() {
             match ready.recv() {
@@ -467,6 +497,27 @@ impl DataPlane {
                 }
             }
         }
+        data_plane.buffers = BufferReport::new(
+            desired,
+            planned,
+            budget,
+            shard_buffers,
+            pinned_before,
+            kernel_bypass::vm_pin_bytes().ok(),
+        );
+        let report = &data_plane.buffers;
+        tracing::info!(
+            shards = config.shards,
+            mode = %report.mode,
+            desired_bytes_per_shard = report.desired_bytes_per_shard,
+            planned_bytes_per_shard = report.planned_bytes_per_shard,
+            registered_bytes = report.registered_bytes(),
+            pinned_bytes = report.pinned_bytes,
+            process_pinned_bytes_before = ?report.process_pinned_bytes_before,
+            process_pinned_bytes_after = ?report.process_pinned_bytes_after,
+            memlock = %budget,
+            "data plane io buffers (measured)"
+        );
         Ok((data_plane, clients))
     }
 
@@ -484,9 +535,15 @@ impl DataPlane {
         da_shard_for(blob, index, self.shards.len())
     }
 
-    /// Whether shards registered their IO memory with io_uring, as decided at start.
+    /// Whether shards registered their IO memory with io_uring, as measured at start.
     pub fn buffer_mode(&self) -> &BufferMode {
-        &self.buffer_mode
+        &self.buffers.mode
+    }
+
+    /// The shards' IO memory: desired, planned and registered sizes, pinned bytes (per shard
+    /// and in all, and the process's `VmPin`), and the mode, all as measured at start.
+    pub fn buffer_report(&self) -> &BufferReport {
+        &self.buffers
     }
 
     /// Asks every shard to answer what is already queued and stop, then joins them. Requests
@@ -530,6 +587,123 @@ impl Drop for DataPlane {
     }
 }
 
+/// Tries of an executor that fails to start while the memlock limit is charged (see
+/// [`start_shard`]), and the wait before each: half a second in all.
+const MAX_CHARGED_START_RETRIES: u32 = 50;
+const CHARGED_START_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Starts the executor of shard `shard` with `io_memory` bytes of IO memory, and with half as
+/// much each time the kernel refuses to register it, down to glommio's minimum (see
+/// `buffers.rs`). The kept executor goes on to open the shard and later reports readiness.
+/// Under a `charged` memlock limit an executor that dies before measuring is tried again a
+/// few times.
+fn start_shard<P: StorageProvider>(
+    config: &DataPlaneConfig,
+    provider: &P,
+    shard: usize,
+    placement: Placement,
+    mut io_memory: usize,
+    charged: bool,
+) -> Result<ShardStart, DataPlaneError> {
+    let mut sizes_refused = 0;
+    let mut start_retries = 0;
+    loop {
+        let (client, rings, wake_socket, shutdown) =
+            ring::ring_pair(shard, config.ring_capacity)
+                .map_err(|source| DataPlaneError::Rings { shard, source })?;
+        let settings = shard::ShardSettings {
+            shard,
+            shards: config.shards,
+            dir: config.data_dir.join(format!("shard-{shard}")),
+            extent_bytes: config.extent_bytes,
+            max_extents: config.max_extents_per_shard(),
+            max_batch: config.max_batch,
+            pipelined: config.pipelined,
+        };
+        let provider = provider.clone();
+        let (measured_tx, measured_rx) = mpsc::sync_channel(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let spawned = LocalExecutorBuilder::new(placement.clone())
+            .name(&format!("zerog-shard-{shard}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                // First, before the slab serves any IO: what did the kernel register?
+                let verdict = buffers::judge(
+                    shard,
+                    io_memory,
+                    sizes_refused,
+                    kernel_bypass::executor_registration(),
+                );
+                let buffers = match verdict {
+                    buffers::Verdict::Keep(buffers) => buffers,
+                    buffers::Verdict::Smaller => {
+                        let _ = measured_tx.send(None);
+                        return Ok(());
+                    }
+                };
+                let _ = measured_tx.send(Some(buffers.clone()));
+                shard::run(
+                    settings,
+                    provider,
+                    buffers.mode,
+                    rings,
+                    wake_socket,
+                    ready_tx,
+                )
+                .await
+            });
+        let mut thread = match spawned {
+            Ok(join) => ShardThread {
+                shutdown,
+                join: Some(join),
+            },
+            Err(error) => {
+                return Err(DataPlaneError::ExecutorStart {
+                    shard,
+                    message: error.to_string(),
+                });
+            }
+        };
+        match measured_rx.recv() {
+            Ok(Some(buffers)) => {
+                return Ok(ShardStart {
+                    thread,
+                    client,
+                    ready: ready_rx,
+                    buffers,
+                });
+            }
+            Ok(None) => {
+                // The executor ended on its own; a smaller slab is tried on a fresh one.
+                if let Some(join) = thread.join.take() {
+                    let _ = join.join();
+                }
+                sizes_refused += 1;
+                io_memory = next_smaller_io_memory(io_memory)
+                    .expect("a smaller size exists: the verdict was to try one");
+            }
+            Err(_) => {
+                let message = match thread.join.take().map(|join| join.join()) {
+                    Some(Ok(Err(error))) => error.to_string(),
+                    Some(Err(error)) => error.to_string(),
+                    _ => "exited before measuring its IO memory".to_string(),
+                };
+                // Without CAP_IPC_LOCK the kernel charges an executor's rings to the memlock
+                // limit too, and releases those of executors just given up (a refused size, an
+                // earlier data plane) in the background: a new executor may find the limit
+                // still taken for a moment.
+                if charged && start_retries < MAX_CHARGED_START_RETRIES {
+                    start_retries += 1;
+                    tracing::warn!(shard, io_memory, %message, "executor did not start under a charged memlock limit; retrying");
+                    std::thread::sleep(CHARGED_START_RETRY_DELAY);
+                    continue;
+                }
+                return Err(DataPlaneError::ExecutorStart { shard, message });
+            }
+        }
+    }
+}
+
 /// CPU ids to pin shard k to, or `None` (unpinned) when there are more shards than cores.
 fn pinned_cpus(shards: usize) -> Option<Vec<usize>> {
     let cpus: Vec<usize> = match CpuSet::online() {
@@ -561,6 +735,10 @@ mod tests {
             ..DataPlaneConfig::new("/nonexistent")
         };
         assert!(good.validate().is_ok());
+        assert_eq!(
+            good.desired_io_memory_bytes(),
+            default_io_memory_bytes(DEFAULT_MAX_BATCH)
+        );
         let cases = [
             DataPlaneConfig {
                 shards: 0,
@@ -580,6 +758,10 @@ mod tests {
             },
             DataPlaneConfig {
                 max_batch: MAX_BATCH + 1,
+                ..good.clone()
+            },
+            DataPlaneConfig {
+                io_memory_bytes_per_shard: Some(MAX_IO_MEMORY_BYTES_PER_SHARD + 1),
                 ..good.clone()
             },
         ];

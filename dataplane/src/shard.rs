@@ -5,8 +5,9 @@
 //! A write batch goes through two stages:
 //!
 //! 1. *Issue* (the shard's main task, CPU-bound): verify every segment against its file root
-//!    (Keccak), drop duplicates, place each record after the reserved cursor, copy it into a DMA
-//!    buffer and start its O_DIRECT write.
+//!    (Keccak), drop duplicates, place each record after the reserved cursor, copy it into an
+//!    IO buffer of the shard's storage and start its write (O_DIRECT through io_uring on the
+//!    production storage).
 //! 2. *Settle* (a separate local task): wait for the writes, `fdatasync` each touched extent
 //!    once, commit one redb transaction for the batch on glommio's blocking thread (redb's
 //!    commit blocks on its own fsyncs), and hand the outcome back.
@@ -47,9 +48,12 @@
 //! batch's other answers are pushed; a large blob holds the shard (and the settling of its
 //! batch) for the whole encode.
 //!
-//! Full-record DMA buffers are reused (`pool`): glommio's registered arena holds only a few
-//! records, and fresh heap buffers page-fault on first touch, which made the copy into them
-//! cost about 5 ms per 32-record batch.
+//! Full-record IO buffers are reused (`pool`): fresh heap buffers page-fault on first touch,
+//! which made the copy into them cost about 5 ms per 32-record batch. With the default IO
+//! memory (`buffers.rs`) the pool's buffers come from the executor's registered slab.
+//!
+//! A shard is generic over its [`Storage`] (`storage.rs`): extents, IO buffers and the index's
+//! backend come from it, so the same code runs on O_DIRECT files and on the simulated disk.
 
 use crate::da_store::{EncoderCache, record_crc, record_length, split_record};
 use crate::extent::{Cursor, ExtentLayout, Placement};
@@ -57,12 +61,12 @@ use crate::index::{
     DaEntry, DaKey, IndexTotals, RecordEntry, SegmentKey, ShardIndex, cursor_from_ends,
 };
 use crate::ring::ShardRings;
+use crate::storage::{Extent, INDEX_FILE, IoBuffer, Storage, StorageProvider, extent_path};
 use crate::{
     BufferMode, DaPutShard, DaRejection, DataPlaneError, MAX_DA_PRUNE_ENTRIES, MAX_DA_RECORD_BYTES,
     MAX_RECORD_BYTES, RECORD_ALIGNMENT, Request, Response, ShardStats, WriteSegment,
 };
 use futures_lite::AsyncReadExt;
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions, ReadResult};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -74,8 +78,6 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 use types::{FlowSegmentIndex, H256};
 
-/// Size of the probe file every executor reads before touching any other file.
-const PROBE_BYTES: usize = 4096;
 /// Extent files a shard keeps open at once (the current one always among them).
 const MAX_OPEN_EXTENTS: usize = 1024;
 /// Wake-up bytes consumed per read of the wake socket.
@@ -84,10 +86,10 @@ const WAKE_READ_BYTES: usize = 64;
 /// a batch settles. A turn costs tens of microseconds; settling needs a few turns (writes done
 /// → syncs issued → syncs done → commit started → commit done) in the ~10 ms of a batch's CPU.
 const REACTOR_TURN_INTERVAL: Duration = Duration::from_millis(1);
-/// Full-record DMA buffers kept for reuse: two batches' worth (one settling, one issuing).
-/// Fresh buffers beyond glommio's registered arena come from the heap and page-fault on first
+/// Full-record IO buffers kept for reuse: two batches' worth (one settling, one issuing).
+/// Fresh buffers beyond glommio's registered slab come from the heap and page-fault on first
 /// touch, which made copying a record cost several times the copy itself.
-const POOL_BATCHES: usize = 2;
+pub(crate) const POOL_BATCHES: usize = 2;
 
 pub(crate) struct ShardSettings {
     pub(crate) shard: usize,
@@ -97,18 +99,23 @@ pub(crate) struct ShardSettings {
     pub(crate) max_extents: Option<u64>,
     pub(crate) max_batch: usize,
     pub(crate) pipelined: bool,
-    pub(crate) buffer_mode: BufferMode,
 }
 
-/// Runs shard `settings.shard` until shutdown: opens its files, reports readiness on `ready`,
-/// then serves its rings.
-pub(crate) async fn run(
+/// Runs shard `settings.shard` until shutdown: opens its storage and files, reports readiness
+/// on `ready`, then serves its rings. `buffer_mode` is its executor's measured registration.
+pub(crate) async fn run<P: StorageProvider>(
     settings: ShardSettings,
+    provider: P,
+    buffer_mode: BufferMode,
     rings: ShardRings,
     wake_socket: UnixStream,
     ready: SyncSender<Result<(), DataPlaneError>>,
 ) -> Result<(), DataPlaneError> {
-    let shard = match Shard::open(settings).await {
+    let opened = match provider.open(&settings.dir).await {
+        Ok(storage) => Shard::open(settings, storage, buffer_mode).await,
+        Err(error) => Err(error),
+    };
+    let shard = match opened {
         Ok(shard) => shard,
         Err(error) => {
             // `start` reports the error; the executor just ends.
@@ -145,8 +152,11 @@ fn elapsed_ns(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The O_DIRECT write of one record, running; it hands its buffer back for reuse.
-type WriteTask = glommio::Task<(glommio::Result<usize, ()>, Rc<DmaBuffer>)>;
+/// The IO buffer type of a storage.
+type Buffer<S> = <<S as Storage>::Extent as Extent>::Buffer;
+
+/// The write of one record, running; it hands its buffer back for reuse.
+type WriteTask<S> = glommio::Task<(io::Result<usize>, Rc<Buffer<S>>)>;
 
 /// What a record in the extents is, for the in-flight bookkeeping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -213,24 +223,24 @@ enum Stored {
 }
 
 /// One write of a batch that passed verification, got a place, and whose IO is under way.
-struct IssuedWrite {
+struct IssuedWrite<S: Storage> {
     request_id: u64,
     record: PendingRecord,
     record_bytes: u64,
-    file: Rc<DmaFile>,
-    io: WriteTask,
+    file: S::Extent,
+    io: WriteTask<S>,
 }
 
 /// A record whose write [`Shard::start_record`] started.
-struct StartedRecord {
+struct StartedRecord<S: Storage> {
     at: Cursor,
     record_bytes: u64,
-    file: Rc<DmaFile>,
-    io: WriteTask,
+    file: S::Extent,
+    io: WriteTask<S>,
 }
 
-impl StartedRecord {
-    fn issued(self, request_id: u64, record: PendingRecord) -> IssuedWrite {
+impl<S: Storage> StartedRecord<S> {
+    fn issued(self, request_id: u64, record: PendingRecord) -> IssuedWrite<S> {
         IssuedWrite {
             request_id,
             record,
@@ -251,13 +261,16 @@ struct WriteOutcome {
     result: Result<Stored, String>,
 }
 
+/// The batch in its settle stage, and whether that stage has finished.
+type SettlingBatch<S> = (glommio::Task<Settled<S>>, Rc<Cell<bool>>);
+
 /// A batch after its settle stage.
-struct Settled {
+struct Settled<S: Storage> {
     outcomes: Vec<WriteOutcome>,
     /// New committed extent ends and totals, when the batch's commit succeeded.
     committed: Option<(BTreeMap<u64, u64>, IndexTotals)>,
     /// Full-record buffers whose writes are done.
-    buffers: Vec<DmaBuffer>,
+    buffers: Vec<Buffer<S>>,
     write_ns: u64,
     sync_ns: u64,
     commit_ns: u64,
@@ -282,10 +295,12 @@ struct Counters {
     settle_wait_ns: u64,
 }
 
-struct Shard {
+struct Shard<S: Storage> {
     id: usize,
     shards: usize,
+    /// Where the shard's files are (extents, index), through `storage`.
     dir: PathBuf,
+    storage: S,
     layout: ExtentLayout,
     max_batch: usize,
     pipelined: bool,
@@ -297,16 +312,16 @@ struct Shard {
     totals: IndexTotals,
     /// Extent ids below this have a file (allocated to `extent_bytes`).
     known_extents: u64,
-    extents: HashMap<u64, Rc<DmaFile>>,
+    extents: HashMap<u64, S::Extent>,
     /// End of the last record issued; meaningful while a batch is settling.
     reserved: Cursor,
     /// Keys of issued, unsettled writes → request ids of later writes of the same key.
     in_flight: HashMap<RecordKey, Vec<u64>>,
     /// The batch in its settle stage (at most one), and whether it has finished (then the
     /// main task needs to give the reactor no more turns for it).
-    settling: Option<(glommio::Task<Settled>, Rc<Cell<bool>>)>,
-    /// Reusable full-record DMA buffers.
-    pool: Vec<DmaBuffer>,
+    settling: Option<SettlingBatch<S>>,
+    /// Reusable full-record IO buffers.
+    pool: Vec<Buffer<S>>,
     /// Largest DA record this shard stores: [`MAX_DA_RECORD_BYTES`], or one extent if smaller.
     max_da_record_bytes: usize,
     encoders: EncoderCache,
@@ -328,60 +343,36 @@ fn is_disk_full(kind: io::ErrorKind) -> bool {
     )
 }
 
-/// Makes glommio see a non-empty file on the data device first, so that its IOPOLL probe
-/// (a read at offset 0 of the first file it opens on a device, remembered per executor) gets
-/// the device's real answer; on virtio an empty file makes it wrongly conclude IOPOLL works and
-/// every later read fails with EOPNOTSUPP.
-async fn probe_device(dir: &Path) -> Result<(), DataPlaneError> {
-    let path = dir.join("probe.dat");
-    let present = std::fs::metadata(&path).is_ok_and(|meta| meta.len() >= PROBE_BYTES as u64);
-    if !present {
-        std::fs::write(&path, [0x5a; PROBE_BYTES])
-            .map_err(|source| io_error("write probe file", &path, source))?;
-    }
-    let file = DmaFile::open(&path)
-        .await
-        .map_err(|error| io_error("open probe file", &path, error.into()))?;
-    let read = file
-        .read_at_aligned(0, PROBE_BYTES)
-        .await
-        .map_err(|error| io_error("read probe file", &path, error.into()))?;
-    if read.len() != PROBE_BYTES {
-        let short = io::Error::other(format!("read {} of {PROBE_BYTES} bytes", read.len()));
-        return Err(io_error("read probe file", &path, short));
-    }
-    drop(read);
-    file.close()
-        .await
-        .map_err(|error| io_error("close probe file", &path, error.into()))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-impl Shard {
-    async fn open(settings: ShardSettings) -> Result<Shard, DataPlaneError> {
-        // Before any other file: see `probe_device`.
-        probe_device(&settings.dir).await?;
-        let index_path = settings.dir.join("index.redb");
+impl<S: Storage> Shard<S> {
+    async fn open(
+        settings: ShardSettings,
+        storage: S,
+        buffer_mode: BufferMode,
+    ) -> Result<Shard<S>, DataPlaneError> {
+        let index_path = settings.dir.join(INDEX_FILE);
+        let backend = storage
+            .index_backend()
+            .map_err(|source| io_error("open index", &index_path, source))?;
         let (index, committed_ends, totals) =
-            ShardIndex::open(&index_path, settings.shard, settings.shards)?;
-        // The index file and the probe are new directory entries on first start.
-        sync_dir(&settings.dir)
+            ShardIndex::open(backend, &index_path, settings.shard, settings.shards)?;
+        // The index file (and the storage's own files) are new directory entries on first
+        // start.
+        storage
+            .sync_dir()
             .map_err(|source| io_error("sync shard directory", &settings.dir, source))?;
         let cursor = cursor_from_ends(&committed_ends);
         let mut shard = Shard {
             id: settings.shard,
             shards: settings.shards,
             dir: settings.dir,
+            storage,
             layout: ExtentLayout {
                 extent_bytes: settings.extent_bytes,
                 max_extents: settings.max_extents,
             },
             max_batch: settings.max_batch,
             pipelined: settings.pipelined,
-            buffer_mode: settings.buffer_mode,
+            buffer_mode,
             index: Arc::new(index),
             known_extents: committed_ends
                 .last_key_value()
@@ -403,7 +394,7 @@ impl Shard {
         // committed ones: one per rollover, and with small extents or two batches in flight
         // that can be several. They are allocated in order, so the files past the committed
         // ones are contiguous; count their disk space (a metadata check, not a scan).
-        while shard.extent_path(shard.known_extents).exists() {
+        while shard.storage.extent_exists(shard.known_extents) {
             shard.known_extents += 1;
         }
         tracing::info!(
@@ -420,7 +411,7 @@ impl Shard {
     }
 
     fn extent_path(&self, extent: u64) -> PathBuf {
-        self.dir.join(format!("extent-{extent}.dat"))
+        extent_path(&self.dir, extent)
     }
 
     fn cursor(&self) -> Cursor {
@@ -662,7 +653,7 @@ impl Shard {
         writes: Vec<(u64, WriteSegment)>,
         da_puts: Vec<(u64, DaPutShard)>,
         answers: &mut Vec<(u64, Response)>,
-    ) -> Vec<IssuedWrite> {
+    ) -> Vec<IssuedWrite<S>> {
         // 1. Verify every segment against its file root (this hashes the leaves), and every
         // DA shard against its commitment.
         let started = Instant::now();
@@ -878,7 +869,7 @@ impl Shard {
         cursor: &mut Cursor,
         parts: [&[u8]; 2],
         unavailable: &mut HashMap<u64, String>,
-    ) -> Result<StartedRecord, String> {
+    ) -> Result<StartedRecord<S>, String> {
         let length: usize = parts.iter().map(|part| part.len()).sum();
         let record_bytes = (length as u64).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
         let (at, next) = match self.layout.place(*cursor, record_bytes) {
@@ -901,7 +892,7 @@ impl Shard {
                 if let Some(buffer) = spare {
                     self.pool.push(buffer);
                 }
-                file.alloc_dma_buffer(record_bytes as usize)
+                self.storage.buffer(record_bytes as usize)
             }
         };
         let bytes = buffer.as_bytes_mut();
@@ -913,15 +904,8 @@ impl Shard {
         // Never leak stale memory into the padding of a record.
         bytes[filled..].fill(0);
         let buffer = Rc::new(buffer);
-        let io = {
-            let file = Rc::clone(&file);
-            let buffer = Rc::clone(&buffer);
-            glommio::spawn_local(async move {
-                let result = file.write_rc_at(Rc::clone(&buffer), at.offset).await;
-                (result, buffer)
-            })
-        };
-        drop(buffer);
+        let write = file.write_at(Rc::clone(&buffer), at.offset);
+        let io = glommio::spawn_local(async move { (write.await, buffer) });
         *cursor = next;
         Ok(StartedRecord {
             at,
@@ -942,9 +926,9 @@ impl Shard {
     /// syncs each touched extent once, commits the durable ones in one index transaction.
     fn settle_batch(
         &self,
-        issued: Vec<IssuedWrite>,
+        issued: Vec<IssuedWrite<S>>,
         done: Rc<Cell<bool>>,
-    ) -> impl Future<Output = Settled> + use<> {
+    ) -> impl Future<Output = Settled<S>> + use<S> {
         let index = Arc::clone(&self.index);
         let dir = self.dir.clone();
         // Base for the new ends and totals: the batch before this one has settled already.
@@ -956,7 +940,7 @@ impl Shard {
         }
         let mut totals = self.totals.clone();
         async move {
-            let extent_path = |extent: u64| dir.join(format!("extent-{extent}.dat"));
+            let extent_path = |extent: u64| extent_path(&dir, extent);
             let started = Instant::now();
             let mut outcomes = Vec::with_capacity(issued.len());
             let mut buffers = Vec::new();
@@ -985,7 +969,6 @@ impl Shard {
                         write.record.offset()
                     ),
                     Err(error) => {
-                        let error = io::Error::from(error);
                         let prefix = if is_disk_full(error.kind()) {
                             "disk full: "
                         } else {
@@ -1007,23 +990,17 @@ impl Shard {
             let write_ns = elapsed_ns(started);
 
             let started = Instant::now();
-            let touched: BTreeMap<u64, Rc<DmaFile>> = written
+            let touched: BTreeMap<u64, &S::Extent> = written
                 .iter()
-                .map(|(_, record, _, file)| (record.extent(), Rc::clone(file)))
+                .map(|(_, record, _, file)| (record.extent(), file))
                 .collect();
             let syncs: Vec<_> = touched
                 .into_iter()
-                .map(|(extent, file)| {
-                    (
-                        extent,
-                        glommio::spawn_local(async move { file.fdatasync().await }),
-                    )
-                })
+                .map(|(extent, file)| (extent, glommio::spawn_local(file.sync())))
                 .collect();
             let mut failure = None;
             for (extent, task) in syncs {
                 if let Err(error) = task.await {
-                    let error = io::Error::from(error);
                     failure.get_or_insert(format!(
                         "fdatasync {}: {error}",
                         extent_path(extent).display()
@@ -1150,25 +1127,23 @@ impl Shard {
     }
 
     /// The extent file `extent`, opened (and, with `create`, allocated) on first use.
-    async fn extent_file(&mut self, extent: u64, create: bool) -> Result<Rc<DmaFile>, String> {
+    async fn extent_file(&mut self, extent: u64, create: bool) -> Result<S::Extent, String> {
         if let Some(file) = self.extents.get(&extent) {
-            return Ok(Rc::clone(file));
+            return Ok(file.clone());
         }
         let path = self.extent_path(extent);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .dma_open(&path)
+        let file = self
+            .storage
+            .open_extent(extent, create)
             .await
-            .map_err(|error| format!("open {}: {}", path.display(), io::Error::from(error)))?;
+            .map_err(|error| format!("open {}: {error}", path.display()))?;
         if create {
             if let Err(error) = self.allocate_extent(&file, &path).await {
                 let _ = file.close().await;
                 // Give the space back unless records live there (they cannot: new extents are
                 // only ever allocated past the committed ones).
                 if !self.committed_ends.contains_key(&extent)
-                    && let Err(remove_error) = std::fs::remove_file(&path)
+                    && let Err(remove_error) = self.storage.remove_extent(extent)
                 {
                     tracing::warn!(shard = self.id, path = %path.display(), %remove_error, "removing a failed extent");
                 }
@@ -1182,15 +1157,13 @@ impl Shard {
                 self.extents.remove(&evict);
             }
         }
-        let file = Rc::new(file);
-        self.extents.insert(extent, Rc::clone(&file));
+        self.extents.insert(extent, file.clone());
         Ok(file)
     }
 
     /// Pre-allocates a new extent and makes it durable before any record in it is indexed.
-    async fn allocate_extent(&self, file: &DmaFile, path: &Path) -> Result<(), String> {
-        if let Err(error) = file.pre_allocate(self.layout.extent_bytes, false).await {
-            let error = io::Error::from(error);
+    async fn allocate_extent(&self, file: &S::Extent, path: &Path) -> Result<(), String> {
+        if let Err(error) = file.allocate(self.layout.extent_bytes).await {
             let prefix = if is_disk_full(error.kind()) {
                 "disk full: "
             } else {
@@ -1204,10 +1177,12 @@ impl Shard {
         }
         // The size change and the directory entry must be durable before the index points
         // into the file; record syncs later are fdatasync only.
-        file.fdatasync()
+        file.sync()
             .await
-            .map_err(|error| format!("fdatasync {}: {}", path.display(), io::Error::from(error)))?;
-        sync_dir(&self.dir).map_err(|error| format!("sync {}: {error}", self.dir.display()))?;
+            .map_err(|error| format!("fdatasync {}: {error}", path.display()))?;
+        self.storage
+            .sync_dir()
+            .map_err(|error| format!("sync {}: {error}", self.dir.display()))?;
         tracing::info!(shard = self.id, path = %path.display(), bytes = self.layout.extent_bytes, "extent allocated");
         Ok(())
     }
@@ -1254,10 +1229,7 @@ impl Shard {
             };
             let record_bytes =
                 u64::from(entry.length).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
-            let task = glommio::spawn_local(async move {
-                file.read_at_aligned(entry.offset, record_bytes as usize)
-                    .await
-            });
+            let task = glommio::spawn_local(file.read_at(entry.offset, record_bytes as usize));
             tasks.push((position, key, entry, task));
         }
         for (position, key, entry, task) in tasks {
@@ -1282,7 +1254,7 @@ impl Shard {
     /// The bytes of a finished record read, CRC-checked; `what` names the record in messages.
     fn checked_record(
         &self,
-        read: glommio::Result<ReadResult, ()>,
+        read: io::Result<<S::Extent as Extent>::Read>,
         record: RecordAt,
         what: impl FnOnce() -> String,
     ) -> Result<Vec<u8>, String> {
@@ -1310,11 +1282,7 @@ impl Shard {
                 read.len(),
                 record.offset
             )),
-            Err(error) => Err(format!(
-                "read {}: {}",
-                path.display(),
-                io::Error::from(error)
-            )),
+            Err(error) => Err(format!("read {}: {error}", path.display())),
         }
     }
 
@@ -1352,9 +1320,7 @@ impl Shard {
                 }
             };
             let record_bytes = entry.record_bytes() as usize;
-            let task = glommio::spawn_local(async move {
-                file.read_at_aligned(entry.offset, record_bytes).await
-            });
+            let task = glommio::spawn_local(file.read_at(entry.offset, record_bytes));
             tasks.push((request_id, key, entry, task));
         }
         for (request_id, key, entry, task) in tasks {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestFile, call, call_all, config, data_dir, stats};
-use dataplane::{DataPlane, DataPlaneConfig, ProofError, Request, Response};
+use dataplane::{BufferMode, DataPlane, DataPlaneConfig, ProofError, Request, Response};
 use types::{FlowSegmentIndex, SEGMENT_BYTES, SegmentIndex};
 
 const KIB: usize = 1024;
@@ -338,7 +338,7 @@ fn two_shards_own_alternate_flow_segments() {
     let dir = data_dir();
     let (plane, mut clients) = DataPlane::start(config(dir.path(), 2)).expect("start");
     assert_eq!(plane.shard_count(), 2);
-    assert_buffer_mode_fits_memlock(plane.buffer_mode());
+    assert_buffer_report_is_consistent(&plane);
     let file = TestFile::new(8, 5 * SEGMENT_BYTES);
     // The file starts at flow segment 11: segments 0..5 land on shards 1, 0, 1, 0, 1.
     let flow = |segment: u64| 11 + segment;
@@ -390,18 +390,54 @@ fn two_shards_own_alternate_flow_segments() {
     plane.shutdown().expect("clean shutdown");
 }
 
-/// Whatever the machine's memlock limit, the plan must fit it.
-fn assert_buffer_mode_fits_memlock(mode: &dataplane::BufferMode) {
-    let budget = kernel_bypass::MemlockBudget::probe();
-    if let (dataplane::BufferMode::Registered { bytes_per_shard }, Some(limit)) =
-        (mode, budget.limit_bytes)
-    {
-        let charged = *bytes_per_shard as u64 * 2 * kernel_bypass::REGISTRATIONS_PER_EXECUTOR;
+/// Whatever the machine grants, the report says what was measured: a registered shard's slab
+/// is pinned once per ring, the modes add up, and a charged limit was respected.
+fn assert_buffer_report_is_consistent(plane: &DataPlane) {
+    let report = plane.buffer_report();
+    assert_eq!(report.shards.len(), plane.shard_count());
+    assert_eq!(
+        report.desired_bytes_per_shard,
+        dataplane::default_io_memory_bytes(16)
+    );
+    assert!(report.planned_bytes_per_shard <= report.desired_bytes_per_shard);
+    for shard in &report.shards {
+        assert!(shard.io_memory_bytes <= report.planned_bytes_per_shard);
+        match &shard.mode {
+            BufferMode::Registered { bytes_per_shard } => {
+                assert_eq!(*bytes_per_shard, shard.io_memory_bytes);
+                assert_eq!(
+                    shard.registered_rings,
+                    kernel_bypass::REGISTRATIONS_PER_EXECUTOR
+                );
+                assert_eq!(
+                    shard.pinned_bytes,
+                    shard.io_memory_bytes as u64 * shard.registered_rings
+                );
+            }
+            BufferMode::Unregistered { .. } => assert_eq!(shard.pinned_bytes, 0),
+            other => panic!("shard {}: {other}", shard.shard),
+        }
+    }
+    assert_eq!(
+        report.pinned_bytes,
+        report
+            .shards
+            .iter()
+            .map(|shard| shard.pinned_bytes)
+            .sum::<u64>()
+    );
+    if let (false, Some(limit)) = (report.ipc_lock, report.memlock_limit_bytes) {
         assert!(
-            charged <= limit,
-            "{charged} registered bytes exceed the limit of {limit}"
+            report.pinned_bytes <= limit,
+            "{} pinned bytes exceed the charged limit of {limit}",
+            report.pinned_bytes
         );
     }
+    // The process pins at least what the shards registered while they run.
+    if let Some(after) = report.process_pinned_bytes_after {
+        assert!(after >= report.pinned_bytes, "VmPin {after} < {report:?}");
+    }
+    assert_eq!(plane.buffer_mode(), &report.mode);
 }
 
 #[test]

@@ -1,27 +1,35 @@
-//! The one place where zerog's data plane touches memory and descriptors with `unsafe`.
+//! What zerog's data plane needs from the kernel beneath its IO library, in the data plane's
+//! one crate allowed `unsafe` (used once, in `socket.rs`).
 //!
-//! Key decision: everything that O_DIRECT and io_uring need from raw memory is wrapped here
-//! behind safe types, so that `dataplane` can `#![forbid(unsafe_code)]`:
+//! Key decision: registered (pinned) IO memory is measured, not predicted. io_uring pins a
+//! registered buffer and, for a thread without `CAP_IPC_LOCK`, charges it against
+//! `RLIMIT_MEMLOCK`; glommio 0.9 registers each executor's `io_memory` slab with the
+//! executor's three rings and only logs (through `log`) when that fails. So:
 //!
-//! - [`AlignedBuf`] / [`AlignedBufPool`]: 4096-aligned buffers whose length is a multiple of
-//!   4096 (what O_DIRECT demands of memory, offset and length), and a bounded, per-shard pool of
-//!   them with a named maximum and a clear error when it is exhausted.
-//! - [`MemlockBudget`]: io_uring charges registered (pinned) buffers against `RLIMIT_MEMLOCK`.
-//!   The limit is probed once and [`MemlockBudget::plan`] decides, before any executor starts,
-//!   whether each shard registers buffers and how many bytes, so that registration never fails
-//!   half-way and the node can log which mode it runs in.
+//! - [`MemlockBudget`] reads the memlock limit and whether the calling thread holds
+//!   `CAP_IPC_LOCK`, and [`MemlockBudget::plan`] picks the first slab size worth trying:
+//!   what is desired when the kernel will not charge the limit, what fits under it (with
+//!   headroom) when it will. [`next_smaller_io_memory`] is the fallback ladder.
+//! - [`executor_registration`], run on a glommio executor, reads from `/proc/self/fdinfo`
+//!   which of the process's io_uring instances hold that executor's slab as a registered
+//!   buffer and how long it is: what the kernel actually granted. [`vm_pin_bytes`] reads the
+//!   process's pinned total (`VmPin`).
 //! - [`glommio_unix_stream`]: glommio 0.9 adopts a foreign descriptor only through the unsafe
 //!   `FromRawFd`; the data plane's wake-up socket goes through this one audited conversion.
+//!
+//! Nothing here allocates or writes IO buffers: glommio 0.9 writes only its own `DmaBuffer`s.
 #![allow(unsafe_code)]
 
-mod aligned;
 mod memlock;
+mod pinned;
 mod socket;
 
-pub use aligned::{AlignedBuf, AlignedBufPool, MAX_ALIGNED_BUF_BYTES, MAX_POOL_BUFFERS, PooledBuf};
 pub use memlock::{
-    BufferMode, GLOMMIO_MIN_IO_MEMORY_BYTES, GLOMMIO_MIN_MEMLOCK_BYTES, MEMLOCK_HEADROOM_DIVISOR,
-    MemlockBudget, REGISTRATIONS_PER_EXECUTOR,
+    GLOMMIO_MIN_IO_MEMORY_BYTES, GLOMMIO_MIN_MEMLOCK_BYTES, MEMLOCK_HEADROOM_DIVISOR,
+    MemlockBudget, REGISTRATIONS_PER_EXECUTOR, next_smaller_io_memory,
+};
+pub use pinned::{
+    MAX_FDS_SCANNED, Registration, executor_registration, registration_holding, vm_pin_bytes,
 };
 pub use socket::glommio_unix_stream;
 
@@ -34,29 +42,6 @@ const _: () = assert!(DMA_ALIGNMENT.is_power_of_two());
 /// Rounds `len_bytes` up to a multiple of [`DMA_ALIGNMENT`].
 pub const fn align_up(len_bytes: usize) -> usize {
     len_bytes.div_ceil(DMA_ALIGNMENT) * DMA_ALIGNMENT
-}
-
-/// Why a buffer or pool could not be made or used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KernelBypassError {
-    #[error("buffer length {len_bytes} is not a positive multiple of {alignment} bytes")]
-    UnalignedLength { len_bytes: usize, alignment: usize },
-    #[error("buffer length {len_bytes} exceeds the maximum of {max_bytes} bytes")]
-    BufferTooLarge { len_bytes: usize, max_bytes: usize },
-    #[error("allocating {len_bytes} bytes aligned to {alignment} failed")]
-    AllocationFailed { len_bytes: usize, alignment: usize },
-    #[error("pool {pool} must hold between 1 and {max_allowed} buffers, asked for {max_buffers}")]
-    PoolSize {
-        pool: &'static str,
-        max_buffers: usize,
-        max_allowed: usize,
-    },
-    #[error("pool {pool} exhausted: all {max_buffers} buffers of {buffer_bytes} bytes are in use")]
-    PoolExhausted {
-        pool: &'static str,
-        max_buffers: usize,
-        buffer_bytes: usize,
-    },
 }
 
 #[cfg(test)]

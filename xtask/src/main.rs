@@ -5,13 +5,13 @@
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
-/// Crates that stay pure: no IO runtime, no async runtime, no storage engine (DESIGN §1).
+/// Crates that stay pure: no IO runtime, no async runtime, no storage engine.
 const PURE: &[&str] = &["types", "merkle", "chain-lite", "da"];
 /// What a pure crate may never depend on.
 const IO_CRATES: &[&str] = &[
     "tokio", "glommio", "hyper", "reqwest", "redb", "io-uring", "rtrb",
 ];
-/// Workspace crates each crate may depend on: the dependency direction of DESIGN §1.
+/// Workspace crates each crate may depend on: the dependency direction in ARCHITECTURE.md.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("types", &[]),
     ("merkle", &["types"]),
@@ -75,6 +75,13 @@ const CARGO_INVOCATIONS: &[&str] = &[
     "Command::new(&cargo",
     "(\"CARGO\")",
 ];
+/// Longest function in the control plane, in lines: a function longer than a screen or two is
+/// a room that wants splitting (the node grew into one object for everything once).
+const MAX_CONTROLPLANE_FUNCTION_LINES: usize = 120;
+/// Signing an Ethereum transaction: only the `client` crate's chain module does it in library
+/// and binary code, so nonces, gas and receipts are handled one way everywhere.
+const TRANSACTION_SIGNING: &[&str] = &["sign_hash_sync(", "SignableTransaction"];
+
 /// The only places `unsafe` may appear: the kernel-bypass crate and the SIMD kernels (Keccak,
 /// the GF(2^16) FFT engine of the DA code).
 const UNSAFE_ALLOWED: &[&str] = &[
@@ -150,6 +157,12 @@ fn tidy(root: &Path) -> anyhow::Result<Vec<String>> {
         }
     }
     problems.extend(cargo_in_tests(root)?);
+    problems.extend(long_functions(
+        root,
+        "controlplane/src",
+        MAX_CONTROLPLANE_FUNCTION_LINES,
+    )?);
+    problems.extend(signing_outside_client(root)?);
     let mut sources = Vec::new();
     collect_rust_files(root, root, &mut sources)?;
     for relative in sources {
@@ -219,6 +232,77 @@ fn cargo_in_tests(root: &Path) -> anyhow::Result<Vec<String>> {
                     "{relative}:{line}: runs cargo (`{pattern}`): tests and the harness find the \
                      binaries they need, and scripts/test builds them first"
                 ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Functions under `dir` longer than `max_lines`, from their `fn` line to their closing brace
+/// (found at the `fn` line's indentation, as rustfmt writes it).
+fn long_functions(root: &Path, dir: &str, max_lines: usize) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    collect_rust_files(root, &root.join(dir), &mut files)?;
+    let mut problems = Vec::new();
+    for relative in files {
+        let source = std::fs::read_to_string(root.join(&relative))?;
+        let lines: Vec<&str> = source.lines().collect();
+        for (start, line) in lines.iter().enumerate() {
+            let code = line.trim_start();
+            let declares = [
+                "fn ",
+                "pub fn ",
+                "async fn ",
+                "pub async fn ",
+                "pub(crate) fn ",
+            ]
+            .iter()
+            .any(|prefix| code.starts_with(prefix));
+            if !declares || code.ends_with(';') {
+                continue;
+            }
+            let indent = line.len() - code.len();
+            let closing = format!("{}}}", " ".repeat(indent));
+            let Some(length) = lines[start..]
+                .iter()
+                .position(|later| later.trim_end() == closing)
+            else {
+                continue;
+            };
+            if length + 1 > max_lines {
+                problems.push(format!(
+                    "{relative}:{}: a function of {} lines (at most {max_lines} in {dir}): split it",
+                    start + 1,
+                    length + 1
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Library and binary code, outside the `client` crate, that signs Ethereum transactions.
+fn signing_outside_client(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))? {
+        let krate = entry?.path();
+        let source_dir = krate.join("src");
+        if !source_dir.is_dir() || krate == root.join("client") {
+            continue;
+        }
+        let mut files = Vec::new();
+        collect_rust_files(root, &source_dir, &mut files)?;
+        for relative in files {
+            let source = std::fs::read_to_string(root.join(&relative))?;
+            for (number, line) in source.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if let Some(pattern) = TRANSACTION_SIGNING.iter().find(|p| code.contains(**p)) {
+                    problems.push(format!(
+                        "{relative}:{}: signs a transaction (`{pattern}`): send through the \
+                         client crate's chain module (client::Chain, client::Payer)",
+                        number + 1
+                    ));
+                }
             }
         }
     }
@@ -316,6 +400,44 @@ mod tests {
             ],
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn long_control_plane_functions_and_signing_outside_the_client_are_caught() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let source = root.path().join("controlplane/src");
+        std::fs::create_dir_all(&source).expect("mkdir");
+        let body = "    step();\n".repeat(130);
+        std::fs::write(
+            source.join("long.rs"),
+            format!("pub fn short() {{\n    step();\n}}\n\npub async fn long() {{\n{body}}}\n"),
+        )
+        .expect("write");
+        std::fs::write(
+            source.join("sign.rs"),
+            "fn send() { let signature = key.sign_hash_sync(&hash); }\n",
+        )
+        .expect("write");
+        let long = long_functions(root.path(), "controlplane/src", 120).expect("runs");
+        assert_eq!(long.len(), 1, "{long:?}");
+        assert!(
+            long[0].contains("long.rs:5: a function of 132 lines"),
+            "{long:?}"
+        );
+        let signing = signing_outside_client(root.path()).expect("runs");
+        assert_eq!(signing.len(), 1, "{signing:?}");
+        assert!(
+            signing[0].starts_with("controlplane/src/sign.rs:1"),
+            "{signing:?}"
+        );
+        let client = root.path().join("client/src");
+        std::fs::create_dir_all(&client).expect("mkdir");
+        std::fs::write(
+            client.join("chain.rs"),
+            "fn sign() { key.sign_hash_sync(&h); }\n",
+        )
+        .expect("write");
+        assert_eq!(signing_outside_client(root.path()).expect("runs").len(), 1);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     };
     let (data_plane, clients) =
         dataplane::DataPlane::start(config).context("starting the data plane")?;
+    let io_memory = data_plane.buffer_report().clone();
     // One worker: the data plane has the cores; KZG jobs are occasional.
     let compute_pool = std::sync::Arc::new(
         compute::Pool::new(compute::PoolConfig {
@@ -72,6 +73,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             loaded.log_sync_next_block,
             compute_pool,
         ));
+        node.metrics.publish_io_memory(&io_memory);
         serve(node, &args, shard_count, remote).await
     });
     // The shard clients live in tasks of the LocalSet; dropping it closes the rings, which is

@@ -13,13 +13,18 @@ use types::{FlowSegmentIndex, SEGMENT_BYTES, SegmentIndex, TxSeq};
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A temporary directory on the same disk as the build (never tmpfs, which has no O_DIRECT).
-/// Also installs the test log subscriber (filtered by `RUST_LOG`), once.
+/// Also installs the test log subscriber.
 pub fn data_dir() -> tempfile::TempDir {
+    init_logs();
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temporary data dir")
+}
+
+/// Installs the test log subscriber (filtered by `RUST_LOG`), once.
+pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temporary data dir")
 }
 
 /// Small extents and batches so that tests exercise rollover and batching quickly.
@@ -32,6 +37,7 @@ pub fn config(dir: &Path, shards: usize) -> DataPlaneConfig {
         ring_capacity: 64,
         max_batch: 16,
         pipelined: true,
+        io_memory_bytes_per_shard: None,
     }
 }
 
