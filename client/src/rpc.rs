@@ -7,8 +7,12 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Time allowed for one call unless the caller sets another.
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed for one call to a node unless the caller sets another: the largest batch of
+/// segments a node takes is answered in well under a second, so this only ends calls to a node
+/// that has stopped answering.
+pub const NODE_CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time allowed for one call to a chain: reads and log queries.
+pub const CHAIN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest answer read unless the caller sets another: a full page of logs or a batch of
 /// segments fits.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
@@ -26,12 +30,12 @@ pub struct Client {
 impl Client {
     /// A zerog (or 0G) node's storage API.
     pub fn new(url: &str) -> Result<Client, Error> {
-        Client::build(url, "node", DEFAULT_CALL_TIMEOUT)
+        Client::build(url, "node", NODE_CALL_TIMEOUT)
     }
 
     /// An Ethereum chain's JSON-RPC (a zerog node's facade included).
     pub fn chain(url: &str) -> Result<Client, Error> {
-        Client::build(url, "chain", DEFAULT_CALL_TIMEOUT)
+        Client::build(url, "chain", CHAIN_CALL_TIMEOUT)
     }
 
     /// An endpoint named `peer` in errors whose calls may take up to `timeout` (DA nodes that

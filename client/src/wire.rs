@@ -75,9 +75,39 @@ pub fn parse_quantity(value: &Value, what: &str) -> Result<u128, WireError> {
     u128::from_str_radix(digits, 16).map_err(|_| bad())
 }
 
-/// A quantity that must fit 64 bits (block numbers, nonces, gas, chain ids).
+/// A quantity parameter that must fit 64 bits (block numbers, nonces, gas, chain ids).
 pub fn parse_u64(value: &Value, what: &str) -> Result<u64, WireError> {
-    let wide = parse_quantity(value, what)?;
+    narrow(parse_quantity(value, what)?, value, what)
+}
+
+/// A quantity in another node's or chain's answer: as [`parse_quantity`], but leading zeros
+/// are read past (some providers write them), so a client is strict only where it must be.
+pub fn read_quantity(value: &Value, what: &str) -> Result<u128, WireError> {
+    let digits = hex_digits(value, what)?;
+    let significant = digits.trim_start_matches('0');
+    if digits.is_empty() || significant.len() > 32 {
+        return Err(WireError::BadQuantity {
+            what: what.to_string(),
+            got: value.to_string(),
+            bits: 128,
+        });
+    }
+    if significant.is_empty() {
+        return Ok(0);
+    }
+    u128::from_str_radix(significant, 16).map_err(|_| WireError::BadQuantity {
+        what: what.to_string(),
+        got: value.to_string(),
+        bits: 128,
+    })
+}
+
+/// A 64-bit quantity in an answer (see [`read_quantity`]).
+pub fn read_u64(value: &Value, what: &str) -> Result<u64, WireError> {
+    narrow(read_quantity(value, what)?, value, what)
+}
+
+fn narrow(wide: u128, value: &Value, what: &str) -> Result<u64, WireError> {
     u64::try_from(wide).map_err(|_| WireError::BadQuantity {
         what: what.to_string(),
         got: value.to_string(),
@@ -139,6 +169,13 @@ mod tests {
             assert!(parse_quantity(&bad, "n").is_err(), "{bad} must be refused");
         }
         assert_eq!(parse_u64(&json!("0xffffffffffffffff"), "n"), Ok(u64::MAX));
+        // Answers are read past leading zeros, parameters are not.
+        assert_eq!(read_quantity(&json!("0x001a"), "n"), Ok(26));
+        assert_eq!(read_quantity(&json!("0x000"), "n"), Ok(0));
+        assert_eq!(read_u64(&json!("0x01"), "n"), Ok(1));
+        assert!(read_quantity(&json!("0x"), "n").is_err());
+        assert!(read_quantity(&json!("1a"), "n").is_err());
+        assert!(read_u64(&json!("0x10000000000000000"), "n").is_err());
         assert!(matches!(
             parse_u64(&json!("0x10000000000000000"), "n"),
             Err(WireError::BadQuantity { bits: 64, .. })

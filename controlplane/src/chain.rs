@@ -205,10 +205,21 @@ pub fn file_from_submit_log(
             root: H256(node.root.0),
         });
     }
+    let size_bytes = as_u64(event.submission.length, "length")?;
+    if size_bytes == 0 || size_bytes > chain_lite::MAX_SUBMISSION_BYTES {
+        // A remote chain is not trusted to have checked what chain-lite checks.
+        return Err(ChainError::Replay {
+            number: block_number,
+            reason: format!(
+                "a Submit log announces {size_bytes} bytes; a file holds 1 to {} bytes",
+                chain_lite::MAX_SUBMISSION_BYTES
+            ),
+        });
+    }
     Ok(FileRecord {
         tx_seq: TxSeq(as_u64(event.submissionIndex, "submissionIndex")?),
         root: root_from_nodes(&nodes),
-        size_bytes: as_u64(event.submission.length, "length")?,
+        size_bytes,
         start: SectorIndex(as_u64(event.startPos, "startPos")?),
         nodes,
         block_number,

@@ -49,7 +49,7 @@ fn send(chain: &Rpc, key: &PrivateKeySigner, to: [u8; 20], value: U256, input: V
         json!([payer.address_hex(), "pending"]),
     );
     let transaction = client::chain::Transaction {
-        nonce: client::wire::parse_u64(&nonce, "nonce").expect("a quantity"),
+        nonce: client::wire::read_u64(&nonce, "nonce").expect("a quantity"),
         gas_limit: 1_000_000,
         max_fee_per_gas: 2_000_000_000,
         to,
@@ -643,6 +643,15 @@ fn a_plain_dev_node_serves_da_from_its_first_command() {
     );
     // A second blob goes to the same signer, without registering again.
     std::fs::write(&input, random_bytes(45, 1000)).expect("write blob");
+    let (_, stdout) = da_put(&node.url, &input);
+    assert!(stdout.contains("certified by 12 of 12 slots"), "{stdout}");
+    // After a restart (at the address it registered) the node is still its chain's signer: it
+    // serves the first blob and takes a third.
+    let address = node.url.trim_start_matches("http://").to_string();
+    node.stop();
+    let node = NodeProcess::start_with(&dir.path().join("dev"), &["--rpc", &address]);
+    da_get_equals(&node.url, &blob_id, &dir.path().join("again.out"), &payload);
+    std::fs::write(&input, random_bytes(46, 2000)).expect("write blob");
     let (_, stdout) = da_put(&node.url, &input);
     assert!(stdout.contains("certified by 12 of 12 slots"), "{stdout}");
 

@@ -649,7 +649,15 @@ impl Walk<'_> {
         let page = self.file.read_page(number)?;
         match page[0] {
             LEAF => self.leaf(number, &page, checksum, visit),
-            BRANCH => self.branch(number, &page, checksum, depth, visit),
+            BRANCH => {
+                let children = self.branch(number, &page, checksum)?;
+                // Only one page is held at a time, whatever the depth.
+                drop(page);
+                for (child_page, child_checksum) in children {
+                    self.page(child_page, child_checksum, depth + 1, visit)?;
+                }
+                Ok(())
+            }
             other => Err(self.corrupt(number, format!("unknown page type {other}"))),
         }
     }
@@ -732,14 +740,13 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// A checked branch page's children: page and checksum, in key order.
     fn branch(
         &mut self,
         number: PageNumber,
         page: &[u8],
         checksum: u128,
-        depth: usize,
-        visit: &mut Visitor<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<(PageNumber, u128)>, Error> {
         let keys = usize::from(u16::from_le_bytes([page[2], page[3]]));
         if keys == 0 {
             return Err(self.corrupt(number, "a branch with no keys"));
@@ -766,12 +773,13 @@ impl Walk<'_> {
         .filter(|&end| end >= keys_at && end <= page.len())
         .ok_or_else(|| self.corrupt(number, "its last key ends beyond the page"))?;
         self.check(number, &page[..end], checksum)?;
-        for child in 0..children {
-            let child_checksum = u128_at(page, checksums_at + 16 * child);
-            let child_page = PageNumber::parse(u64_at(page, pages_at + 8 * child));
-            self.page(child_page, child_checksum, depth + 1, visit)?;
-        }
-        Ok(())
+        Ok((0..children)
+            .map(|child| {
+                let child_checksum = u128_at(page, checksums_at + 16 * child);
+                let child_page = PageNumber::parse(u64_at(page, pages_at + 8 * child));
+                (child_page, child_checksum)
+            })
+            .collect())
     }
 }
 

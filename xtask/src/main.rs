@@ -78,6 +78,15 @@ const CARGO_INVOCATIONS: &[&str] = &[
 /// Longest function in the control plane, in lines: a function longer than a screen or two is
 /// a room that wants splitting (the node grew into one object for everything once).
 const MAX_CONTROLPLANE_FUNCTION_LINES: usize = 120;
+/// What may stand before `fn ` in a function's declaration.
+const FUNCTION_QUALIFIERS: &[&str] = &[
+    "pub(crate) ",
+    "pub(super) ",
+    "pub ",
+    "async ",
+    "const ",
+    "unsafe ",
+];
 /// Signing an Ethereum transaction: only the `client` crate's chain module does it in library
 /// and binary code, so nonces, gas and receipts are handled one way everywhere.
 const TRANSACTION_SIGNING: &[&str] = &["sign_hash_sync(", "SignableTransaction"];
@@ -249,16 +258,15 @@ fn long_functions(root: &Path, dir: &str, max_lines: usize) -> anyhow::Result<Ve
         let lines: Vec<&str> = source.lines().collect();
         for (start, line) in lines.iter().enumerate() {
             let code = line.trim_start();
-            let declares = [
-                "fn ",
-                "pub fn ",
-                "async fn ",
-                "pub async fn ",
-                "pub(crate) fn ",
-            ]
-            .iter()
-            .any(|prefix| code.starts_with(prefix));
-            if !declares || code.ends_with(';') {
+            // Past the visibility and qualifiers, a declaration starts with `fn `.
+            let mut rest = code;
+            while let Some(qualifier) = FUNCTION_QUALIFIERS
+                .iter()
+                .find(|qualifier| rest.starts_with(**qualifier))
+            {
+                rest = &rest[qualifier.len()..];
+            }
+            if !rest.starts_with("fn ") || code.ends_with(';') {
                 continue;
             }
             let indent = line.len() - code.len();
@@ -410,7 +418,9 @@ mod tests {
         let body = "    step();\n".repeat(130);
         std::fs::write(
             source.join("long.rs"),
-            format!("pub fn short() {{\n    step();\n}}\n\npub async fn long() {{\n{body}}}\n"),
+            format!(
+                "pub fn short() {{\n    step();\n}}\n\npub(crate) async fn long() {{\n{body}}}\n"
+            ),
         )
         .expect("write");
         std::fs::write(

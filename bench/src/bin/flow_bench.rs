@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let rpc = client::Client::new(&url)?;
     let chain = Chain::connect(rpc.clone()).await?;
-    let gas_price = wire::parse_quantity(&rpc.call("eth_gasPrice", json!([])).await?, "gas price")?;
+    let gas_price = wire::read_quantity(&rpc.call("eth_gasPrice", json!([])).await?, "gas price")?;
     let price_word = chain
         .view(
             chain_lite::MARKET_ADDRESS,
@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let indexed = started.elapsed();
-    let blocks = wire::parse_u64(&rpc.call("eth_blockNumber", json!([])).await?, "block")?;
+    let blocks = wire::read_u64(&rpc.call("eth_blockNumber", json!([])).await?, "block")?;
     drop(node);
     let per_second = args.transactions as f64 / indexed.as_secs_f64();
     println!("| measurement | value |");

@@ -195,7 +195,7 @@ async fn certified(
 /// Retrieves a certified blob: fetches shards from holders (in rounds, until `k` verify),
 /// verifies each, decodes and applies the validity predicate.
 pub async fn get(chain_url: &str, blob: &BlobId, quiet: bool) -> anyhow::Result<Retrieved> {
-    let chain = DaChain::connect(chain_url, None, false).await?;
+    let chain = DaChain::connect(chain_url, None).await?;
     let (commitment, quorum) = certified(&chain, blob).await?;
     let params = commitment.params();
     let width = commitment.shard_width_bytes();
@@ -310,7 +310,7 @@ pub async fn sample(chain_url: &str, blob: &BlobId, samples: usize) -> anyhow::R
     if samples == 0 {
         bail!("sampling needs at least one shard");
     }
-    let chain = DaChain::connect(chain_url, None, false).await?;
+    let chain = DaChain::connect(chain_url, None).await?;
     let (commitment, quorum) = certified(&chain, blob).await?;
     let params = commitment.params();
     let width = commitment.shard_width_bytes();

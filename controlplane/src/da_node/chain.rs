@@ -25,8 +25,6 @@ pub struct DaChain {
     /// The account that pays for registrations and certificates; `None`: read-only.
     payer: Option<Payer>,
     quorums: RefCell<BTreeMap<(u64, u32), Rc<ChainQuorum>>>,
-    /// Whether this node serves `da_putBlob` (`--da-disperse`, or `--dev`).
-    pub disperse: bool,
 }
 
 /// A quorum as read from the registry, keys re-checked against their proofs of possession.
@@ -72,17 +70,12 @@ pub struct BlobRecord {
 }
 
 impl DaChain {
-    pub async fn connect(
-        url: &str,
-        payer: Option<Payer>,
-        disperse: bool,
-    ) -> anyhow::Result<DaChain> {
+    pub async fn connect(url: &str, payer: Option<Payer>) -> anyhow::Result<DaChain> {
         let chain = Chain::connect(client::Client::chain(url)?).await?;
         Ok(DaChain {
             chain,
             payer,
             quorums: RefCell::new(BTreeMap::new()),
-            disperse,
         })
     }
 

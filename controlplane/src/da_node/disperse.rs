@@ -49,20 +49,21 @@ pub async fn disperse(
     payload: Vec<u8>,
     kzg: bool,
 ) -> Result<Value, RpcError> {
-    let chain = node.da.chain().await?;
-    if !chain.disperse {
+    // What the flags decide is answered at once, before waiting for the chain.
+    if !node.da.disperses() {
         return Err(RpcError::new(
             METHOD_NOT_FOUND,
             "not_a_disperser",
             "this node does not disperse blobs: start it with --da-disperse (and --chain-key)",
         ));
     }
-    if chain.address().is_none() {
+    if !node.da.has_payer() {
         return Err(da_error(
             "no_chain_account",
             "this node has no chain account to pay for the certificate: start it with --chain-key",
         ));
     }
+    let chain = node.da.chain().await?;
     let started = Instant::now();
     // The quorum first: parameters that do not suit it are refused before any work.
     let (epoch, quorum) = current_quorum(node, &chain).await?;
@@ -130,10 +131,10 @@ async fn current_quorum(node: &Node, chain: &DaChain) -> Result<(u64, Rc<ChainQu
             return Err(da_error("no_quorum", format!("{error:#}")));
         }
         Err(error) => {
-            if !super::setup::register_dev_signer(node)
+            let registered = super::setup::register_dev_signer(node)
                 .await
-                .map_err(|error| da_error("no_quorum", format!("{error:#}")))?
-            {
+                .map_err(|error| da_error("no_quorum", format!("{error:#}")))?;
+            if !registered {
                 return Err(da_error(
                     "no_quorum",
                     format!(
@@ -144,7 +145,8 @@ async fn current_quorum(node: &Node, chain: &DaChain) -> Result<(u64, Rc<ChainQu
             }
         }
     }
-    // Registered in the head block: the next block's epoch deals it every slot.
+    // Registered in the head block: the epoch of the next block counts it (dev chains deal a
+    // new epoch every block), and with no other signer it holds every slot.
     let epoch = chain.epoch_and_window().await.map_err(chain_error)?.0;
     let quorum = chain
         .quorum(epoch, QUORUM_ID)

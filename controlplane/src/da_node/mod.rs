@@ -46,9 +46,26 @@ pub struct DaHandles {
     dev_registration: tokio::sync::Mutex<()>,
     /// Round robin over data-plane shards for DA encoding.
     next_encoder: Cell<usize>,
+    /// From the flags: whether `da_putBlob` is served, and whether there is an account to pay.
+    disperses: Cell<bool>,
+    has_payer: Cell<bool>,
 }
 
 impl DaHandles {
+    /// Records what the flags decide, before the chain is reached.
+    pub fn configure(&self, disperses: bool, has_payer: bool) {
+        self.disperses.set(disperses);
+        self.has_payer.set(has_payer);
+    }
+
+    pub fn disperses(&self) -> bool {
+        self.disperses.get()
+    }
+
+    pub fn has_payer(&self) -> bool {
+        self.has_payer.get()
+    }
+
     pub fn set(&self, chain: Rc<DaChain>, role: Option<Rc<DaRole>>) {
         if let Some(role) = role {
             let _ = self.role.set(role);

@@ -35,6 +35,7 @@ pub struct DaSetup {
 }
 
 /// The DA-node role's settings.
+#[derive(Clone)]
 pub struct RoleSetup {
     /// `--da-bls-seed`, else the seed kept in the data folder (made on first use).
     seed: Option<Vec<u8>>,
@@ -104,22 +105,39 @@ impl DaSetup {
         client::Payer::from_hex(key).ok()
     }
 
-    /// Connects DA to the chain and, with `--da`, registers the role and starts its pruner.
+    /// What the node can tell from its flags alone, before the chain is reached: whether it
+    /// disperses and whether it has an account to pay with.
+    pub fn configure(&self, node: &Node) {
+        node.da.configure(self.disperse, self.chain_key.is_some());
+    }
+
+    /// Connects DA to the chain and, with `--da`, registers the role and starts its pruner. A
+    /// dev node whose account is already its chain's signer (it registered itself before a
+    /// restart) takes its role back at once.
     pub async fn run(self, node: Rc<Node>) {
         if self.dev_lazy || self.role.is_none() {
-            let chain = self.connect_until_reachable().await;
+            let chain = Rc::new(self.connect_until_reachable().await);
             if self.dev_lazy
                 && let Some(role) = self.role
             {
                 // The pruner has nothing to do until the dev node holds shards.
                 tokio::task::spawn_local(super::prune::run(node.clone(), role.prune_every));
-                *node.da.dev_signer.borrow_mut() = Some(role);
+                match resume_dev_role(&chain, &role).await {
+                    Ok(Some(da_role)) => {
+                        let _ = node.da.role.set(Rc::new(da_role));
+                    }
+                    Ok(None) => *node.da.dev_signer.borrow_mut() = Some(role),
+                    Err(error) => tracing::warn!(
+                        error = %format!("{error:#}"),
+                        "this dev node's account is a DA signer it cannot act as; DA stays off"
+                    ),
+                }
             }
-            node.da.set(Rc::new(chain), None);
+            node.da.set(chain, None);
             return;
         }
         let result = async {
-            let chain = DaChain::connect(&self.chain_url, self.payer(), self.disperse).await?;
+            let chain = DaChain::connect(&self.chain_url, self.payer()).await?;
             let role = self.role.expect("checked above: --da has a role");
             start_role(&node, Rc::new(chain), role).await
         }
@@ -133,7 +151,7 @@ impl DaSetup {
     async fn connect_until_reachable(&self) -> DaChain {
         let mut delay = Duration::from_millis(100);
         loop {
-            match DaChain::connect(&self.chain_url, self.payer(), self.disperse).await {
+            match DaChain::connect(&self.chain_url, self.payer()).await {
                 Ok(chain) => return chain,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "cannot reach the chain for DA yet; retrying");
@@ -175,14 +193,30 @@ async fn start_role(node: &Rc<Node>, chain: Rc<DaChain>, role: RoleSetup) -> any
     Ok(())
 }
 
-/// Makes a dev node its chain's DA signer, once; whether this node now holds the DA role (a
-/// node that is not a dev node, or whose registration failed before, answers `false`).
+/// The dev node's role when its account is already a signer of the chain (registered by an
+/// earlier run, with this data folder's key); `None` when it is not registered.
+async fn resume_dev_role(chain: &DaChain, role: &RoleSetup) -> anyhow::Result<Option<DaRole>> {
+    let address = chain
+        .address()
+        .context("the dev node has no chain account")?;
+    if chain.signer(address).await?.stake.is_zero() {
+        return Ok(None);
+    }
+    let da_role = role.make(address)?;
+    // Registered already: this checks the key and the endpoint and sends nothing.
+    da_role.register(chain, &role.endpoint, role.stake).await?;
+    Ok(Some(da_role))
+}
+
+/// Makes a dev node its chain's DA signer; whether it registered now (a node that already holds
+/// the role, or is not a dev node, answers `false`). A failed registration is tried again at the
+/// next dispersal.
 pub async fn register_dev_signer(node: &Node) -> anyhow::Result<bool> {
     let _turn = node.da.dev_registration.lock().await;
     if node.da.role.get().is_some() {
-        return Ok(true);
+        return Ok(false);
     }
-    let Some(role) = node.da.dev_signer.borrow_mut().take() else {
+    let Some(role) = node.da.dev_signer.borrow().clone() else {
         return Ok(false);
     };
     let chain = node
@@ -200,6 +234,7 @@ pub async fn register_dev_signer(node: &Node) -> anyhow::Result<bool> {
         endpoint = %role.endpoint,
         "no DA signer on this dev chain: this node registered itself to hold every slot"
     );
+    node.da.dev_signer.borrow_mut().take();
     let _ = node.da.role.set(da_role);
     Ok(true)
 }

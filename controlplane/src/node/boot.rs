@@ -139,6 +139,9 @@ async fn serve(
         .with_context(|| format!("cannot listen on {}", args.rpc))?;
     let address = listener.local_addr()?;
     api::indexer::set_public_url(api::indexer::url_for_listen_address(address));
+    // DA flags are checked before the node says it is ready.
+    let da_setup = DaSetup::from_args(args, address)?;
+    da_setup.configure(&node);
     print_ready(&node, args, address, shard_count);
     let _gateway = if args.dev && args.s3 != "off" {
         start_dev_gateway(&format!("http://{address}"), &args.data_dir, &args.s3)
@@ -146,7 +149,6 @@ async fn serve(
         None
     };
     tracing::info!(%address, shards = shard_count, "node ready");
-    let da_setup = DaSetup::from_args(args, address)?;
     tokio::task::spawn_local(da_setup.run(node.clone()));
     tokio::select! {
         () = server::serve(listener, node.clone()) => {}

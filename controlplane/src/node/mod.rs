@@ -9,7 +9,7 @@
 //!
 //! [`Node`] only ties the rooms together with what they share: the index, the chain, the shard
 //! rings and the metrics. Everything runs on the single control-plane thread, so state is in
-//! `Cell`s and `RefCell`s, never locks.
+//! `Cell`s and `RefCell`s, never blocking locks.
 
 pub mod boot;
 pub mod files;

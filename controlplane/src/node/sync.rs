@@ -181,7 +181,7 @@ async fn submit_logs(
                 wire::hex_data(&address)
             );
         }
-        let block_number = wire::parse_u64(&log["blockNumber"], "log blockNumber")?;
+        let block_number = wire::read_u64(&log["blockNumber"], "log blockNumber")?;
         if !(from..=to).contains(&block_number) {
             bail!("eth_getLogs returned a log of block {block_number}, outside {from}..={to}");
         }
