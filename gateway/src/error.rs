@@ -51,14 +51,22 @@ pub enum Error {
     Body { detail: String },
     #[error("at least one of the preconditions you specified did not hold ({condition})")]
     PreconditionFailed { condition: &'static str },
+    /// A conditional read whose condition says the client's copy is current: 304, with the
+    /// object's ETag and Last-Modified (a cache revalidates with them).
     #[error("not modified")]
-    NotModified,
+    NotModified { etag: String, last_modified_ms: u64 },
     #[error("the range is not satisfiable for an object of {size_bytes} bytes")]
     InvalidRange { size_bytes: u64 },
     #[error("{detail}")]
     InvalidArgument { detail: String },
     #[error("{detail}")]
     InvalidRequest { detail: String },
+    #[error("{detail}")]
+    AccessDenied { detail: String },
+    #[error("{detail}")]
+    AuthorizationQueryParameters { detail: String },
+    #[error("Request has expired")]
+    RequestExpired,
     #[error("{what} is not implemented by this gateway")]
     NotImplemented { what: String },
     #[error("the storage node failed: {source}")]
@@ -101,10 +109,15 @@ impl Error {
             Error::InvalidDigest => S3ErrorCode::InvalidDigest,
             Error::IncompleteBody { .. } | Error::Body { .. } => S3ErrorCode::IncompleteBody,
             Error::PreconditionFailed { .. } => S3ErrorCode::PreconditionFailed,
-            Error::NotModified => S3ErrorCode::NotModified,
+            Error::NotModified { .. } => S3ErrorCode::NotModified,
             Error::InvalidRange { .. } => S3ErrorCode::InvalidRange,
             Error::InvalidArgument { .. } => S3ErrorCode::InvalidArgument,
             Error::InvalidRequest { .. } => S3ErrorCode::InvalidRequest,
+            Error::AccessDenied { .. } => S3ErrorCode::AccessDenied,
+            Error::AuthorizationQueryParameters { .. } => {
+                S3ErrorCode::AuthorizationQueryParametersError
+            }
+            Error::RequestExpired => S3ErrorCode::AccessDenied,
             Error::NotImplemented { .. } => S3ErrorCode::NotImplemented,
             // A node that cannot be reached is a transient condition clients retry.
             Error::Node { source } => match source.as_ref() {
@@ -124,7 +137,66 @@ impl Error {
         ) {
             tracing::error!(error = %self, "request failed");
         }
-        S3Error::with_message(code, self.to_string())
+        let mut error = S3Error::with_message(code, self.to_string());
+        if let Some(headers) = self.response_headers() {
+            error.set_headers(headers);
+        }
+        error
+    }
+
+    /// Headers an error answer carries beyond the XML body (which s3s replaces its own headers
+    /// with, so the content type is among them).
+    fn response_headers(&self) -> Option<http::HeaderMap> {
+        let mut headers = http::HeaderMap::new();
+        match self {
+            Error::NotModified {
+                etag,
+                last_modified_ms,
+            } => {
+                insert_header(&mut headers, http::header::ETAG, &format!("\"{etag}\""));
+                insert_header(
+                    &mut headers,
+                    http::header::LAST_MODIFIED,
+                    &http_date(*last_modified_ms),
+                );
+            }
+            _ => return None,
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/xml"),
+        );
+        Some(headers)
+    }
+}
+
+fn insert_header(headers: &mut http::HeaderMap, name: http::HeaderName, value: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate) of a time in milliseconds since the Unix epoch.
+pub(crate) fn http_date(ms: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let mut out = Vec::new();
+    match s3s::dto::Timestamp::from(time).format(s3s::dto::TimestampFormat::HttpDate, &mut out) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+impl Error {
+    /// The HTTP answer for this error, for the layer in front of s3s (s3s answers the rest).
+    pub(crate) fn to_http_response(&self) -> s3s::HttpResponse {
+        match self.to_s3().to_http_response() {
+            Ok(response) => response,
+            Err(_) => {
+                let mut response = s3s::HttpResponse::new(s3s::Body::empty());
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }
+        }
     }
 }
 

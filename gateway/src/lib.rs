@@ -8,8 +8,10 @@
 //! S3 code in one place. See docs/gateway.md.
 #![forbid(unsafe_code)]
 
+mod access;
 mod body;
 mod error;
+mod front;
 mod s3;
 mod store;
 
@@ -84,7 +86,11 @@ pub async fn serve(
         auth.register(access.clone(), secret.clone().into());
     }
     builder.set_auth(auth);
+    builder.set_access(access::Access::new(store.clone()));
     builder.set_route(SpaceRoute { store });
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        s3s_config(&config.limits),
+    ))));
     let service = ClosesUnreadRequests {
         inner: builder.build(),
     };
@@ -115,6 +121,20 @@ pub async fn serve(
     }
 }
 
+/// s3s's own limits: the fields of a form upload are read ahead by the front layer under the
+/// same bound, and its file is held in memory by s3s, so it gets a limit of its own.
+fn s3s_config(limits: &Limits) -> s3s::config::S3Config {
+    let mut config = s3s::config::S3Config::default();
+    config.post_object_max_file_size = limits.max_form_upload_bytes.min(limits.max_object_bytes);
+    config.form_max_field_size = front::FORM_FIELDS_LIMIT_BYTES;
+    config.form_max_fields_size = front::FORM_FIELDS_LIMIT_BYTES;
+    config.form_max_parts = FORM_MAX_PARTS;
+    config
+}
+
+/// Most parts (fields and the file) of a form upload.
+const FORM_MAX_PARTS: usize = 200;
+
 /// The S3 service, made to end the connection after answering a request whose body it did not
 /// read to its end. Such an answer leaves the connection out of step: hyper either closes it
 /// without having said so (the client may already be writing its next request into it) or, for
@@ -137,13 +157,28 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ClosesUnr
         Pin<Box<dyn Future<Output = Result<s3s::HttpResponse, s3s::HttpError>> + Send + 'static>>;
 
     fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let body = ReadToEnd::new(body);
         let read = body.read.clone();
-        let request = http::Request::from_parts(parts, s3s::Body::http_body(body));
         let inner = self.inner.clone();
         Box::pin(async move {
-            let mut response = inner.call(request).await?;
+            let prepared = match front::refuse_early(&parts) {
+                Some(error) => Err(error),
+                None => {
+                    front::mark_unknown_length(&mut parts);
+                    match front::FormUpload::of(&parts) {
+                        Some(form) => form.prepare(body, &mut parts).await,
+                        None => Ok(front::Prefixed::unread(body)),
+                    }
+                }
+            };
+            let mut response = match prepared {
+                Ok(body) => {
+                    let request = http::Request::from_parts(parts, s3s::Body::http_body(body));
+                    inner.call(request).await?
+                }
+                Err(error) => error.to_http_response(),
+            };
             close_unless_read(&read, response.headers_mut());
             Ok(response)
         })

@@ -18,6 +18,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The region whose CreateBucket of an owned bucket succeeds and whose location constraint is
+/// empty.
+const US_EAST_1: &str = "us-east-1";
+
 /// What the gateway refuses, by size and count.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -32,6 +36,8 @@ pub struct Limits {
     pub max_delete_keys: usize,
     /// Request bodies held in memory at once (beyond small ones); larger ones are spooled.
     pub max_body_memory_bytes: u64,
+    /// Largest file of a browser form upload (POST object): s3s holds it in memory whole.
+    pub max_form_upload_bytes: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +51,7 @@ impl Default for Limits {
             max_metadata_bytes: 2048,
             max_delete_keys: 1000,
             max_body_memory_bytes: 1024 * 1024 * 1024,
+            max_form_upload_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -372,14 +379,18 @@ fn check_read_conditions(
             condition: "If-Unmodified-Since",
         });
     }
+    let not_modified = || Error::NotModified {
+        etag: record.etag.clone(),
+        last_modified_ms: record.last_modified_ms,
+    };
     if let Some(condition) = if_none_match {
         if condition_matches(condition, &record.etag) {
-            return Err(Error::NotModified);
+            return Err(not_modified());
         }
     } else if let Some(since) = if_modified_since
         && modified_s <= seconds(since)
     {
-        return Err(Error::NotModified);
+        return Err(not_modified());
     }
     Ok(())
 }
@@ -399,7 +410,7 @@ fn check_copy_conditions(
         if_none_match,
         if_modified_since,
     ) {
-        Err(Error::NotModified) => Err(Error::PreconditionFailed {
+        Err(Error::NotModified { .. }) => Err(Error::PreconditionFailed {
             condition: "x-amz-copy-source-if-none-match / if-modified-since",
         }),
         other => other,
@@ -466,21 +477,48 @@ fn given_checksums(
     }
 }
 
+/// The representation headers an object keeps. `aws-chunked` is how a body was sent, not how
+/// it is stored: it is dropped from Content-Encoding (`gzip, aws-chunked` is stored `gzip`).
 fn object_headers(
     content_encoding: Option<String>,
     content_disposition: Option<String>,
     content_language: Option<String>,
     cache_control: Option<String>,
+    expires: Option<&Timestamp>,
 ) -> BTreeMap<String, String> {
+    let content_encoding = content_encoding.and_then(|encoding| {
+        let kept: Vec<&str> = encoding
+            .split(',')
+            .map(str::trim)
+            .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
+    let expires = expires.map(|expires| {
+        let mut out = Vec::new();
+        match expires.format(dto::TimestampFormat::HttpDate, &mut out) {
+            Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+            Err(_) => String::new(),
+        }
+    });
     [
         ("content-encoding", content_encoding),
         ("content-disposition", content_disposition),
         ("content-language", content_language),
         ("cache-control", cache_control),
+        ("expires", expires.filter(|value| !value.is_empty())),
     ]
     .into_iter()
     .filter_map(|(name, value)| value.map(|value| (name.to_string(), value)))
     .collect()
+}
+
+/// The stored Expires of an object, as a timestamp.
+fn stored_expires(record: &ObjectRecord) -> Option<Timestamp> {
+    record
+        .headers
+        .get("expires")
+        .and_then(|value| Timestamp::parse(dto::TimestampFormat::HttpDate, value).ok())
 }
 
 /// The pieces covering bytes `[start, end)` of an object.
@@ -594,13 +632,19 @@ fn copy_range(range: Option<&str>, size: u64) -> Result<(u64, u64)> {
     let Some(range) = range else {
         return Ok((0, size));
     };
-    let parsed = dto::Range::parse(range).map_err(|_| Error::InvalidArgument {
-        detail: format!("x-amz-copy-source-range {range:?} is not bytes=first-last"),
-    })?;
-    let checked = parsed
-        .check(size)
-        .map_err(|_| Error::InvalidRange { size_bytes: size })?;
-    Ok((checked.start, checked.end))
+    // Only `bytes=first-last` (no suffix or open range), and within the source: a copy never
+    // takes fewer bytes than it names.
+    let (first, last) = range
+        .strip_prefix("bytes=")
+        .and_then(|span| span.split_once('-'))
+        .and_then(|(first, last)| Some((first.parse::<u64>().ok()?, last.parse::<u64>().ok()?)))
+        .ok_or_else(|| Error::InvalidArgument {
+            detail: format!("x-amz-copy-source-range {range:?} is not bytes=first-last"),
+        })?;
+    if first > last || last >= size {
+        return Err(Error::InvalidRange { size_bytes: size });
+    }
+    Ok((first, last + 1))
 }
 
 fn copy_source(source: &dto::CopySource) -> Result<(String, String)> {
@@ -726,6 +770,7 @@ macro_rules! read_output {
             content_disposition: record.headers.get("content-disposition").cloned(),
             content_language: record.headers.get("content-language").cloned(),
             cache_control: record.headers.get("cache-control").cloned(),
+            expires: stored_expires(record),
             metadata: (!record.metadata.is_empty())
                 .then(|| record.metadata.clone().into_iter().collect()),
             parts_count: (!record.part_sizes.is_empty())
@@ -739,6 +784,75 @@ macro_rules! read_output {
         }
     }};
 }
+/// The whole-object checksum GetObjectAttributes reports: the one the object was stored with,
+/// composite (`…-N`) for a multipart upload.
+fn whole_checksum(record: &ObjectRecord) -> Option<dto::Checksum> {
+    let sums = &record.checksums;
+    let any = [
+        &sums.crc32,
+        &sums.crc32c,
+        &sums.sha1,
+        &sums.sha256,
+        &sums.crc64nvme,
+    ]
+    .into_iter()
+    .flatten()
+    .next()?;
+    let kind = if any.contains('-') {
+        dto::ChecksumType::COMPOSITE
+    } else {
+        dto::ChecksumType::FULL_OBJECT
+    };
+    Some(dto::Checksum {
+        checksum_crc32: sums.crc32.clone(),
+        checksum_crc32c: sums.crc32c.clone(),
+        checksum_sha1: sums.sha1.clone(),
+        checksum_sha256: sums.sha256.clone(),
+        checksum_crc64nvme: sums.crc64nvme.clone(),
+        checksum_type: Some(dto::ChecksumType::from_static(kind)),
+    })
+}
+
+/// A page of the parts of a multipart object: those after `marker`, at most `max` (≤ 1000).
+fn object_parts(record: &ObjectRecord, marker: i32, max: i32) -> dto::GetObjectAttributesParts {
+    let max = max.clamp(0, 1000);
+    let first = usize::try_from(marker.max(0)).unwrap_or(0);
+    let total = record.part_sizes.len();
+    let shown: Vec<dto::ObjectPart> = record
+        .part_sizes
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(max as usize)
+        .map(|(index, size)| {
+            let sums = record
+                .part_checksums
+                .get(index)
+                .cloned()
+                .unwrap_or_default();
+            dto::ObjectPart {
+                part_number: Some(index as i32 + 1),
+                size: Some(*size as i64),
+                checksum_crc32: sums.crc32,
+                checksum_crc32c: sums.crc32c,
+                checksum_sha1: sums.sha1,
+                checksum_sha256: sums.sha256,
+                checksum_crc64nvme: sums.crc64nvme,
+            }
+        })
+        .collect();
+    let last = shown.last().and_then(|part| part.part_number);
+    let truncated = first + shown.len() < total;
+    dto::GetObjectAttributesParts {
+        total_parts_count: Some(total as i32),
+        part_number_marker: Some(marker.max(0)),
+        next_part_number_marker: last,
+        max_parts: Some(max),
+        is_truncated: Some(truncated),
+        parts: Some(shown),
+    }
+}
+
 /// Byte range of part `number` (1-based) of a multipart object.
 fn part_range(record: &ObjectRecord, number: i32) -> Result<(u64, u64)> {
     let index = usize::try_from(number - 1).map_err(|_| Error::InvalidArgument {
@@ -754,6 +868,166 @@ fn part_range(record: &ObjectRecord, number: i32) -> Result<(u64, u64)> {
     Ok((start, start + size))
 }
 
+/// What PutObject and a form upload (PostObject) both say about the object to write; the two
+/// s3s inputs name these fields alike.
+struct PutRequest {
+    bucket: String,
+    key: String,
+    body: Option<StreamingBlob>,
+    content_length: Option<i64>,
+    content_md5: Option<String>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+    metadata: Option<dto::Metadata>,
+    checksum_algorithm: Option<dto::ChecksumAlgorithm>,
+    given: Checksums,
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+}
+
+/// A [`PutRequest`] taken out of a `PutObjectInput` or a `PostObjectInput`.
+macro_rules! put_request {
+    ($input:expr) => {{
+        let input = &mut $input;
+        PutRequest {
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            body: input.body.take(),
+            content_length: input.content_length,
+            content_md5: input.content_md5.take(),
+            content_type: input.content_type.take(),
+            content_encoding: input.content_encoding.take(),
+            content_disposition: input.content_disposition.take(),
+            content_language: input.content_language.take(),
+            cache_control: input.cache_control.take(),
+            expires: input.expires.take(),
+            metadata: input.metadata.take(),
+            checksum_algorithm: input.checksum_algorithm.take(),
+            given: given_checksums(
+                input.checksum_crc32.take(),
+                input.checksum_crc32c.take(),
+                input.checksum_sha1.take(),
+                input.checksum_sha256.take(),
+                input.checksum_crc64nvme.take(),
+            ),
+            if_match: input.if_match.take(),
+            if_none_match: input.if_none_match.take(),
+        }
+    }};
+}
+
+/// What a write stored: the answer's ETag and checksums.
+struct Written {
+    etag: String,
+    checksums: Checksums,
+}
+
+/// A Content-MD5 that is not the base64 of 16 bytes is refused before the body is read, an
+/// empty one included (s3s passes that on as no header at all).
+fn check_content_md5_syntax(headers: &http::HeaderMap, content_md5: Option<&str>) -> Result<()> {
+    let Some(given) = content_md5.or_else(|| {
+        headers
+            .get("content-md5")
+            .map(|value| value.to_str().unwrap_or(""))
+    }) else {
+        return Ok(());
+    };
+    match base64_simd::STANDARD.decode_to_vec(given.trim()) {
+        Ok(decoded) if decoded.len() == 16 => Ok(()),
+        _ => Err(Error::InvalidDigest),
+    }
+}
+
+impl Gateway {
+    /// The length a PutObject or UploadPart body announces: its Content-Length, unless the
+    /// front layer found none (a chunked transfer, `LengthUnknown`); for an `aws-chunked` body
+    /// sent without one, the decoded length its signed `x-amz-decoded-content-length` gives.
+    fn announced_length<T>(request: &S3Request<T>, content_length: Option<i64>) -> Option<i64> {
+        if request
+            .extensions
+            .get::<crate::front::LengthUnknown>()
+            .is_some()
+        {
+            return None;
+        }
+        content_length.or_else(|| {
+            request
+                .headers
+                .get("x-amz-decoded-content-length")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<i64>().ok())
+        })
+    }
+
+    /// Receives, stores and commits one object (PutObject, a form upload).
+    async fn write_object<T>(
+        &self,
+        request: &S3Request<T>,
+        put: &mut PutRequest,
+    ) -> S3Result<Written> {
+        let mut body = put.body.take();
+        let (metadata, condition) = refuse_before_body(&mut body, async {
+            self.check_key(&put.key)?;
+            check_content_md5_syntax(&request.headers, put.content_md5.as_deref())?;
+            let metadata = self.check_metadata(&put.metadata)?;
+            let condition = write_condition(put.if_match.as_ref(), put.if_none_match.as_ref())?;
+            self.require_bucket(&put.bucket).await?;
+            if condition.must_not_exist && self.object(&put.bucket, &put.key).await.is_ok() {
+                return Err(Error::PreconditionFailed {
+                    condition: "If-None-Match",
+                }
+                .into());
+            }
+            S3Result::Ok((metadata, condition))
+        })
+        .await?;
+        let received = self
+            .receive(
+                request,
+                body,
+                Self::announced_length(request, put.content_length),
+                put.content_md5.as_deref(),
+                put.checksum_algorithm.as_ref(),
+                std::mem::take(&mut put.given),
+            )
+            .await?;
+        let size_bytes = received.size_bytes;
+        let checksums = received.checksums.clone();
+        // The ETag's MD5 finishes on its own thread while the bytes go to the node.
+        let (pieces, md5) = self.store_received(received).await?;
+        let record = ObjectRecord {
+            size_bytes,
+            etag: hex::encode(md5),
+            last_modified_ms: now_ms(),
+            content_type: put.content_type.take(),
+            headers: object_headers(
+                put.content_encoding.take(),
+                put.content_disposition.take(),
+                put.content_language.take(),
+                put.cache_control.take(),
+                put.expires.as_ref(),
+            ),
+            metadata,
+            checksums,
+            part_sizes: Vec::new(),
+            part_checksums: Vec::new(),
+            pieces,
+        };
+        let (bucket, key) = (put.bucket.clone(), put.key.clone());
+        let written = Written {
+            etag: record.etag.clone(),
+            checksums: record.checksums.clone(),
+        };
+        self.store(move |store| store.put_object(&bucket, &key, &record, &condition))
+            .await?;
+        Ok(written)
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for Gateway {
     async fn create_bucket(
@@ -762,8 +1036,16 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
         let bucket = req.input.bucket;
         let location = format!("/{bucket}");
-        self.store(move |store| store.create_bucket(&bucket, now_ms()))
-            .await?;
+        let created = self
+            .store(move |store| store.create_bucket(&bucket, now_ms()))
+            .await;
+        match created {
+            Ok(()) => {}
+            // us-east-1 answers a CreateBucket of a bucket the caller owns with success (and
+            // leaves the bucket as it is); every other region with 409.
+            Err(Error::BucketAlreadyOwnedByYou { .. }) if self.region == US_EAST_1 => {}
+            Err(error) => return Err(error.into()),
+        }
         Ok(S3Response::new(dto::CreateBucketOutput {
             location: Some(location),
         }))
@@ -774,8 +1056,13 @@ impl S3 for Gateway {
         req: S3Request<dto::DeleteBucketInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
         let bucket = req.input.bucket;
-        self.store(move |store| store.delete_bucket(&bucket))
+        let name = bucket.clone();
+        let aborted = self
+            .store(move |store| store.delete_bucket(&bucket))
             .await?;
+        if aborted > 0 {
+            tracing::info!(bucket = %name, aborted, "deleted a bucket and its incomplete multipart uploads");
+        }
         Ok(S3Response::new(dto::DeleteBucketOutput {}))
     }
 
@@ -817,7 +1104,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
         self.require_bucket(&req.input.bucket).await?;
         // us-east-1 is answered as an empty constraint, as S3 does.
-        let constraint = (self.region != "us-east-1")
+        let constraint = (self.region != US_EAST_1)
             .then(|| dto::BucketLocationConstraint::from(self.region.clone()));
         Ok(S3Response::new(dto::GetBucketLocationOutput {
             location_constraint: constraint,
@@ -829,73 +1116,46 @@ impl S3 for Gateway {
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let mut req = req;
-        let mut body = req.input.body.take();
-        let input = &req.input;
-        let (metadata, condition) = refuse_before_body(&mut body, async {
-            self.check_key(&input.key)?;
-            let metadata = self.check_metadata(&input.metadata)?;
-            let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-            if condition.must_not_exist && self.object(&input.bucket, &input.key).await.is_ok() {
-                return Err(Error::PreconditionFailed {
-                    condition: "If-None-Match",
-                }
-                .into());
-            }
-            self.require_bucket(&input.bucket).await?;
-            S3Result::Ok((metadata, condition))
-        })
-        .await?;
-        let given = given_checksums(
-            input.checksum_crc32.clone(),
-            input.checksum_crc32c.clone(),
-            input.checksum_sha1.clone(),
-            input.checksum_sha256.clone(),
-            input.checksum_crc64nvme.clone(),
-        );
-        let received = self
-            .receive(
-                &req,
-                body,
-                input.content_length,
-                input.content_md5.as_deref(),
-                input.checksum_algorithm.as_ref(),
-                given,
-            )
-            .await?;
-        let size_bytes = received.size_bytes;
-        let checksums = received.checksums.clone();
-        // The ETag's MD5 finishes on its own thread while the bytes go to the node.
-        let (pieces, md5) = self.store_received(received).await?;
-        let record = ObjectRecord {
-            size_bytes,
-            etag: hex::encode(md5),
-            last_modified_ms: now_ms(),
-            content_type: input.content_type.clone(),
-            headers: object_headers(
-                input.content_encoding.clone(),
-                input.content_disposition.clone(),
-                input.content_language.clone(),
-                input.cache_control.clone(),
-            ),
-            metadata,
-            checksums,
-            part_sizes: Vec::new(),
-            pieces,
-        };
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let stored = record.clone();
-        self.store(move |store| store.put_object(&bucket, &key, &stored, &condition))
-            .await?;
-        let checksums = record.checksums;
+        let mut put = put_request!(req.input);
+        let written = self.write_object(&req, &mut put).await?;
         Ok(S3Response::new(dto::PutObjectOutput {
-            e_tag: Some(etag(&record.etag)),
-            checksum_crc32: checksums.crc32,
-            checksum_crc32c: checksums.crc32c,
-            checksum_sha1: checksums.sha1,
-            checksum_sha256: checksums.sha256,
-            checksum_crc64nvme: checksums.crc64nvme,
+            e_tag: Some(etag(&written.etag)),
+            checksum_crc32: written.checksums.crc32,
+            checksum_crc32c: written.checksums.crc32c,
+            checksum_sha1: written.checksums.sha1,
+            checksum_sha256: written.checksums.sha256,
+            checksum_crc64nvme: written.checksums.crc64nvme,
             ..Default::default()
         }))
+    }
+
+    /// A browser form upload: s3s has checked the signature (when there is one) and the
+    /// policy's conditions, and answers with `success_action_redirect` or
+    /// `success_action_status`; the object is written as PutObject writes it.
+    async fn post_object(
+        &self,
+        req: S3Request<dto::PostObjectInput>,
+    ) -> S3Result<S3Response<dto::PostObjectOutput>> {
+        let mut req = req;
+        let mut put = put_request!(req.input);
+        let written = self.write_object(&req, &mut put).await?;
+        let mut response = S3Response::new(dto::PostObjectOutput {
+            // s3s writes this value into the redirect's `etag` parameter and the 201 body's
+            // ETag element, where S3 gives the quoted ETag.
+            e_tag: Some(ETag::Strong(format!("\"{}\"", written.etag))),
+            ..Default::default()
+        });
+        if let Ok(value) = http::HeaderValue::from_str(&format!("\"{}\"", written.etag)) {
+            response.headers.insert(http::header::ETAG, value);
+        }
+        // A redirect's Location is s3s's (these headers would replace it).
+        if req.input.success_action_redirect.is_none() {
+            let location = format!("/{}/{}", put.bucket, url_encode(&put.key));
+            if let Ok(value) = http::HeaderValue::from_str(&location) {
+                response.headers.insert(http::header::LOCATION, value);
+            }
+        }
+        Ok(response)
     }
 
     async fn get_object(
@@ -950,6 +1210,60 @@ impl S3 for Gateway {
             &record,
             read
         )))
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<dto::GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
+        let input = req.input;
+        let record = self.object(&input.bucket, &input.key).await?;
+        // The attributes come in one header, comma-separated.
+        let asked = |name: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|attribute| attribute.as_str().split(','))
+                .any(|attribute| attribute.trim().eq_ignore_ascii_case(name))
+        };
+        let checksum = asked(dto::ObjectAttributes::CHECKSUM)
+            .then(|| whole_checksum(&record))
+            .flatten();
+        let object_parts =
+            if asked(dto::ObjectAttributes::OBJECT_PARTS) && !record.part_sizes.is_empty() {
+                Some(object_parts(
+                    &record,
+                    input.part_number_marker.unwrap_or(0),
+                    input.max_parts.unwrap_or(1000),
+                ))
+            } else {
+                None
+            };
+        Ok(S3Response::new(dto::GetObjectAttributesOutput {
+            e_tag: asked(dto::ObjectAttributes::ETAG).then(|| etag(&record.etag)),
+            object_size: asked(dto::ObjectAttributes::OBJECT_SIZE)
+                .then_some(record.size_bytes as i64),
+            storage_class: asked(dto::ObjectAttributes::STORAGE_CLASS)
+                .then(|| dto::StorageClass::from_static(dto::StorageClass::STANDARD)),
+            checksum,
+            object_parts,
+            last_modified: Some(timestamp(record.last_modified_ms)),
+            ..Default::default()
+        }))
+    }
+
+    /// No object is served as a torrent: S3 answers 404 NoSuchKey for such objects.
+    async fn get_object_torrent(
+        &self,
+        req: S3Request<dto::GetObjectTorrentInput>,
+    ) -> S3Result<S3Response<dto::GetObjectTorrentOutput>> {
+        let input = req.input;
+        self.object(&input.bucket, &input.key).await?;
+        Err(Error::NoSuchKey {
+            bucket: input.bucket,
+            key: format!("{} (no torrent is served for it)", input.key),
+        }
+        .into())
     }
 
     async fn delete_object(
@@ -1047,6 +1361,7 @@ impl S3 for Gateway {
                 input.content_disposition.clone(),
                 input.content_language.clone(),
                 input.cache_control.clone(),
+                input.expires.as_ref(),
             );
         }
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
@@ -1099,10 +1414,7 @@ impl S3 for Gateway {
             })
             .await?
         };
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == dto::EncodingType::URL);
+        let url = url_encoding(input.encoding_type.as_ref())?;
         let encode = |text: &str| {
             if url {
                 url_encode(text)
@@ -1118,7 +1430,8 @@ impl S3 for Gateway {
         } else {
             None
         };
-        let (contents, common_prefixes) = split_listing(listing.entries, &encode);
+        // ListObjects (v1) always names each object's owner.
+        let (contents, common_prefixes) = split_listing(listing.entries, &encode, true);
         Ok(S3Response::new(dto::ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode(&prefix)),
@@ -1142,7 +1455,12 @@ impl S3 for Gateway {
         let max = self.max_keys(input.max_keys);
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
-        let (after, after_is_prefix) = match (&input.continuation_token, &input.start_after) {
+        // An empty continuation token is the same as none.
+        let token = input
+            .continuation_token
+            .clone()
+            .filter(|token| !token.is_empty());
+        let (after, after_is_prefix) = match (&token, &input.start_after) {
             (Some(token), _) => {
                 let (after, is_prefix) = decode_token(token)?;
                 (Some(after), is_prefix)
@@ -1165,10 +1483,7 @@ impl S3 for Gateway {
             })
             .await?
         };
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == dto::EncodingType::URL);
+        let url = url_encoding(input.encoding_type.as_ref())?;
         let encode = |text: &str| {
             if url {
                 url_encode(text)
@@ -1185,7 +1500,9 @@ impl S3 for Gateway {
             None
         };
         let count = listing.entries.len() as i32;
-        let (contents, common_prefixes) = split_listing(listing.entries, &encode);
+        // ListObjectsV2 names owners only when asked (`fetch-owner=true`).
+        let with_owner = input.fetch_owner.unwrap_or(false);
+        let (contents, common_prefixes) = split_listing(listing.entries, &encode, with_owner);
         Ok(S3Response::new(dto::ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode(&prefix)),
@@ -1229,6 +1546,7 @@ impl S3 for Gateway {
                 input.content_disposition.clone(),
                 input.content_language.clone(),
                 input.cache_control.clone(),
+                input.expires.as_ref(),
             ),
             metadata,
             checksum_algorithm: algorithm,
@@ -1254,6 +1572,7 @@ impl S3 for Gateway {
         let input = &req.input;
         let (part_number, upload) = refuse_before_body(&mut body, async {
             let part_number = self.check_part_number(input.part_number)?;
+            check_content_md5_syntax(&req.headers, input.content_md5.as_deref())?;
             let upload = {
                 let id = input.upload_id.clone();
                 self.store(move |store| store.upload(&id)).await?
@@ -1284,7 +1603,7 @@ impl S3 for Gateway {
             .receive(
                 &req,
                 body,
-                input.content_length,
+                Self::announced_length(&req, input.content_length),
                 input.content_md5.as_deref(),
                 algorithm.as_ref(),
                 given,
@@ -1472,6 +1791,7 @@ impl S3 for Gateway {
             metadata: upload.metadata.clone(),
             checksums: checksums.clone(),
             part_sizes: chosen.iter().map(|part| part.size_bytes).collect(),
+            part_checksums: chosen.iter().map(|part| part.checksums.clone()).collect(),
             pieces: chosen
                 .iter()
                 .flat_map(|part| part.pieces.iter().cloned())
@@ -1643,9 +1963,21 @@ fn owner() -> dto::Owner {
     }
 }
 
+/// Whether a listing's `encoding-type` asks for URL-encoded names; S3 knows only `url`.
+fn url_encoding(encoding_type: Option<&dto::EncodingType>) -> Result<bool> {
+    match encoding_type.map(dto::EncodingType::as_str) {
+        None => Ok(false),
+        Some(dto::EncodingType::URL) => Ok(true),
+        Some(_) => Err(Error::InvalidArgument {
+            detail: "Invalid Encoding Method specified in Request".into(),
+        }),
+    }
+}
+
 fn split_listing(
     entries: Vec<Listed>,
     encode: &dyn Fn(&str) -> String,
+    with_owner: bool,
 ) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
@@ -1659,7 +1991,7 @@ fn split_listing(
                 storage_class: Some(dto::ObjectStorageClass::from_static(
                     dto::ObjectStorageClass::STANDARD,
                 )),
-                owner: Some(owner()),
+                owner: with_owner.then(owner),
                 ..Default::default()
             }),
             Listed::Prefix(prefix) => prefixes.push(dto::CommonPrefix {
@@ -1693,6 +2025,46 @@ mod tests {
             validate_key(&"k".repeat(1025), 1024),
             Err(Error::KeyTooLong { .. })
         ));
+    }
+
+    #[test]
+    fn copy_ranges_are_first_last_within_the_source() {
+        assert_eq!(copy_range(None, 10).expect("whole"), (0, 10));
+        assert_eq!(copy_range(Some("bytes=2-5"), 10).expect("valid"), (2, 6));
+        assert_eq!(
+            copy_range(Some("bytes=9-9"), 10).expect("last byte"),
+            (9, 10)
+        );
+        for out_of_range in ["bytes=0-10", "bytes=5-4", "bytes=10-12"] {
+            assert!(
+                matches!(
+                    copy_range(Some(out_of_range), 10),
+                    Err(Error::InvalidRange { .. })
+                ),
+                "{out_of_range}"
+            );
+        }
+        for malformed in ["bytes=-5", "bytes=5-", "5-6", "bytes=a-b"] {
+            assert!(
+                matches!(
+                    copy_range(Some(malformed), 10),
+                    Err(Error::InvalidArgument { .. })
+                ),
+                "{malformed}"
+            );
+        }
+    }
+
+    #[test]
+    fn aws_chunked_is_not_a_stored_content_encoding() {
+        let encoding = |given: &str| {
+            object_headers(Some(given.into()), None, None, None, None)
+                .get("content-encoding")
+                .cloned()
+        };
+        assert_eq!(encoding("gzip, aws-chunked").as_deref(), Some("gzip"));
+        assert_eq!(encoding("aws-chunked,br").as_deref(), Some("br"));
+        assert_eq!(encoding("aws-chunked"), None);
     }
 
     #[test]

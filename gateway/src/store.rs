@@ -11,8 +11,9 @@ use kvstore::redb::{
 };
 use kvstore::{FormatVersion, META};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use types::H256;
 
 /// Bumped when a record's meaning changes, with a step that converts the records; a store
@@ -58,6 +59,10 @@ pub struct ObjectRecord {
     pub checksums: Checksums,
     /// Part sizes of a multipart upload (empty otherwise).
     pub part_sizes: Vec<u64>,
+    /// The checksums of each part of a multipart upload, as uploaded (empty otherwise, and for
+    /// objects completed before they were kept).
+    #[serde(default)]
+    pub part_checksums: Vec<Checksums>,
     pub pieces: Vec<Piece>,
 }
 
@@ -143,6 +148,14 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
 
 pub struct Store {
     db: Database,
+    /// Every bucket's record as committed, for the checks each request makes before it reaches
+    /// a handler (access, CORS), without a read transaction. Read at open; replaced, under
+    /// `bucket_writes`, right after each commit that changes a bucket, so it never shows an
+    /// older record than one already committed and answered.
+    buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
+    /// Held by every transaction that writes a bucket record, from its start to the update of
+    /// `buckets`: two such commits cannot update the cache out of order.
+    bucket_writes: Mutex<()>,
 }
 
 impl Store {
@@ -177,30 +190,76 @@ impl Store {
             txn.open_table(PARTS)?;
         }
         txn.commit()?;
-        Ok(Store { db })
+        let buckets = {
+            let txn = db.begin_read()?;
+            let mut buckets = HashMap::new();
+            for entry in txn.open_table(BUCKETS)?.iter()? {
+                let (name, value) = entry?;
+                buckets.insert(
+                    name.value().to_string(),
+                    Arc::new(decode(value.value(), "bucket")?),
+                );
+            }
+            buckets
+        };
+        Ok(Store {
+            db,
+            buckets: RwLock::new(buckets),
+            bucket_writes: Mutex::new(()),
+        })
+    }
+
+    /// The committed record of `bucket`, from memory.
+    pub fn cached_bucket(&self, bucket: &str) -> Option<Arc<BucketRecord>> {
+        self.buckets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(bucket)
+            .cloned()
+    }
+
+    /// Runs a transaction that may write bucket records and, once it has committed, puts
+    /// what it returns for each bucket into the cache (`None`: the bucket is gone).
+    fn write_buckets<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<(String, Option<BucketRecord>)>)>,
+    ) -> Result<T> {
+        let _serial = self
+            .bucket_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let txn = self.db.begin_write()?;
+        let (out, changed) = write(&txn)?;
+        txn.commit()?;
+        let mut cache = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        for (name, record) in changed {
+            match record {
+                Some(record) => cache.insert(name, Arc::new(record)),
+                None => cache.remove(&name),
+            };
+        }
+        Ok(out)
     }
 
     pub fn create_bucket(&self, bucket: &str, now_ms: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
+        self.write_buckets(|txn| {
             let mut buckets = txn.open_table(BUCKETS)?;
             if buckets.get(bucket)?.is_some() {
                 return Err(Error::BucketAlreadyOwnedByYou {
                     bucket: bucket.to_string(),
                 });
             }
-            buckets.insert(
-                bucket,
-                encode(&BucketRecord { created_ms: now_ms }).as_slice(),
-            )?;
-        }
-        txn.commit()?;
-        Ok(())
+            let record = BucketRecord { created_ms: now_ms };
+            buckets.insert(bucket, encode(&record).as_slice())?;
+            Ok(((), vec![(bucket.to_string(), Some(record))]))
+        })
     }
 
-    pub fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
+    /// Deletes an empty bucket. Incomplete multipart uploads do not keep it: they are aborted
+    /// with it (their parts lose their references), so a client that deletes every object and
+    /// then the bucket is never stuck on uploads it cannot see. Returns how many were aborted.
+    pub fn delete_bucket(&self, bucket: &str) -> Result<usize> {
+        self.write_buckets(|txn| {
             let mut buckets = txn.open_table(BUCKETS)?;
             if buckets.get(bucket)?.is_none() {
                 return Err(no_bucket(bucket));
@@ -211,25 +270,29 @@ impl Store {
                 .next()
                 .transpose()?
                 .is_some_and(|(key, _)| key.value().0 == bucket);
-            let uploads = txn.open_table(UPLOADS)?;
-            let mut has_uploads = false;
-            for entry in uploads.iter()? {
-                let (_, value) = entry?;
-                let upload: UploadRecord = decode(value.value(), "upload")?;
-                if upload.bucket == bucket {
-                    has_uploads = true;
-                    break;
-                }
-            }
-            if has_objects || has_uploads {
+            if has_objects {
                 return Err(Error::BucketNotEmpty {
                     bucket: bucket.to_string(),
                 });
             }
+            let mut uploads = txn.open_table(UPLOADS)?;
+            let mut ids = Vec::new();
+            for entry in uploads.iter()? {
+                let (id, value) = entry?;
+                let upload: UploadRecord = decode(value.value(), "upload")?;
+                if upload.bucket == bucket {
+                    ids.push(id.value().to_string());
+                }
+            }
+            for id in &ids {
+                uploads.remove(id.as_str())?;
+                for part in remove_parts(txn, id)? {
+                    adjust_refs(txn, &part.pieces, -1)?;
+                }
+            }
             buckets.remove(bucket)?;
-        }
-        txn.commit()?;
-        Ok(())
+            Ok((ids.len(), vec![(bucket.to_string(), None)]))
+        })
     }
 
     pub fn bucket(&self, bucket: &str) -> Result<BucketRecord> {
@@ -328,6 +391,13 @@ impl Store {
         let txn = self.db.begin_read()?;
         if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
             return Err(no_bucket(bucket));
+        }
+        if max == 0 {
+            // S3 answers `max-keys=0` with an empty page that is not truncated.
+            return Ok(Listing {
+                entries: Vec::new(),
+                truncated: false,
+            });
         }
         let objects = txn.open_table(OBJECTS)?;
         let start = match after {
@@ -637,6 +707,7 @@ mod tests {
             metadata: BTreeMap::new(),
             checksums: Checksums::default(),
             part_sizes: Vec::new(),
+            part_checksums: Vec::new(),
             pieces,
         }
     }
@@ -705,6 +776,53 @@ mod tests {
         ));
         store.delete_object("b", "k").expect("delete");
         store.delete_bucket("b").expect("empty bucket deletes");
+    }
+
+    #[test]
+    fn deleting_a_bucket_aborts_its_uploads_and_frees_their_parts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
+        store.create_bucket("b", 1).expect("bucket");
+        store.create_bucket("other", 1).expect("bucket");
+        let upload = |bucket: &str| UploadRecord {
+            bucket: bucket.into(),
+            key: "k".into(),
+            initiated_ms: 0,
+            content_type: None,
+            headers: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            checksum_algorithm: None,
+        };
+        store.create_upload("u1", &upload("b")).expect("upload");
+        store.create_upload("u2", &upload("other")).expect("upload");
+        let part = PartRecord {
+            size_bytes: 10,
+            etag: "e".into(),
+            last_modified_ms: 0,
+            checksums: Checksums::default(),
+            pieces: vec![piece(7, 10)],
+        };
+        store.put_part("u1", 1, &part).expect("part");
+        store
+            .put_object("b", "k", &record(vec![]), &WriteCondition::default())
+            .expect("put");
+        assert!(matches!(
+            store.delete_bucket("b"),
+            Err(Error::BucketNotEmpty { .. })
+        ));
+        store.delete_object("b", "k").expect("delete");
+        assert_eq!(store.delete_bucket("b").expect("deleted"), 1);
+        assert!(store.cached_bucket("b").is_none());
+        assert!(matches!(
+            store.upload("u1"),
+            Err(Error::NoSuchUpload { .. })
+        ));
+        store.upload("u2").expect("another bucket's upload stays");
+        let space = store.space().expect("space");
+        assert_eq!(
+            (space.uploads, space.dead_files, space.dead_bytes),
+            (1, 1, 10)
+        );
     }
 
     #[test]

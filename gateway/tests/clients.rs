@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{DevNode, Separate, aws, python_script, random_bytes, run_ok, system_program};
+use common::{
+    DevNode, Separate, aws, python_script, random_bytes, run_fails, run_ok, system_program,
+};
 use std::process::Command;
 
 fn stdout(output: &std::process::Output) -> String {
@@ -115,8 +117,42 @@ fn awscli_copies_a_64_mib_multipart_object_and_small_files() {
     ])));
     let body = reqwest_get(url.trim());
     assert_eq!(body, std::fs::read(tree.join("a b.txt")).expect("original"));
+    // An upload left incomplete does not keep the bucket from the cleanup a client does
+    // (every object it lists, then the bucket): it is aborted with the bucket.
+    let created = stdout(&run_ok(aws(&node.s3).args([
+        "s3api",
+        "create-multipart-upload",
+        "--bucket",
+        "cli",
+        "--key",
+        "never completed",
+        "--query",
+        "UploadId",
+        "--output",
+        "text",
+    ])));
+    let upload_id = created.trim();
+    let part = dir.path().join("part");
+    std::fs::write(&part, random_bytes(65, 1000)).expect("write");
+    run_ok(aws(&node.s3).args([
+        "s3api",
+        "upload-part",
+        "--bucket",
+        "cli",
+        "--key",
+        "never completed",
+        "--upload-id",
+        upload_id,
+        "--part-number",
+        "1",
+        "--body",
+        part.to_str().expect("utf-8"),
+    ]));
     run_ok(aws(&node.s3).args(["s3", "rm", "--quiet", "--recursive", "s3://cli/"]));
     run_ok(aws(&node.s3).args(["s3", "rb", "s3://cli"]));
+    let gone =
+        run_fails(aws(&node.s3).args(["s3api", "list-multipart-uploads", "--bucket", "cli"]));
+    assert!(gone.contains("NoSuchBucket"), "{gone}");
 }
 
 /// A plain HTTP GET (for presigned URLs), through Python's standard library.
@@ -276,6 +312,55 @@ fn rclone_round_trip() {
     }
     rclone(&["purge", "zg:rclone"]);
     assert!(!rclone(&["lsd", "zg:"]).contains(" rclone"));
+}
+
+/// A standalone gateway in a region other than us-east-1: creating a bucket one already owns
+/// is 409 BucketAlreadyOwnedByYou there, and the bucket is left as it was.
+#[test]
+fn standalone_gateway_in_another_region() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = Separate::start_with(
+        &dir.path().join("node"),
+        &dir.path().join("gateway"),
+        &["--region", "eu-west-1"],
+    );
+    let create = |bucket: &str| {
+        let mut command = aws(&running.s3);
+        command.args([
+            "s3api",
+            "create-bucket",
+            "--bucket",
+            bucket,
+            "--create-bucket-configuration",
+            "LocationConstraint=eu-west-1",
+        ]);
+        command
+    };
+    run_ok(&mut create("regional"));
+    let object = dir.path().join("object");
+    std::fs::write(&object, b"kept").expect("write");
+    run_ok(aws(&running.s3).args([
+        "s3",
+        "cp",
+        "--quiet",
+        object.to_str().expect("utf-8"),
+        "s3://regional/kept",
+    ]));
+    let again = run_fails(&mut create("regional"));
+    assert!(again.contains("BucketAlreadyOwnedByYou"), "{again}");
+    let location = stdout(&run_ok(aws(&running.s3).args([
+        "s3api",
+        "get-bucket-location",
+        "--bucket",
+        "regional",
+    ])));
+    assert!(location.contains("eu-west-1"), "{location}");
+    let listing = stdout(&run_ok(aws(&running.s3).args([
+        "s3",
+        "ls",
+        "s3://regional/",
+    ])));
+    assert!(listing.contains("kept"), "{listing}");
 }
 
 #[test]

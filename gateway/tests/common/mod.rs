@@ -48,13 +48,18 @@ pub struct Separate {
 
 impl Separate {
     pub fn start(node_dir: &Path, gateway_dir: &Path) -> Separate {
+        Separate::start_with(node_dir, gateway_dir, &[])
+    }
+
+    /// A node and a gateway started with the test keys and `gateway_args` more.
+    pub fn start_with(node_dir: &Path, gateway_dir: &Path, gateway_args: &[&str]) -> Separate {
         let node = zerog()
             .test_node(node_dir)
             .arg("--dev")
             .start()
             .expect("the node starts");
         let rpc = node.rpc_url().expect("the node's rpc endpoint");
-        let gateway = start_gateway(&rpc, gateway_dir);
+        let gateway = start_gateway_with(&rpc, gateway_dir, gateway_args);
         let s3 = gateway.s3_url().expect("the gateway's endpoint");
         Separate {
             node,
@@ -66,9 +71,14 @@ impl Separate {
 }
 
 pub fn start_gateway(rpc: &str, data_dir: &Path) -> Process {
+    start_gateway_with(rpc, data_dir, &[])
+}
+
+pub fn start_gateway_with(rpc: &str, data_dir: &Path, args: &[&str]) -> Process {
     zerog()
         .gateway(rpc, data_dir)
         .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .args(args)
         .start()
         .expect("the gateway starts")
 }
@@ -111,6 +121,21 @@ pub fn run_ok(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Runs a command that must fail; returns its stderr and stdout.
+pub fn run_fails(command: &mut Command) -> String {
+    let output = command.output().expect("the client runs");
+    assert!(
+        !output.status.success(),
+        "{command:?} should have failed:\nstdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    )
 }
 
 /// Runs a Python script of `tests/clients/` with the venv's interpreter against `endpoint`.
