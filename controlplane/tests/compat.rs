@@ -4,7 +4,9 @@
 //! new write and a restart. A store that cannot be opened, or a file that is lost, fails here.
 //!
 //! The node index and the gateway store were written by redb 2 (file format v2): the first
-//! start upgrades them, once, with a log line each; the second upgrades nothing.
+//! start upgrades them, once, with a log line each; the second upgrades nothing. The gateway
+//! store is also of the gateway's format 1, whose buckets had no owner: the first start gives
+//! them the first configured key (with a log line), and the bucket answers its ACL so.
 //!
 //! The node listens on 127.0.0.1:15678 because the fixture's chain records that endpoint for
 //! its DA node, which is where `zerog da get` looks for the blob's shards.
@@ -62,6 +64,8 @@ const CHAIN_HEAD: u64 = 7;
 const UPGRADE_LINE: &str = "upgraded a redb file from file format v2 to v3";
 /// `kvstore`'s log line for the node index's format version 0 → 1.
 const INDEX_FORMAT_LINE: &str = "upgraded the node index format";
+/// `kvstore`'s log line for the gateway store's format version 1 → 2 (buckets gain an owner).
+const GATEWAY_FORMAT_LINE: &str = "upgraded the gateway store format";
 
 /// Byte `j` of fixture file `i`: `(j·(2i+1) + (j >> 8)·7 + 13·i) mod 256`.
 fn fixture_bytes(index: u64, size: usize) -> Vec<u8> {
@@ -165,6 +169,20 @@ impl S3 {
             .expect("an ASCII ETag")
             .to_string();
         (response.bytes().expect("body").to_vec(), etag)
+    }
+
+    /// The bucket's ACL document (GetBucketAcl, a GET of the bucket with `acl`).
+    fn bucket_acl(&self) -> String {
+        let mut action = self.bucket.get_object(Some(&self.credentials), "");
+        action.query_mut().insert("acl", "");
+        let url = action.sign(PRESIGN_VALIDITY);
+        let response = self.http.get(url.as_str()).send().expect("GetBucketAcl");
+        assert!(
+            response.status().is_success(),
+            "GetBucketAcl: {}",
+            response.status()
+        );
+        response.text().expect("body")
     }
 
     /// The keys ListObjectsV2 returns for the bucket (a GET of the bucket with `list-type=2`).
@@ -282,6 +300,20 @@ fn check_served(dir: &Path, node: &FixtureNode, extra: Option<(&str, &[u8])>) ->
         keys,
         vec![OBJECT_B_KEY.to_string(), "greeting.txt".to_string()]
     );
+    // The bucket, written before buckets had owners, is the first configured key's (the dev
+    // key) and private: its owner's FULL_CONTROL and nothing else.
+    let acl = s3.bucket_acl();
+    let owner = format!(
+        "<Owner><DisplayName>{0}</DisplayName><ID>{0}</ID></Owner>",
+        node.keys.access
+    );
+    assert!(acl.contains(&owner), "{acl}");
+    assert_eq!(acl.matches("<Grant>").count(), 1, "{acl}");
+    assert!(
+        acl.contains(&format!("<ID>{}</ID>", node.keys.access))
+            && acl.contains("<Permission>FULL_CONTROL</Permission>"),
+        "{acl}"
+    );
     // DA: the blob, retrieved from its holders (this node) and decoded.
     let out = dir.join("blob.out");
     let _ = std::fs::remove_file(&out);
@@ -349,6 +381,11 @@ fn data_folder_of_2026_12_is_served_and_takes_writes() {
         1,
         "the node index gains its format version:\n{log}"
     );
+    assert_eq!(
+        log.matches(GATEWAY_FORMAT_LINE).count(),
+        1,
+        "the gateway store's buckets gain their owner:\n{log}"
+    );
 
     // The old folder takes a new file.
     let new_bytes = fixture_bytes(5, 12_345);
@@ -377,7 +414,9 @@ fn data_folder_of_2026_12_is_served_and_takes_writes() {
     node.stop();
     let log = std::fs::read_to_string(&second_log).expect("the second log");
     assert!(
-        !log.contains(UPGRADE_LINE) && !log.contains(INDEX_FORMAT_LINE),
+        !log.contains(UPGRADE_LINE)
+            && !log.contains(INDEX_FORMAT_LINE)
+            && !log.contains(GATEWAY_FORMAT_LINE),
         "the second start upgraded again:\n{log}"
     );
     for store in [&node_index, &gateway_store]

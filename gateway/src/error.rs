@@ -11,6 +11,8 @@ pub enum Error {
     NoSuchBucket { bucket: String },
     #[error("bucket {bucket} already exists and is yours")]
     BucketAlreadyOwnedByYou { bucket: String },
+    #[error("bucket {bucket} already exists and belongs to another user")]
+    BucketAlreadyExists { bucket: String },
     #[error("bucket {bucket} is not empty (objects or multipart uploads remain)")]
     BucketNotEmpty { bucket: String },
     #[error("bucket name {bucket:?} is not valid: {reason}")]
@@ -63,6 +65,10 @@ pub enum Error {
     InvalidRequest { detail: String },
     #[error("{detail}")]
     AccessDenied { detail: String },
+    #[error("the access control list is not valid: {detail}")]
+    MalformedAcl { detail: String },
+    #[error("the gateway has no credentials: a store's buckets need an owner")]
+    NoCredentials,
     #[error("{detail}")]
     AuthorizationQueryParameters { detail: String },
     #[error("Request has expired")]
@@ -94,6 +100,7 @@ impl Error {
         let code = match self {
             Error::NoSuchBucket { .. } => S3ErrorCode::NoSuchBucket,
             Error::BucketAlreadyOwnedByYou { .. } => S3ErrorCode::BucketAlreadyOwnedByYou,
+            Error::BucketAlreadyExists { .. } => S3ErrorCode::BucketAlreadyExists,
             Error::BucketNotEmpty { .. } => S3ErrorCode::BucketNotEmpty,
             Error::InvalidBucketName { .. } => S3ErrorCode::InvalidBucketName,
             Error::NoSuchKey { .. } => S3ErrorCode::NoSuchKey,
@@ -114,6 +121,7 @@ impl Error {
             Error::InvalidArgument { .. } => S3ErrorCode::InvalidArgument,
             Error::InvalidRequest { .. } => S3ErrorCode::InvalidRequest,
             Error::AccessDenied { .. } => S3ErrorCode::AccessDenied,
+            Error::MalformedAcl { .. } => S3ErrorCode::MalformedACLError,
             Error::AuthorizationQueryParameters { .. } => {
                 S3ErrorCode::AuthorizationQueryParametersError
             }
@@ -126,6 +134,7 @@ impl Error {
                 _ => S3ErrorCode::InternalError,
             },
             Error::Store { .. }
+            | Error::NoCredentials
             | Error::Open { .. }
             | Error::Corrupt { .. }
             | Error::Io { .. }

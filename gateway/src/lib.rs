@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod acl;
 mod body;
 mod error;
 mod front;
@@ -69,7 +70,15 @@ pub async fn serve(
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    let store = Arc::new(store::Store::open(&config.data_dir.join("meta.redb"))?);
+    let first_user = config
+        .credentials
+        .first()
+        .map(|(access, _)| access.clone())
+        .ok_or(Error::NoCredentials)?;
+    let store = Arc::new(store::Store::open(
+        &config.data_dir.join("meta.redb"),
+        &first_user,
+    )?);
     let node = client::Client::new(&config.node_url)?;
     let payer = client::Payer::from_hex(&config.payer_key)?;
     let gateway = s3::Gateway::new(

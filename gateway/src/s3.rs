@@ -3,6 +3,7 @@
 //! hashed on the way in, segments verified on the way out) and commits metadata in one store
 //! transaction; any failure before the commit leaves the store as it was.
 
+use crate::acl;
 use crate::body::{self, Received, Wanted};
 use crate::error::{Error, Result};
 use crate::store::{
@@ -328,6 +329,14 @@ pub fn validate_key(key: &str, max_bytes: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The user a request is signed by; `None`: an anonymous request.
+fn requester<T>(request: &S3Request<T>) -> Option<String> {
+    request
+        .credentials
+        .as_ref()
+        .map(|credentials| credentials.access_key.clone())
 }
 
 fn now_ms() -> u64 {
@@ -1013,6 +1022,8 @@ impl Gateway {
             ),
             metadata,
             checksums,
+            owner: requester(request),
+            acl: None,
             part_sizes: Vec::new(),
             part_checksums: Vec::new(),
             pieces,
@@ -1034,10 +1045,14 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
+        let owner = requester(&req).ok_or_else(|| Error::AccessDenied {
+            detail: "Access Denied".into(),
+        })?;
         let bucket = req.input.bucket;
         let location = format!("/{bucket}");
+        let record = BucketRecord::new(&owner, now_ms());
         let created = self
-            .store(move |store| store.create_bucket(&bucket, now_ms()))
+            .store(move |store| store.create_bucket(&bucket, record))
             .await;
         match created {
             Ok(()) => {}
@@ -1079,8 +1094,9 @@ impl S3 for Gateway {
 
     async fn list_buckets(
         &self,
-        _req: S3Request<dto::ListBucketsInput>,
+        req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
+        let user = requester(&req).unwrap_or_default();
         let buckets = self.store(|store| store.buckets()).await?;
         Ok(S3Response::new(dto::ListBucketsOutput {
             buckets: Some(
@@ -1093,7 +1109,37 @@ impl S3 for Gateway {
                     })
                     .collect(),
             ),
-            owner: Some(owner()),
+            owner: Some(acl::owner(&user)),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<dto::GetBucketAclInput>,
+    ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
+        let record = self.require_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(dto::GetBucketAclOutput {
+            owner: Some(acl::owner(&record.owner)),
+            grants: Some(record.acl().to_dto()),
+        }))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<dto::GetObjectAclInput>,
+    ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
+        let input = req.input;
+        let bucket = self.require_bucket(&input.bucket).await?;
+        let record = self.object(&input.bucket, &input.key).await?;
+        let owner = record.owner.clone().unwrap_or(bucket.owner);
+        let grants = record
+            .acl
+            .clone()
+            .unwrap_or_else(|| acl::Acl::private(&owner));
+        Ok(S3Response::new(dto::GetObjectAclOutput {
+            owner: Some(acl::owner(&owner)),
+            grants: Some(grants.to_dto()),
             ..Default::default()
         }))
     }
@@ -1330,6 +1376,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        let user = requester(&req);
         let input = req.input;
         self.check_key(&input.key)?;
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
@@ -1351,8 +1398,11 @@ impl S3 for Gateway {
             }
             .into());
         }
+        // The copy is a new object: the copier's, private.
         let mut record = source.clone();
         record.last_modified_ms = now_ms();
+        record.owner = user;
+        record.acl = None;
         if replace {
             record.metadata = self.check_metadata(&input.metadata)?;
             record.content_type = input.content_type.clone();
@@ -1431,7 +1481,9 @@ impl S3 for Gateway {
             None
         };
         // ListObjects (v1) always names each object's owner.
-        let (contents, common_prefixes) = split_listing(listing.entries, &encode, true);
+        let bucket_owner = self.bucket_owner(&input.bucket);
+        let (contents, common_prefixes) =
+            split_listing(listing.entries, &encode, Some(&bucket_owner));
         Ok(S3Response::new(dto::ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode(&prefix)),
@@ -1502,7 +1554,9 @@ impl S3 for Gateway {
         let count = listing.entries.len() as i32;
         // ListObjectsV2 names owners only when asked (`fetch-owner=true`).
         let with_owner = input.fetch_owner.unwrap_or(false);
-        let (contents, common_prefixes) = split_listing(listing.entries, &encode, with_owner);
+        let bucket_owner = with_owner.then(|| self.bucket_owner(&input.bucket));
+        let (contents, common_prefixes) =
+            split_listing(listing.entries, &encode, bucket_owner.as_deref());
         Ok(S3Response::new(dto::ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode(&prefix)),
@@ -1524,6 +1578,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
+        let user = requester(&req);
         let input = req.input;
         self.check_key(&input.key)?;
         let metadata = self.check_metadata(&input.metadata)?;
@@ -1550,6 +1605,7 @@ impl S3 for Gateway {
             ),
             metadata,
             checksum_algorithm: algorithm,
+            initiator: user,
         };
         let id = upload_id.clone();
         self.store(move |store| store.create_upload(&id, &record))
@@ -1697,6 +1753,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
+        let user = requester(&req);
         let input = req.input;
         let upload = {
             let id = input.upload_id.clone();
@@ -1790,6 +1847,8 @@ impl S3 for Gateway {
             headers: upload.headers.clone(),
             metadata: upload.metadata.clone(),
             checksums: checksums.clone(),
+            owner: user,
+            acl: None,
             part_sizes: chosen.iter().map(|part| part.size_bytes).collect(),
             part_checksums: chosen.iter().map(|part| part.checksums.clone()).collect(),
             pieces: chosen
@@ -1847,6 +1906,10 @@ impl S3 for Gateway {
                 .await?
         };
         let next = parts.last().map(|(number, _)| *number as i32);
+        let initiator = upload
+            .initiator
+            .clone()
+            .unwrap_or_else(|| self.bucket_owner(&input.bucket));
         Ok(S3Response::new(dto::ListPartsOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -1872,7 +1935,7 @@ impl S3 for Gateway {
                     })
                     .collect(),
             ),
-            owner: Some(owner()),
+            owner: Some(acl::owner(&initiator)),
             ..Default::default()
         }))
     }
@@ -1889,6 +1952,7 @@ impl S3 for Gateway {
             let bucket = input.bucket.clone();
             self.store(move |store| store.uploads(&bucket)).await?
         };
+        let bucket_owner = self.bucket_owner(&input.bucket);
         let prefix = input.prefix.clone().unwrap_or_default();
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let id_marker = input.upload_id_marker.clone().unwrap_or_default();
@@ -1926,7 +1990,9 @@ impl S3 for Gateway {
                         checksum_algorithm: upload
                             .checksum_algorithm
                             .map(dto::ChecksumAlgorithm::from),
-                        owner: Some(owner()),
+                        owner: Some(acl::owner(
+                            upload.initiator.as_deref().unwrap_or(&bucket_owner),
+                        )),
                         ..Default::default()
                     })
                     .collect(),
@@ -1937,6 +2003,14 @@ impl S3 for Gateway {
 }
 
 impl Gateway {
+    /// The owner of a bucket (empty for one deleted since the request was checked).
+    fn bucket_owner(&self, bucket: &str) -> String {
+        self.store
+            .cached_bucket(bucket)
+            .map(|record| record.owner.clone())
+            .unwrap_or_default()
+    }
+
     fn max_keys(&self, asked: Option<i32>) -> usize {
         asked.map_or(self.limits.max_keys, |max| {
             (max.max(0) as usize).min(self.limits.max_keys)
@@ -1956,13 +2030,6 @@ impl Gateway {
     }
 }
 
-fn owner() -> dto::Owner {
-    dto::Owner {
-        display_name: Some("zerog".into()),
-        id: Some("zerog".into()),
-    }
-}
-
 /// Whether a listing's `encoding-type` asks for URL-encoded names; S3 knows only `url`.
 fn url_encoding(encoding_type: Option<&dto::EncodingType>) -> Result<bool> {
     match encoding_type.map(dto::EncodingType::as_str) {
@@ -1974,10 +2041,12 @@ fn url_encoding(encoding_type: Option<&dto::EncodingType>) -> Result<bool> {
     }
 }
 
+/// Listed objects and common prefixes; each object with its owner when `bucket_owner` is
+/// given (an object without one of its own is the bucket owner's).
 fn split_listing(
     entries: Vec<Listed>,
     encode: &dyn Fn(&str) -> String,
-    with_owner: bool,
+    bucket_owner: Option<&str>,
 ) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
@@ -1991,7 +2060,9 @@ fn split_listing(
                 storage_class: Some(dto::ObjectStorageClass::from_static(
                     dto::ObjectStorageClass::STANDARD,
                 )),
-                owner: with_owner.then(owner),
+                owner: bucket_owner.map(|bucket_owner| {
+                    acl::owner(record.owner.as_deref().unwrap_or(bucket_owner))
+                }),
                 ..Default::default()
             }),
             Listed::Prefix(prefix) => prefixes.push(dto::CommonPrefix {

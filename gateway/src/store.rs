@@ -4,6 +4,7 @@
 //! which pieces are referenced goes through `adjust_refs` in the same transaction, so the
 //! live/dead accounting can never disagree with the objects.
 
+use crate::acl::Acl;
 use crate::error::{Error, Result};
 use kvstore::redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -17,8 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use types::H256;
 
 /// Bumped when a record's meaning changes, with a step that converts the records; a store
-/// newer than this build is refused.
-const FORMAT_VERSION: u64 = 1;
+/// newer than this build is refused. 2: buckets have an owner (and ACL, policy, CORS rules,
+/// versioning state, public access block); format 1 buckets get the gateway's first key.
+const FORMAT_VERSION: u64 = 2;
 
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
@@ -57,6 +59,13 @@ pub struct ObjectRecord {
     pub headers: BTreeMap<String, String>,
     pub metadata: BTreeMap<String, String>,
     pub checksums: Checksums,
+    /// The user that wrote the object; `None`: the bucket's owner (objects written before
+    /// buckets had owners).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// `None`: private.
+    #[serde(default)]
+    pub acl: Option<Acl>,
     /// Part sizes of a multipart upload (empty otherwise).
     pub part_sizes: Vec<u64>,
     /// The checksums of each part of a multipart upload, as uploaded (empty otherwise, and for
@@ -69,6 +78,34 @@ pub struct ObjectRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BucketRecord {
     pub created_ms: u64,
+    /// The user (access key) that created the bucket; for a bucket of format 1, the first key
+    /// the gateway was configured with when the store was upgraded.
+    pub owner: String,
+    /// `None`: private.
+    #[serde(default)]
+    pub acl: Option<Acl>,
+}
+
+impl BucketRecord {
+    pub fn new(owner: &str, created_ms: u64) -> BucketRecord {
+        BucketRecord {
+            created_ms,
+            owner: owner.to_string(),
+            acl: None,
+        }
+    }
+
+    pub fn acl(&self) -> Acl {
+        self.acl
+            .clone()
+            .unwrap_or_else(|| Acl::private(&self.owner))
+    }
+}
+
+/// A bucket as format 1 wrote it.
+#[derive(Deserialize)]
+struct BucketRecordV1 {
+    created_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,6 +118,9 @@ pub struct UploadRecord {
     pub metadata: BTreeMap<String, String>,
     /// The checksum algorithm named at creation (`CRC32`, …), if any.
     pub checksum_algorithm: Option<String>,
+    /// The user that created the upload; `None`: the bucket's owner.
+    #[serde(default)]
+    pub initiator: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -160,8 +200,9 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store; one written by redb 2 (file format v2) is upgraded to
-    /// today's file format first.
-    pub fn open(path: &Path) -> Result<Store> {
+    /// today's file format first, and one of an older format version to today's, its buckets
+    /// given `first_user` as their owner.
+    pub fn open(path: &Path, first_user: &str) -> Result<Store> {
         let db = kvstore::open(
             path,
             &[
@@ -179,9 +220,12 @@ impl Store {
             path,
             current: FORMAT_VERSION,
             // The store recorded its version from the start.
-            unversioned: FORMAT_VERSION,
+            unversioned: 1,
         }
-        .ensure(&txn, |_, _| Ok::<(), Error>(()))?;
+        .ensure(&txn, |version, txn| match version {
+            1 => give_buckets_an_owner(txn, first_user),
+            _ => Ok::<(), Error>(()),
+        })?;
         {
             txn.open_table(BUCKETS)?;
             txn.open_table(OBJECTS)?;
@@ -241,15 +285,20 @@ impl Store {
         Ok(out)
     }
 
-    pub fn create_bucket(&self, bucket: &str, now_ms: u64) -> Result<()> {
+    /// Creates a bucket. One that exists is BucketAlreadyOwnedByYou to its owner and
+    /// BucketAlreadyExists to anyone else, and is left as it is.
+    pub fn create_bucket(&self, bucket: &str, record: BucketRecord) -> Result<()> {
         self.write_buckets(|txn| {
             let mut buckets = txn.open_table(BUCKETS)?;
-            if buckets.get(bucket)?.is_some() {
-                return Err(Error::BucketAlreadyOwnedByYou {
-                    bucket: bucket.to_string(),
+            if let Some(existing) = buckets.get(bucket)? {
+                let existing: BucketRecord = decode(existing.value(), "bucket")?;
+                let bucket = bucket.to_string();
+                return Err(if existing.owner == record.owner {
+                    Error::BucketAlreadyOwnedByYou { bucket }
+                } else {
+                    Error::BucketAlreadyExists { bucket }
                 });
             }
-            let record = BucketRecord { created_ms: now_ms };
             buckets.insert(bucket, encode(&record).as_slice())?;
             Ok(((), vec![(bucket.to_string(), Some(record))]))
         })
@@ -617,6 +666,30 @@ impl Store {
     }
 }
 
+/// Format 1 → 2: every bucket is owned by `owner`, private, unversioned. Objects keep their
+/// records: an object without an owner is its bucket's owner's.
+fn give_buckets_an_owner(txn: &WriteTransaction, owner: &str) -> Result<()> {
+    let mut buckets = txn.open_table(BUCKETS)?;
+    let mut upgraded = Vec::new();
+    for entry in buckets.iter()? {
+        let (name, value) = entry?;
+        let old: BucketRecordV1 = decode(value.value(), "bucket of format 1")?;
+        upgraded.push((
+            name.value().to_string(),
+            BucketRecord::new(owner, old.created_ms),
+        ));
+    }
+    for (name, record) in &upgraded {
+        buckets.insert(name.as_str(), encode(record).as_slice())?;
+    }
+    tracing::info!(
+        buckets = upgraded.len(),
+        owner,
+        "gateway store: buckets of format 1 are owned by the first configured key"
+    );
+    Ok(())
+}
+
 fn check_condition(old: Option<&ObjectRecord>, condition: &WriteCondition) -> Result<()> {
     if condition.must_not_exist && old.is_some() {
         return Err(Error::PreconditionFailed {
@@ -706,6 +779,8 @@ mod tests {
             headers: BTreeMap::new(),
             metadata: BTreeMap::new(),
             checksums: Checksums::default(),
+            owner: None,
+            acl: None,
             part_sizes: Vec::new(),
             part_checksums: Vec::new(),
             pieces,
@@ -736,8 +811,10 @@ mod tests {
     #[test]
     fn overwrite_and_delete_make_files_dead() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
-        store.create_bucket("b", 1).expect("bucket");
+        let store = Store::open(&dir.path().join("meta.redb"), "owner").expect("open");
+        store
+            .create_bucket("b", BucketRecord::new("owner", 1))
+            .expect("bucket");
         store
             .put_object(
                 "b",
@@ -781,9 +858,13 @@ mod tests {
     #[test]
     fn deleting_a_bucket_aborts_its_uploads_and_frees_their_parts() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
-        store.create_bucket("b", 1).expect("bucket");
-        store.create_bucket("other", 1).expect("bucket");
+        let store = Store::open(&dir.path().join("meta.redb"), "owner").expect("open");
+        store
+            .create_bucket("b", BucketRecord::new("owner", 1))
+            .expect("bucket");
+        store
+            .create_bucket("other", BucketRecord::new("owner", 1))
+            .expect("bucket");
         let upload = |bucket: &str| UploadRecord {
             bucket: bucket.into(),
             key: "k".into(),
@@ -792,6 +873,7 @@ mod tests {
             headers: BTreeMap::new(),
             metadata: BTreeMap::new(),
             checksum_algorithm: None,
+            initiator: None,
         };
         store.create_upload("u1", &upload("b")).expect("upload");
         store.create_upload("u2", &upload("other")).expect("upload");
@@ -828,8 +910,10 @@ mod tests {
     #[test]
     fn conditions_are_checked_in_the_write() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
-        store.create_bucket("b", 1).expect("bucket");
+        let store = Store::open(&dir.path().join("meta.redb"), "owner").expect("open");
+        store
+            .create_bucket("b", BucketRecord::new("owner", 1))
+            .expect("bucket");
         let create_only = WriteCondition {
             must_not_exist: true,
             ..WriteCondition::default()
@@ -858,9 +942,13 @@ mod tests {
     #[test]
     fn listing_groups_by_delimiter_and_resumes_after_prefixes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("meta.redb")).expect("open");
-        store.create_bucket("b", 1).expect("bucket");
-        store.create_bucket("c", 1).expect("bucket");
+        let store = Store::open(&dir.path().join("meta.redb"), "owner").expect("open");
+        store
+            .create_bucket("b", BucketRecord::new("owner", 1))
+            .expect("bucket");
+        store
+            .create_bucket("c", BucketRecord::new("owner", 1))
+            .expect("bucket");
         for key in ["a/1", "a/2", "a/b/3", "b", "c/x", "d"] {
             store
                 .put_object("b", key, &record(vec![]), &WriteCondition::default())
@@ -901,11 +989,58 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_format_1_gives_its_buckets_the_first_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("meta.redb");
+        {
+            // A store as format 1 wrote it: a bucket with its creation time only, an object
+            // without owner or ACL.
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("begin");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(kvstore::FORMAT_VERSION_KEY, 1)
+                .expect("version");
+            txn.open_table(BUCKETS)
+                .expect("buckets")
+                .insert("old", br#"{"created_ms":5}"#.as_slice())
+                .expect("bucket");
+            let object = br#"{"size_bytes":0,"etag":"e","last_modified_ms":6,"content_type":null,
+                "headers":{},"metadata":{},"checksums":{},"part_sizes":[],"pieces":[]}"#;
+            txn.open_table(OBJECTS)
+                .expect("objects")
+                .insert(("old", "k"), object.as_slice())
+                .expect("object");
+            txn.commit().expect("commit");
+        }
+        for _ in 0..2 {
+            let store = Store::open(&path, "first").expect("opens, upgraded once");
+            let bucket = store.bucket("old").expect("kept");
+            assert_eq!((bucket.owner.as_str(), bucket.created_ms), ("first", 5));
+            assert_eq!(bucket.acl(), Acl::private("first"));
+            assert_eq!(store.cached_bucket("old").expect("cached").owner, "first");
+            let object = store.object("old", "k").expect("kept");
+            assert_eq!(
+                (object.owner, object.acl, object.etag),
+                (None, None, "e".into())
+            );
+            let txn = store.db.begin_read().expect("read");
+            let version = txn
+                .open_table(META)
+                .expect("meta")
+                .get(kvstore::FORMAT_VERSION_KEY)
+                .expect("read")
+                .map(|value| value.value());
+            assert_eq!(version, Some(FORMAT_VERSION));
+        }
+    }
+
+    #[test]
     fn a_store_newer_than_this_gateway_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("meta.redb");
         {
-            let store = Store::open(&path).expect("open");
+            let store = Store::open(&path, "owner").expect("open");
             let txn = store.db.begin_write().expect("begin");
             txn.open_table(META)
                 .expect("meta")
@@ -913,7 +1048,7 @@ mod tests {
                 .expect("insert");
             txn.commit().expect("commit");
         }
-        let error = Store::open(&path).err().expect("refused");
+        let error = Store::open(&path, "owner").err().expect("refused");
         assert!(
             matches!(&error, Error::Open { source } if matches!(**source, kvstore::Error::TooNew { .. })),
             "{error}"

@@ -86,8 +86,16 @@ def buckets():
     S3.delete_object(Bucket="alpha", Key="kept-across-create")
     S3.head_bucket(Bucket="alpha")
     assert error_code(S3.head_bucket, Bucket="missing-bucket")[1] == 404
-    names = [bucket["Name"] for bucket in S3.list_buckets()["Buckets"]]
+    listed = S3.list_buckets()
+    names = [bucket["Name"] for bucket in listed["Buckets"]]
     assert "alpha" in names, names
+    assert listed["Owner"]["ID"] == os.environ["AWS_ACCESS_KEY_ID"], listed["Owner"]
+    # The creator owns the bucket, which is private: its owner's FULL_CONTROL alone.
+    acl = S3.get_bucket_acl(Bucket="alpha")
+    assert acl["Owner"]["ID"] == os.environ["AWS_ACCESS_KEY_ID"], acl
+    assert [(g["Grantee"]["Type"], g["Grantee"].get("ID"), g["Permission"]) for g in acl["Grants"]] == [
+        ("CanonicalUser", os.environ["AWS_ACCESS_KEY_ID"], "FULL_CONTROL")
+    ], acl
     assert S3.get_bucket_location(Bucket="alpha").get("LocationConstraint") in (None, "")
     S3.create_bucket(Bucket="to-delete")
     S3.put_object(Bucket="to-delete", Key="x", Body=b"x")
@@ -606,9 +614,10 @@ def listing_edge_cases():
     page = S3.list_objects_v2(Bucket="edges", ContinuationToken="")
     assert [item["Key"] for item in page["Contents"]] == keys, page
     assert all("Owner" not in item for item in S3.list_objects_v2(Bucket="edges")["Contents"])
+    me = os.environ["AWS_ACCESS_KEY_ID"]
     owned = S3.list_objects_v2(Bucket="edges", FetchOwner=True)["Contents"]
-    assert all(item["Owner"]["ID"] for item in owned), owned
-    assert all(item["Owner"]["ID"] for item in S3.list_objects(Bucket="edges")["Contents"])
+    assert all(item["Owner"]["ID"] == me for item in owned), owned
+    assert all(item["Owner"]["ID"] == me for item in S3.list_objects(Bucket="edges")["Contents"])
     # Asked for explicitly, botocore leaves the names as the gateway encoded them.
     encoded = S3.list_objects_v2(Bucket="edges", EncodingType="url", Prefix="a b", Delimiter="/", StartAfter="a")
     assert encoded["EncodingType"] == "url"
