@@ -67,6 +67,12 @@ pub enum Error {
     AccessDenied { detail: String },
     #[error("the access control list is not valid: {detail}")]
     MalformedAcl { detail: String },
+    #[error("{detail}")]
+    MalformedPolicy { detail: String },
+    #[error("the bucket has no policy")]
+    NoSuchBucketPolicy,
+    #[error("the bucket has no public access block configuration")]
+    NoSuchPublicAccessBlockConfiguration,
     #[error("the gateway has no credentials: a store's buckets need an owner")]
     NoCredentials,
     #[error("{detail}")]
@@ -122,6 +128,11 @@ impl Error {
             Error::InvalidRequest { .. } => S3ErrorCode::InvalidRequest,
             Error::AccessDenied { .. } => S3ErrorCode::AccessDenied,
             Error::MalformedAcl { .. } => S3ErrorCode::MalformedACLError,
+            Error::MalformedPolicy { .. } => S3ErrorCode::MalformedPolicy,
+            Error::NoSuchBucketPolicy => S3ErrorCode::NoSuchBucketPolicy,
+            Error::NoSuchPublicAccessBlockConfiguration => {
+                S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into())
+            }
             Error::AuthorizationQueryParameters { .. } => {
                 S3ErrorCode::AuthorizationQueryParametersError
             }
@@ -147,6 +158,10 @@ impl Error {
             tracing::error!(error = %self, "request failed");
         }
         let mut error = S3Error::with_message(code, self.to_string());
+        // Codes s3s does not know carry their status here.
+        if let Error::NoSuchPublicAccessBlockConfiguration = self {
+            error.set_status_code(http::StatusCode::NOT_FOUND);
+        }
         if let Some(headers) = self.response_headers() {
             error.set_headers(headers);
         }

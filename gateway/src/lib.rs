@@ -11,8 +11,10 @@
 mod access;
 mod acl;
 mod body;
+mod bucket_config;
 mod error;
 mod front;
+mod policy;
 mod s3;
 mod store;
 
@@ -88,6 +90,11 @@ pub async fn serve(
         spool_dir,
         config.limits.clone(),
         config.region.clone(),
+        config
+            .credentials
+            .iter()
+            .map(|(access, _)| access.clone())
+            .collect(),
     );
     let mut builder = S3ServiceBuilder::new(gateway);
     let mut auth = SimpleAuth::new();

@@ -3,18 +3,19 @@
 //! hashed on the way in, segments verified on the way out) and commits metadata in one store
 //! transaction; any failure before the commit leaves the store as it was.
 
-use crate::acl;
+use crate::access::{self, Action, Decision, ObjectCheck};
+use crate::acl::{self, Acl, Permission};
 use crate::body::{self, Received, Wanted};
 use crate::error::{Error, Result};
 use crate::store::{
-    BucketRecord, Checksums, Listed, ObjectRecord, PartRecord, Piece, Store, UploadRecord,
-    WriteCondition,
+    BucketRecord, BucketState, Checksums, Listed, ObjectRecord, PartRecord, Piece, Store,
+    UploadRecord, WriteCondition,
 };
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use s3s::dto::{self, ETag, ETagCondition, StreamingBlob, Timestamp};
 use s3s::{S3, S3Request, S3Response, S3Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -65,6 +66,8 @@ pub struct Gateway {
     body_memory: body::MemoryBudget,
     limits: Limits,
     region: String,
+    /// The configured access keys: the users grants and policies may name.
+    pub(crate) users: Arc<BTreeSet<String>>,
 }
 
 impl Gateway {
@@ -75,6 +78,7 @@ impl Gateway {
         spool_dir: PathBuf,
         limits: Limits,
         region: String,
+        users: BTreeSet<String>,
     ) -> Gateway {
         Gateway {
             store,
@@ -84,11 +88,12 @@ impl Gateway {
             body_memory: body::MemoryBudget::new(limits.max_body_memory_bytes),
             limits,
             region,
+            users: Arc::new(users),
         }
     }
 
     /// Runs a store operation on the blocking pool (redb commits fsync).
-    async fn store<T, F>(&self, operation: F) -> Result<T>
+    pub(crate) async fn store<T, F>(&self, operation: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
@@ -104,6 +109,110 @@ impl Gateway {
     async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         self.store(move |store| store.object(&bucket, &key)).await
+    }
+
+    /// The bucket's state as requests see it (404 NoSuchBucket if it is gone).
+    pub(crate) fn bucket_state(&self, bucket: &str) -> Result<Arc<BucketState>> {
+        self.store
+            .cached_bucket(bucket)
+            .ok_or_else(|| Error::NoSuchBucket {
+                bucket: bucket.to_string(),
+            })
+    }
+
+    /// Decides, in a handler, what [`Access`](crate::access::Access) leaves to it: `action` by
+    /// `user` on `key` of `bucket`, an object's own grants included (`record`; `None` for one
+    /// that does not exist, which only the bucket's owner and its listers may learn).
+    pub(crate) fn authorize(
+        &self,
+        user: Option<&str>,
+        bucket: &str,
+        action: Action,
+        key: Option<&str>,
+        record: Option<&ObjectRecord>,
+    ) -> Result<()> {
+        let state = self.bucket_state(bucket)?;
+        match access::decide(bucket, &state, user, action, key) {
+            Decision::Allow => Ok(()),
+            Decision::Deny => Err(access::denied()),
+            Decision::Object(permission) => match record {
+                Some(record) if access::object_allows(&state.record, record, user, permission) => {
+                    Ok(())
+                }
+                _ => Err(access::denied()),
+            },
+        }
+    }
+
+    /// An object a request may read (its ACL included, `permission`), after what
+    /// [`Access`](crate::access::Access) left to the object. A missing object is NoSuchKey to
+    /// those who may list the bucket, AccessDenied to others.
+    pub(crate) async fn object_for(
+        &self,
+        user: Option<&str>,
+        bucket: &str,
+        key: &str,
+        check: Option<Permission>,
+    ) -> Result<ObjectRecord> {
+        let found = self.object(bucket, key).await;
+        let Some(permission) = check else {
+            return found;
+        };
+        let state = self.bucket_state(bucket)?;
+        match found {
+            Ok(record) if access::object_allows(&state.record, &record, user, permission) => {
+                Ok(record)
+            }
+            Ok(_) => Err(access::denied()),
+            Err(missing @ Error::NoSuchKey { .. }) => {
+                match access::decide(bucket, &state, user, Action::ListBucket, None) {
+                    Decision::Allow => Err(missing),
+                    _ => Err(access::denied()),
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// A source object of a copy, which its copier must be allowed to read.
+    async fn copy_source_object(
+        &self,
+        user: Option<&str>,
+        bucket: &str,
+        key: &str,
+    ) -> Result<ObjectRecord> {
+        let state = self.bucket_state(bucket)?;
+        let check = match access::decide(bucket, &state, user, Action::GetObject, Some(key)) {
+            Decision::Allow => None,
+            Decision::Deny => return Err(access::denied()),
+            Decision::Object(permission) => Some(permission),
+        };
+        self.object_for(user, bucket, key, check).await
+    }
+
+    /// The ACL a write asks for (`x-amz-acl`, or `x-amz-grant-*` headers), refused when the
+    /// bucket blocks public ACLs and it is public. `None`: private.
+    pub(crate) fn requested_acl(
+        &self,
+        bucket: &BucketRecord,
+        owner: &str,
+        canned: Option<&str>,
+        grants: &[(Permission, Option<&str>)],
+    ) -> Result<Option<Acl>> {
+        let from_grants = Acl::from_grant_headers(grants, &self.users)?;
+        let acl = match (canned, from_grants) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest {
+                    detail: "Specifying both Canned ACLs and Header Grants is not allowed".into(),
+                });
+            }
+            (Some(canned), None) => Some(Acl::canned(canned, owner, &bucket.owner)?),
+            (None, grants) => grants,
+        };
+        if let Some(acl) = &acl {
+            check_public_acl(bucket, acl)?;
+        }
+        Ok(acl)
     }
 
     async fn require_bucket(&self, bucket: &str) -> Result<BucketRecord> {
@@ -331,8 +440,26 @@ pub fn validate_key(key: &str, max_bytes: usize) -> Result<()> {
     Ok(())
 }
 
+/// Who sends a request, and what its object must grant it (what `Access` left to the object).
+fn read_check<T>(request: &S3Request<T>) -> (Option<String>, Option<Permission>) {
+    (
+        requester(request),
+        request.extensions.get::<ObjectCheck>().map(|check| check.0),
+    )
+}
+
+/// A public ACL is refused (403 AccessDenied) on a bucket that blocks public ACLs.
+pub(crate) fn check_public_acl(bucket: &BucketRecord, acl: &Acl) -> Result<()> {
+    if acl.is_public() && bucket.block().block_public_acls {
+        return Err(Error::AccessDenied {
+            detail: "Access Denied: the bucket's PublicAccessBlock blocks public ACLs".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The user a request is signed by; `None`: an anonymous request.
-fn requester<T>(request: &S3Request<T>) -> Option<String> {
+pub(crate) fn requester<T>(request: &S3Request<T>) -> Option<String> {
     request
         .credentials
         .as_ref()
@@ -896,6 +1023,57 @@ struct PutRequest {
     given: Checksums,
     if_match: Option<ETagCondition>,
     if_none_match: Option<ETagCondition>,
+    canned_acl: Option<String>,
+    grant_full_control: Option<String>,
+    grant_read: Option<String>,
+    grant_read_acp: Option<String>,
+    grant_write_acp: Option<String>,
+    /// Whether the handler decides the writer's access (a form upload, whose key is in the
+    /// body); PutObject's was decided before the handler.
+    authorize: bool,
+}
+
+impl PutRequest {
+    fn grants(&self) -> [(Permission, Option<&str>); 4] {
+        object_grants(
+            self.grant_full_control.as_deref(),
+            self.grant_read.as_deref(),
+            self.grant_read_acp.as_deref(),
+            self.grant_write_acp.as_deref(),
+        )
+    }
+}
+
+/// The `x-amz-grant-*` headers of an object write, by permission.
+fn object_grants<'a>(
+    full_control: Option<&'a str>,
+    read: Option<&'a str>,
+    read_acp: Option<&'a str>,
+    write_acp: Option<&'a str>,
+) -> [(Permission, Option<&'a str>); 4] {
+    [
+        (Permission::FullControl, full_control),
+        (Permission::Read, read),
+        (Permission::ReadAcp, read_acp),
+        (Permission::WriteAcp, write_acp),
+    ]
+}
+
+/// The `x-amz-grant-*` headers of a bucket ACL, by permission.
+pub(crate) fn bucket_grants<'a>(
+    full_control: Option<&'a str>,
+    read: Option<&'a str>,
+    read_acp: Option<&'a str>,
+    write: Option<&'a str>,
+    write_acp: Option<&'a str>,
+) -> [(Permission, Option<&'a str>); 5] {
+    [
+        (Permission::FullControl, full_control),
+        (Permission::Read, read),
+        (Permission::ReadAcp, read_acp),
+        (Permission::Write, write),
+        (Permission::WriteAcp, write_acp),
+    ]
 }
 
 /// A [`PutRequest`] taken out of a `PutObjectInput` or a `PostObjectInput`.
@@ -925,6 +1103,12 @@ macro_rules! put_request {
             ),
             if_match: input.if_match.take(),
             if_none_match: input.if_none_match.take(),
+            canned_acl: input.acl.take().map(|acl| acl.as_str().to_string()),
+            grant_full_control: input.grant_full_control.take(),
+            grant_read: input.grant_read.take(),
+            grant_read_acp: input.grant_read_acp.take(),
+            grant_write_acp: input.grant_write_acp.take(),
+            authorize: false,
         }
     }};
 }
@@ -979,19 +1163,32 @@ impl Gateway {
         put: &mut PutRequest,
     ) -> S3Result<Written> {
         let mut body = put.body.take();
-        let (metadata, condition) = refuse_before_body(&mut body, async {
+        let user = requester(request);
+        let (metadata, condition, acl) = refuse_before_body(&mut body, async {
             self.check_key(&put.key)?;
+            if put.authorize {
+                self.authorize(
+                    user.as_deref(),
+                    &put.bucket,
+                    Action::PutObject,
+                    Some(&put.key),
+                    None,
+                )?;
+            }
             check_content_md5_syntax(&request.headers, put.content_md5.as_deref())?;
             let metadata = self.check_metadata(&put.metadata)?;
             let condition = write_condition(put.if_match.as_ref(), put.if_none_match.as_ref())?;
-            self.require_bucket(&put.bucket).await?;
+            let bucket = self.require_bucket(&put.bucket).await?;
+            let owner = user.clone().unwrap_or_else(|| bucket.owner.clone());
+            let acl =
+                self.requested_acl(&bucket, &owner, put.canned_acl.as_deref(), &put.grants())?;
             if condition.must_not_exist && self.object(&put.bucket, &put.key).await.is_ok() {
                 return Err(Error::PreconditionFailed {
                     condition: "If-None-Match",
                 }
                 .into());
             }
-            S3Result::Ok((metadata, condition))
+            S3Result::Ok((metadata, condition, acl))
         })
         .await?;
         let received = self
@@ -1022,8 +1219,8 @@ impl Gateway {
             ),
             metadata,
             checksums,
-            owner: requester(request),
-            acl: None,
+            owner: user,
+            acl,
             part_sizes: Vec::new(),
             part_checksums: Vec::new(),
             pieces,
@@ -1048,9 +1245,22 @@ impl S3 for Gateway {
         let owner = requester(&req).ok_or_else(|| Error::AccessDenied {
             detail: "Access Denied".into(),
         })?;
-        let bucket = req.input.bucket;
+        let input = req.input;
+        let mut record = BucketRecord::new(&owner, now_ms());
+        record.acl = self.requested_acl(
+            &record,
+            &owner,
+            input.acl.as_ref().map(dto::BucketCannedACL::as_str),
+            &bucket_grants(
+                input.grant_full_control.as_deref(),
+                input.grant_read.as_deref(),
+                input.grant_read_acp.as_deref(),
+                input.grant_write.as_deref(),
+                input.grant_write_acp.as_deref(),
+            ),
+        )?;
+        let bucket = input.bucket;
         let location = format!("/{bucket}");
-        let record = BucketRecord::new(&owner, now_ms());
         let created = self
             .store(move |store| store.create_bucket(&bucket, record))
             .await;
@@ -1096,8 +1306,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
+        // Each user lists the buckets it owns.
         let user = requester(&req).unwrap_or_default();
-        let buckets = self.store(|store| store.buckets()).await?;
+        let mut buckets = self.store(|store| store.buckets()).await?;
+        buckets.retain(|(_, record)| record.owner == user);
         Ok(S3Response::new(dto::ListBucketsOutput {
             buckets: Some(
                 buckets
@@ -1118,30 +1330,77 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::GetBucketAclInput>,
     ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
-        let record = self.require_bucket(&req.input.bucket).await?;
-        Ok(S3Response::new(dto::GetBucketAclOutput {
-            owner: Some(acl::owner(&record.owner)),
-            grants: Some(record.acl().to_dto()),
-        }))
+        self.get_bucket_acl_op(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<dto::PutBucketAclInput>,
+    ) -> S3Result<S3Response<dto::PutBucketAclOutput>> {
+        self.put_bucket_acl_op(req).await
     }
 
     async fn get_object_acl(
         &self,
         req: S3Request<dto::GetObjectAclInput>,
     ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
-        let input = req.input;
-        let bucket = self.require_bucket(&input.bucket).await?;
-        let record = self.object(&input.bucket, &input.key).await?;
-        let owner = record.owner.clone().unwrap_or(bucket.owner);
-        let grants = record
-            .acl
-            .clone()
-            .unwrap_or_else(|| acl::Acl::private(&owner));
-        Ok(S3Response::new(dto::GetObjectAclOutput {
-            owner: Some(acl::owner(&owner)),
-            grants: Some(grants.to_dto()),
-            ..Default::default()
-        }))
+        self.get_object_acl_op(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<dto::PutObjectAclInput>,
+    ) -> S3Result<S3Response<dto::PutObjectAclOutput>> {
+        self.put_object_acl_op(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<dto::GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<dto::GetBucketPolicyOutput>> {
+        self.get_bucket_policy_op(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<dto::PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<dto::PutBucketPolicyOutput>> {
+        self.put_bucket_policy_op(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<dto::DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketPolicyOutput>> {
+        self.delete_bucket_policy_op(req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<dto::GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<dto::GetBucketPolicyStatusOutput>> {
+        self.get_bucket_policy_status_op(req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<dto::GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<dto::GetPublicAccessBlockOutput>> {
+        self.get_public_access_block_op(req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<dto::PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<dto::PutPublicAccessBlockOutput>> {
+        self.put_public_access_block_op(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<dto::DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<dto::DeletePublicAccessBlockOutput>> {
+        self.delete_public_access_block_op(req).await
     }
 
     async fn get_bucket_location(
@@ -1184,6 +1443,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::PostObjectOutput>> {
         let mut req = req;
         let mut put = put_request!(req.input);
+        put.authorize = true;
         let written = self.write_object(&req, &mut put).await?;
         let mut response = S3Response::new(dto::PostObjectOutput {
             // s3s writes this value into the redirect's `etag` parameter and the 201 body's
@@ -1208,8 +1468,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+        let (user, check) = read_check(&req);
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key).await?;
+        let record = self
+            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .await?;
         let read = ReadView::resolve(
             &record,
             ReadRequest {
@@ -1236,8 +1499,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+        let (user, check) = read_check(&req);
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key).await?;
+        let record = self
+            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .await?;
         let read = ReadView::resolve(
             &record,
             ReadRequest {
@@ -1262,8 +1528,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::GetObjectAttributesInput>,
     ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
+        let (user, check) = read_check(&req);
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key).await?;
+        let record = self
+            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .await?;
         // The attributes come in one header, comma-separated.
         let asked = |name: &str| {
             input
@@ -1303,8 +1572,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::GetObjectTorrentInput>,
     ) -> S3Result<S3Response<dto::GetObjectTorrentOutput>> {
+        let (user, check) = read_check(&req);
         let input = req.input;
-        self.object(&input.bucket, &input.key).await?;
+        self.object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .await?;
         Err(Error::NoSuchKey {
             bucket: input.bucket,
             key: format!("{} (no torrent is served for it)", input.key),
@@ -1326,6 +1597,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let user = requester(&req);
         let input = req.input;
         if input.delete.objects.len() > self.limits.max_delete_keys {
             return Err(Error::InvalidRequest {
@@ -1342,10 +1614,22 @@ impl S3 for Gateway {
         let mut errors = Vec::new();
         for object in input.delete.objects {
             let (bucket, key) = (input.bucket.clone(), object.key.clone());
-            match self
-                .store(move |store| store.delete_object(&bucket, &key))
-                .await
-            {
+            // Each key is the requester's to delete or not, as a DeleteObject of it would be.
+            let allowed = self.authorize(
+                user.as_deref(),
+                &bucket,
+                Action::DeleteObject,
+                Some(&key),
+                None,
+            );
+            let outcome = match allowed {
+                Ok(()) => {
+                    self.store(move |store| store.delete_object(&bucket, &key))
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match outcome {
                 Ok(()) => {
                     if !quiet {
                         deleted.push(dto::DeletedObject {
@@ -1380,7 +1664,22 @@ impl S3 for Gateway {
         let input = req.input;
         self.check_key(&input.key)?;
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
-        let source = self.object(&source_bucket, &source_key).await?;
+        let source = self
+            .copy_source_object(user.as_deref(), &source_bucket, &source_key)
+            .await?;
+        let bucket_record = self.require_bucket(&input.bucket).await?;
+        let owner = user.clone().unwrap_or_else(|| bucket_record.owner.clone());
+        let acl = self.requested_acl(
+            &bucket_record,
+            &owner,
+            input.acl.as_ref().map(dto::ObjectCannedACL::as_str),
+            &object_grants(
+                input.grant_full_control.as_deref(),
+                input.grant_read.as_deref(),
+                input.grant_read_acp.as_deref(),
+                input.grant_write_acp.as_deref(),
+            ),
+        )?;
         check_copy_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -1398,11 +1697,11 @@ impl S3 for Gateway {
             }
             .into());
         }
-        // The copy is a new object: the copier's, private.
+        // The copy is a new object: the copier's, with the ACL the copy asks for.
         let mut record = source.clone();
         record.last_modified_ms = now_ms();
         record.owner = user;
-        record.acl = None;
+        record.acl = acl;
         if replace {
             record.metadata = self.check_metadata(&input.metadata)?;
             record.content_type = input.content_type.clone();
@@ -1582,6 +1881,19 @@ impl S3 for Gateway {
         let input = req.input;
         self.check_key(&input.key)?;
         let metadata = self.check_metadata(&input.metadata)?;
+        let bucket_record = self.require_bucket(&input.bucket).await?;
+        let owner = user.clone().unwrap_or_else(|| bucket_record.owner.clone());
+        let acl = self.requested_acl(
+            &bucket_record,
+            &owner,
+            input.acl.as_ref().map(dto::ObjectCannedACL::as_str),
+            &object_grants(
+                input.grant_full_control.as_deref(),
+                input.grant_read.as_deref(),
+                input.grant_read_acp.as_deref(),
+                input.grant_write_acp.as_deref(),
+            ),
+        )?;
         let algorithm = match &input.checksum_algorithm {
             Some(algorithm) => {
                 let mut probe = Wanted::default();
@@ -1606,6 +1918,7 @@ impl S3 for Gateway {
             metadata,
             checksum_algorithm: algorithm,
             initiator: user,
+            acl,
         };
         let id = upload_id.clone();
         self.store(move |store| store.create_upload(&id, &record))
@@ -1696,6 +2009,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::UploadPartCopyInput>,
     ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
+        let user = requester(&req);
         let input = req.input;
         let part_number = self.check_part_number(input.part_number)?;
         let upload = {
@@ -1709,7 +2023,9 @@ impl S3 for Gateway {
             .into());
         }
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
-        let source = self.object(&source_bucket, &source_key).await?;
+        let source = self
+            .copy_source_object(user.as_deref(), &source_bucket, &source_key)
+            .await?;
         check_copy_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -1848,7 +2164,7 @@ impl S3 for Gateway {
             metadata: upload.metadata.clone(),
             checksums: checksums.clone(),
             owner: user,
-            acl: None,
+            acl: upload.acl.clone(),
             part_sizes: chosen.iter().map(|part| part.size_bytes).collect(),
             part_checksums: chosen.iter().map(|part| part.checksums.clone()).collect(),
             pieces: chosen
@@ -2007,7 +2323,7 @@ impl Gateway {
     fn bucket_owner(&self, bucket: &str) -> String {
         self.store
             .cached_bucket(bucket)
-            .map(|record| record.owner.clone())
+            .map(|state| state.record.owner.clone())
             .unwrap_or_default()
     }
 

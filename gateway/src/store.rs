@@ -6,6 +6,7 @@
 
 use crate::acl::Acl;
 use crate::error::{Error, Result};
+use crate::policy::Policy;
 use kvstore::redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
@@ -84,6 +85,24 @@ pub struct BucketRecord {
     /// `None`: private.
     #[serde(default)]
     pub acl: Option<Acl>,
+    /// The bucket policy as it was given (checked by `Policy::parse` before it is stored).
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// A bucket's PublicAccessBlock configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Setting a public ACL (on the bucket or an object, in a write or by PutAcl) is refused.
+    pub block_public_acls: bool,
+    /// Grants to everyone or to every signed request count for nothing.
+    pub ignore_public_acls: bool,
+    /// Setting a public policy is refused.
+    pub block_public_policy: bool,
+    /// While the policy is public, it allows nothing to anyone but the owner.
+    pub restrict_public_buckets: bool,
 }
 
 impl BucketRecord {
@@ -92,13 +111,42 @@ impl BucketRecord {
             created_ms,
             owner: owner.to_string(),
             acl: None,
+            policy: None,
+            public_access_block: None,
         }
+    }
+
+    pub fn block(&self) -> PublicAccessBlock {
+        self.public_access_block.unwrap_or_default()
     }
 
     pub fn acl(&self) -> Acl {
         self.acl
             .clone()
             .unwrap_or_else(|| Acl::private(&self.owner))
+    }
+}
+
+/// A bucket as requests see it: its record, and its policy parsed.
+#[derive(Debug)]
+pub struct BucketState {
+    pub record: BucketRecord,
+    pub policy: Option<Policy>,
+}
+
+impl BucketState {
+    fn new(name: &str, record: BucketRecord) -> Result<BucketState> {
+        let policy = match &record.policy {
+            Some(text) => {
+                Some(
+                    Policy::parse(text, name, None).map_err(|error| Error::Corrupt {
+                        detail: format!("the stored policy of bucket {name}: {error}"),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Ok(BucketState { record, policy })
     }
 }
 
@@ -121,6 +169,9 @@ pub struct UploadRecord {
     /// The user that created the upload; `None`: the bucket's owner.
     #[serde(default)]
     pub initiator: Option<String>,
+    /// The ACL the object gets when the upload completes; `None`: private.
+    #[serde(default)]
+    pub acl: Option<Acl>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -192,7 +243,7 @@ pub struct Store {
     /// a handler (access, CORS), without a read transaction. Read at open; replaced, under
     /// `bucket_writes`, right after each commit that changes a bucket, so it never shows an
     /// older record than one already committed and answered.
-    buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
+    buckets: RwLock<HashMap<String, Arc<BucketState>>>,
     /// Held by every transaction that writes a bucket record, from its start to the update of
     /// `buckets`: two such commits cannot update the cache out of order.
     bucket_writes: Mutex<()>,
@@ -239,10 +290,9 @@ impl Store {
             let mut buckets = HashMap::new();
             for entry in txn.open_table(BUCKETS)?.iter()? {
                 let (name, value) = entry?;
-                buckets.insert(
-                    name.value().to_string(),
-                    Arc::new(decode(value.value(), "bucket")?),
-                );
+                let name = name.value().to_string();
+                let state = BucketState::new(&name, decode(value.value(), "bucket")?)?;
+                buckets.insert(name, Arc::new(state));
             }
             buckets
         };
@@ -253,8 +303,8 @@ impl Store {
         })
     }
 
-    /// The committed record of `bucket`, from memory.
-    pub fn cached_bucket(&self, bucket: &str) -> Option<Arc<BucketRecord>> {
+    /// The committed state of `bucket`, from memory.
+    pub fn cached_bucket(&self, bucket: &str) -> Option<Arc<BucketState>> {
         self.buckets
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -274,11 +324,20 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner);
         let txn = self.db.begin_write()?;
         let (out, changed) = write(&txn)?;
+        let states = changed
+            .into_iter()
+            .map(|(name, record)| {
+                let state = record
+                    .map(|record| BucketState::new(&name, record).map(Arc::new))
+                    .transpose()?;
+                Ok((name, state))
+            })
+            .collect::<Result<Vec<_>>>()?;
         txn.commit()?;
         let mut cache = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
-        for (name, record) in changed {
-            match record {
-                Some(record) => cache.insert(name, Arc::new(record)),
+        for (name, state) in states {
+            match state {
+                Some(state) => cache.insert(name, state),
                 None => cache.remove(&name),
             };
         }
@@ -302,6 +361,55 @@ impl Store {
             buckets.insert(bucket, encode(&record).as_slice())?;
             Ok(((), vec![(bucket.to_string(), Some(record))]))
         })
+    }
+
+    /// Changes a bucket's record (its ACL, policy, …) with `change`, which may refuse.
+    pub fn update_bucket(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut BucketRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.write_buckets(|txn| {
+            let mut buckets = txn.open_table(BUCKETS)?;
+            let mut record: BucketRecord = match buckets.get(bucket)? {
+                Some(value) => decode(value.value(), "bucket")?,
+                None => return Err(no_bucket(bucket)),
+            };
+            change(&mut record)?;
+            buckets.insert(bucket, encode(&record).as_slice())?;
+            Ok(((), vec![(bucket.to_string(), Some(record))]))
+        })
+    }
+
+    /// Changes an object's record in place (its ACL) with `change`, which sees its bucket's
+    /// record and may refuse; nothing else about the object changes.
+    pub fn update_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&BucketRecord, &mut ObjectRecord) -> Result<()>,
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let bucket_record: BucketRecord = match txn.open_table(BUCKETS)?.get(bucket)? {
+                Some(value) => decode(value.value(), "bucket")?,
+                None => return Err(no_bucket(bucket)),
+            };
+            let mut objects = txn.open_table(OBJECTS)?;
+            let mut record: ObjectRecord = match objects.get((bucket, key))? {
+                Some(value) => decode(value.value(), "object")?,
+                None => {
+                    return Err(Error::NoSuchKey {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                    });
+                }
+            };
+            change(&bucket_record, &mut record)?;
+            objects.insert((bucket, key), encode(&record).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Deletes an empty bucket. Incomplete multipart uploads do not keep it: they are aborted
@@ -874,6 +982,7 @@ mod tests {
             metadata: BTreeMap::new(),
             checksum_algorithm: None,
             initiator: None,
+            acl: None,
         };
         store.create_upload("u1", &upload("b")).expect("upload");
         store.create_upload("u2", &upload("other")).expect("upload");
@@ -1018,7 +1127,10 @@ mod tests {
             let bucket = store.bucket("old").expect("kept");
             assert_eq!((bucket.owner.as_str(), bucket.created_ms), ("first", 5));
             assert_eq!(bucket.acl(), Acl::private("first"));
-            assert_eq!(store.cached_bucket("old").expect("cached").owner, "first");
+            assert_eq!(
+                store.cached_bucket("old").expect("cached").record.owner,
+                "first"
+            );
             let object = store.object("old", "k").expect("kept");
             assert_eq!(
                 (object.owner, object.acl, object.etag),

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    DevNode, Separate, aws, python_script, random_bytes, run_fails, run_ok, system_program,
+    DevNode, Separate, aws, aws_as, python_script, python_script_with, random_bytes, run_fails,
+    run_ok, system_program,
 };
 use std::process::Command;
 
@@ -314,15 +315,35 @@ fn rclone_round_trip() {
     assert!(!rclone(&["lsd", "zg:"]).contains(" rclone"));
 }
 
-/// A standalone gateway in a region other than us-east-1: creating a bucket one already owns
-/// is 409 BucketAlreadyOwnedByYou there, and the bucket is left as it was.
+/// The users of the standalone gateway's `--credentials` file (the gateway's `--access-key`
+/// is a third).
+const ALICE: (&str, &str) = ("alice", "alice-secret-key-0001");
+const BOB: (&str, &str) = ("bob", "bob-secret-key-0002");
+
+/// A standalone gateway with several users, in a region other than us-east-1: creating a
+/// bucket one already owns is 409 BucketAlreadyOwnedByYou there, and the bucket is left as it
+/// was; who may do what (`tests/clients/access_suite.py` with boto3, and the awscli).
 #[test]
-fn standalone_gateway_in_another_region() {
+fn standalone_gateway_with_users_in_another_region() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("s3-keys");
+    std::fs::write(
+        &credentials,
+        format!(
+            "# two users\n{} {}\n{} {}\n",
+            ALICE.0, ALICE.1, BOB.0, BOB.1
+        ),
+    )
+    .expect("credentials");
     let running = Separate::start_with(
         &dir.path().join("node"),
         &dir.path().join("gateway"),
-        &["--region", "eu-west-1"],
+        &[
+            "--region",
+            "eu-west-1",
+            "--credentials",
+            credentials.to_str().expect("utf-8"),
+        ],
     );
     let create = |bucket: &str| {
         let mut command = aws(&running.s3);
@@ -361,6 +382,93 @@ fn standalone_gateway_in_another_region() {
         "s3://regional/",
     ])));
     assert!(listing.contains("kept"), "{listing}");
+
+    // The awscli: another user may not read the bucket until its ACL says so; anonymous
+    // requests (--no-sign-request) get what public grants give; a PublicAccessBlock that
+    // ignores public ACLs takes that back.
+    let bob = || aws_as(&running.s3, BOB.0, BOB.1);
+    let denied = run_fails(bob().args(["s3", "ls", "s3://regional/"]));
+    assert!(denied.contains("AccessDenied"), "{denied}");
+    run_ok(aws(&running.s3).args([
+        "s3api",
+        "put-bucket-acl",
+        "--bucket",
+        "regional",
+        "--grant-read",
+        &format!("id={}", BOB.0),
+    ]));
+    let acl = stdout(&run_ok(aws(&running.s3).args([
+        "s3api",
+        "get-bucket-acl",
+        "--bucket",
+        "regional",
+    ])));
+    assert!(acl.contains(&format!("\"ID\": \"{}\"", BOB.0)), "{acl}");
+    assert!(stdout(&run_ok(bob().args(["s3", "ls", "s3://regional/"]))).contains("kept"));
+    let anonymous = || {
+        let mut command = aws(&running.s3);
+        command.arg("--no-sign-request");
+        command
+    };
+    assert!(run_fails(anonymous().args(["s3", "ls", "s3://regional/"])).contains("AccessDenied"));
+    run_ok(aws(&running.s3).args([
+        "s3api",
+        "put-object-acl",
+        "--bucket",
+        "regional",
+        "--key",
+        "kept",
+        "--acl",
+        "public-read",
+    ]));
+    let fetched = dir.path().join("fetched");
+    run_ok(anonymous().args([
+        "s3",
+        "cp",
+        "--quiet",
+        "s3://regional/kept",
+        fetched.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(std::fs::read(&fetched).expect("read"), b"kept");
+    run_ok(aws(&running.s3).args([
+        "s3api",
+        "put-public-access-block",
+        "--bucket",
+        "regional",
+        "--public-access-block-configuration",
+        "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
+    ]));
+    let blocked = run_fails(anonymous().args([
+        "s3",
+        "cp",
+        "s3://regional/kept",
+        fetched.to_str().expect("utf-8"),
+    ]));
+    assert!(
+        blocked.contains("403") || blocked.contains("Forbidden"),
+        "{blocked}"
+    );
+    let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::regional/*"}]}"#;
+    let refused = run_fails(aws(&running.s3).args([
+        "s3api",
+        "put-bucket-policy",
+        "--bucket",
+        "regional",
+        "--policy",
+        policy,
+    ]));
+    assert!(refused.contains("AccessDenied"), "{refused}");
+
+    let suite = stdout(&python_script_with(
+        "access_suite.py",
+        &running.s3,
+        &[],
+        &[
+            ("ALICE_KEYS", &format!("{} {}", ALICE.0, ALICE.1)),
+            ("BOB_KEYS", &format!("{} {}", BOB.0, BOB.1)),
+        ],
+    ));
+    assert!(suite.contains(" passed, 0 failed"), "{suite}");
 }
 
 #[test]

@@ -960,7 +960,7 @@ def anonymous_and_wrong_keys_are_denied():
 
 @test
 def unsupported_operations_answer_not_implemented():
-    assert error_code(S3.get_bucket_policy, Bucket="alpha") == ("NotImplemented", 501)
+    assert error_code(S3.get_bucket_lifecycle_configuration, Bucket="alpha") == ("NotImplemented", 501)
     assert error_code(S3.put_object_tagging, Bucket="alpha", Key="source", Tagging={"TagSet": []}) == (
         "NotImplemented",
         501,

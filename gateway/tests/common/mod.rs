@@ -140,6 +140,16 @@ pub fn run_fails(command: &mut Command) -> String {
 
 /// Runs a Python script of `tests/clients/` with the venv's interpreter against `endpoint`.
 pub fn python_script(script: &str, endpoint: &str, args: &[&str]) -> Output {
+    python_script_with(script, endpoint, args, &[])
+}
+
+/// [`python_script`] with more environment variables.
+pub fn python_script_with(
+    script: &str,
+    endpoint: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
@@ -147,6 +157,7 @@ pub fn python_script(script: &str, endpoint: &str, args: &[&str]) -> Output {
         Command::new(venv_bin("python"))
             .arg(path)
             .args(args)
+            .envs(env.iter().copied())
             .env("S3_ENDPOINT", endpoint)
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -158,11 +169,16 @@ pub fn python_script(script: &str, endpoint: &str, args: &[&str]) -> Output {
 
 /// The awscli with credentials for `endpoint`.
 pub fn aws(endpoint: &str) -> Command {
+    aws_as(endpoint, ACCESS_KEY, SECRET_KEY)
+}
+
+/// The awscli signing as another user.
+pub fn aws_as(endpoint: &str, access_key: &str, secret_key: &str) -> Command {
     let mut command = Command::new(venv_bin("aws"));
     command
         .args(["--endpoint-url", endpoint])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret_key)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
