@@ -1,11 +1,12 @@
 //! The operations on what a bucket says about access: ACLs (of the bucket and of its objects),
-//! the bucket policy and the PublicAccessBlock configuration. Each change is one store
+//! the bucket policy, the PublicAccessBlock configuration and the CORS rules. Each change is one store
 //! transaction that reads the bucket as committed, so a PublicAccessBlock set meanwhile is
 //! never bypassed. Who may call each is decided in `access.rs` (and, for an object's ACL,
 //! by the object: [`ObjectCheck`]).
 
 use crate::access::{self, Action, Decision, ObjectCheck};
 use crate::acl::{self, Acl, Permission};
+use crate::cors;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::s3::{Gateway, bucket_grants, check_public_acl, requester};
@@ -250,6 +251,53 @@ impl Gateway {
                 is_public: Some(policy.is_public()),
             }),
         }))
+    }
+
+    pub(crate) async fn get_bucket_cors_op(
+        &self,
+        req: S3Request<dto::GetBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::GetBucketCorsOutput>> {
+        let state = self.bucket_state(&req.input.bucket)?;
+        let rules = state
+            .record
+            .cors
+            .as_deref()
+            .ok_or(Error::NoSuchCorsConfiguration)?;
+        Ok(S3Response::new(dto::GetBucketCorsOutput {
+            cors_rules: Some(cors::rules_to_dto(rules)),
+        }))
+    }
+
+    pub(crate) async fn put_bucket_cors_op(
+        &self,
+        req: S3Request<dto::PutBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::PutBucketCorsOutput>> {
+        let input = req.input;
+        let rules = cors::rules_of(&input.cors_configuration)?;
+        let bucket = input.bucket;
+        self.store(move |store| {
+            store.update_bucket(&bucket, |record| {
+                record.cors = Some(rules);
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(S3Response::new(dto::PutBucketCorsOutput {}))
+    }
+
+    pub(crate) async fn delete_bucket_cors_op(
+        &self,
+        req: S3Request<dto::DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketCorsOutput>> {
+        let bucket = req.input.bucket;
+        self.store(move |store| {
+            store.update_bucket(&bucket, |record| {
+                record.cors = None;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(S3Response::new(dto::DeleteBucketCorsOutput {}))
     }
 
     pub(crate) async fn get_public_access_block_op(

@@ -73,6 +73,15 @@ pub enum Error {
     NoSuchBucketPolicy,
     #[error("the bucket has no public access block configuration")]
     NoSuchPublicAccessBlockConfiguration,
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
+    /// A preflight request no CORS rule of the bucket allows.
+    #[error("{detail}")]
+    CorsForbidden { detail: String },
+    #[error("{detail}")]
+    BadRequest { detail: String },
+    #[error("{detail}")]
+    MalformedXml { detail: String },
     #[error("the gateway has no credentials: a store's buckets need an owner")]
     NoCredentials,
     #[error("{detail}")]
@@ -133,6 +142,10 @@ impl Error {
             Error::NoSuchPublicAccessBlockConfiguration => {
                 S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into())
             }
+            Error::NoSuchCorsConfiguration => S3ErrorCode::NoSuchCORSConfiguration,
+            Error::CorsForbidden { .. } => S3ErrorCode::Custom("AccessForbidden".into()),
+            Error::BadRequest { .. } => S3ErrorCode::Custom("BadRequest".into()),
+            Error::MalformedXml { .. } => S3ErrorCode::MalformedXML,
             Error::AuthorizationQueryParameters { .. } => {
                 S3ErrorCode::AuthorizationQueryParametersError
             }
@@ -159,8 +172,14 @@ impl Error {
         }
         let mut error = S3Error::with_message(code, self.to_string());
         // Codes s3s does not know carry their status here.
-        if let Error::NoSuchPublicAccessBlockConfiguration = self {
-            error.set_status_code(http::StatusCode::NOT_FOUND);
+        let status = match self {
+            Error::NoSuchPublicAccessBlockConfiguration => Some(http::StatusCode::NOT_FOUND),
+            Error::CorsForbidden { .. } => Some(http::StatusCode::FORBIDDEN),
+            Error::BadRequest { .. } => Some(http::StatusCode::BAD_REQUEST),
+            _ => None,
+        };
+        if let Some(status) = status {
+            error.set_status_code(status);
         }
         if let Some(headers) = self.response_headers() {
             error.set_headers(headers);

@@ -1,11 +1,14 @@
 //! What the gateway does to a raw HTTP request before s3s sees it, where s3s 0.14.1 has no
 //! hook of its own: it refuses presigned URLs that S3 would refuse before any signature check
 //! (`X-Amz-Expires` over a week or negative), lets an `UNSIGNED-PAYLOAD` object body come
-//! without a Content-Length (chunked transfer encoding), and prepares browser form uploads
-//! (`${filename}` in the key, the policy's field conditions answered with S3's code). Every
-//! refusal here is an [`Error`], mapped to its S3 code in `error.rs` like any other.
+//! without a Content-Length (chunked transfer encoding), prepares browser form uploads
+//! (`${filename}` in the key, the policy's field conditions answered with S3's code), answers
+//! CORS preflights (`OPTIONS`, which s3s does not route) and gives the answers to cross-origin
+//! requests their CORS headers. Every refusal here is an [`Error`], mapped to its S3 code in
+//! `error.rs` like any other.
 
 use crate::error::Error;
+use crate::store::Store;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use std::pin::Pin;
@@ -95,6 +98,46 @@ fn object_path(path: &str) -> bool {
     path.trim_start_matches('/')
         .split_once('/')
         .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+}
+
+/// The bucket a path-style path names, if any.
+fn path_bucket(path: &str) -> Option<&str> {
+    let bucket = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    (!bucket.is_empty()).then_some(bucket)
+}
+
+/// The answer to a CORS preflight (`OPTIONS`), from the bucket's rules: 200 with the CORS
+/// headers of the first rule that allows the origin, method and headers asked for, 403 when
+/// none does or the bucket has none, 400 without an `Origin` or a method.
+pub fn preflight(parts: &http::request::Parts, store: &Store) -> s3s::HttpResponse {
+    let Some(bucket) = path_bucket(parts.uri.path()) else {
+        return Error::BadRequest {
+            detail: "a preflight names a bucket or an object".into(),
+        }
+        .to_http_response();
+    };
+    let Some(state) = store.cached_bucket(bucket) else {
+        return Error::NoSuchBucket {
+            bucket: bucket.to_string(),
+        }
+        .to_http_response();
+    };
+    match crate::cors::preflight(state.record.cors.as_deref(), &parts.headers) {
+        Ok(headers) => {
+            let mut response = s3s::HttpResponse::new(s3s::Body::empty());
+            *response.headers_mut() = headers;
+            response
+        }
+        Err(error) => error.to_http_response(),
+    }
+}
+
+/// The CORS headers the answer to this request gets: for a request with an `Origin` to a
+/// bucket whose rules allow that origin and method (a presigned request like any other).
+pub fn cors_headers(parts: &http::request::Parts, store: &Store) -> Option<http::HeaderMap> {
+    parts.headers.get(http::header::ORIGIN)?;
+    let state = store.cached_bucket(path_bucket(parts.uri.path())?)?;
+    crate::cors::actual(state.record.cors.as_deref()?, &parts.method, &parts.headers)
 }
 
 /// A browser form upload (POST of `multipart/form-data` to a bucket): its bucket and boundary.

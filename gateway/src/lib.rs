@@ -12,6 +12,7 @@ mod access;
 mod acl;
 mod body;
 mod bucket_config;
+mod cors;
 mod error;
 mod front;
 mod policy;
@@ -103,12 +104,14 @@ pub async fn serve(
     }
     builder.set_auth(auth);
     builder.set_access(access::Access::new(store.clone()));
+    let store_for_front = store.clone();
     builder.set_route(SpaceRoute { store });
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3s_config(&config.limits),
     ))));
     let service = ClosesUnreadRequests {
         inner: builder.build(),
+        store: store_for_front,
     };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -161,9 +164,15 @@ const FORM_MAX_PARTS: usize = 200;
 /// refusals (signature, access), limits decided from the headers, and bodies too large to
 /// drain (`refuse_before_body` in `s3.rs` drains small ones, so that their connection stays).
 /// Only the request body counts: a response body, however long it streams, is not involved.
+///
+/// The same service is where the front layer (`front.rs`) runs: CORS preflights are answered
+/// here, requests S3 refuses early are refused here, and the rest reach s3s prepared and come
+/// back with their CORS headers.
 #[derive(Clone)]
 struct ClosesUnreadRequests {
     inner: s3s::service::S3Service,
+    /// The buckets' CORS rules, for the front layer.
+    store: Arc<store::Store>,
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ClosesUnreadRequests {
@@ -177,7 +186,14 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ClosesUnr
         let body = ReadToEnd::new(body);
         let read = body.read.clone();
         let inner = self.inner.clone();
+        let store = self.store.clone();
         Box::pin(async move {
+            if parts.method == http::Method::OPTIONS {
+                let mut response = front::preflight(&parts, &store);
+                close_unless_read(&read, response.headers_mut());
+                return Ok(response);
+            }
+            let cors = front::cors_headers(&parts, &store);
             let prepared = match front::refuse_early(&parts) {
                 Some(error) => Err(error),
                 None => {
@@ -195,6 +211,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ClosesUnr
                 }
                 Err(error) => error.to_http_response(),
             };
+            if let Some(cors) = cors {
+                response.headers_mut().extend(cors);
+            }
             close_unless_read(&read, response.headers_mut());
             Ok(response)
         })

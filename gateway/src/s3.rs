@@ -1403,6 +1403,27 @@ impl S3 for Gateway {
         self.delete_public_access_block_op(req).await
     }
 
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<dto::GetBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::GetBucketCorsOutput>> {
+        self.get_bucket_cors_op(req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<dto::PutBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::PutBucketCorsOutput>> {
+        self.put_bucket_cors_op(req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<dto::DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketCorsOutput>> {
+        self.delete_bucket_cors_op(req).await
+    }
+
     async fn get_bucket_location(
         &self,
         req: S3Request<dto::GetBucketLocationInput>,

@@ -5,6 +5,7 @@
 //! live/dead accounting can never disagree with the objects.
 
 use crate::acl::Acl;
+use crate::cors::CorsRule;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 use kvstore::redb::{
@@ -90,6 +91,9 @@ pub struct BucketRecord {
     pub policy: Option<String>,
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The CORS rules (checked by `cors::rules_of` before they are stored).
+    #[serde(default)]
+    pub cors: Option<Vec<CorsRule>>,
 }
 
 /// A bucket's PublicAccessBlock configuration.
@@ -113,6 +117,7 @@ impl BucketRecord {
             acl: None,
             policy: None,
             public_access_block: None,
+            cors: None,
         }
     }
 

@@ -459,6 +459,40 @@ fn standalone_gateway_with_users_in_another_region() {
     ]));
     assert!(refused.contains("AccessDenied"), "{refused}");
 
+    // CORS rules with the awscli, only by the owner.
+    let cors = r#"{"CORSRules":[{"AllowedOrigins":["https://site.example"],"AllowedMethods":["GET"],"MaxAgeSeconds":60}]}"#;
+    run_ok(aws(&running.s3).args([
+        "s3api",
+        "put-bucket-cors",
+        "--bucket",
+        "regional",
+        "--cors-configuration",
+        cors,
+    ]));
+    let rules = stdout(&run_ok(aws(&running.s3).args([
+        "s3api",
+        "get-bucket-cors",
+        "--bucket",
+        "regional",
+    ])));
+    assert!(
+        rules.contains("https://site.example") && rules.contains("\"MaxAgeSeconds\": 60"),
+        "{rules}"
+    );
+    let refused = run_fails(bob().args([
+        "s3api",
+        "put-bucket-cors",
+        "--bucket",
+        "regional",
+        "--cors-configuration",
+        cors,
+    ]));
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    run_ok(aws(&running.s3).args(["s3api", "delete-bucket-cors", "--bucket", "regional"]));
+    let gone =
+        run_fails(aws(&running.s3).args(["s3api", "get-bucket-cors", "--bucket", "regional"]));
+    assert!(gone.contains("NoSuchCORSConfiguration"), "{gone}");
+
     let suite = stdout(&python_script_with(
         "access_suite.py",
         &running.s3,

@@ -80,6 +80,8 @@ def buckets_belong_to_their_creator():
         (BOB.create_multipart_upload, {"Key": "bob's"}),
         (BOB.delete_bucket, {}),
         (BOB.get_bucket_policy, {}),
+        (BOB.get_bucket_cors, {}),
+        (BOB.put_bucket_cors, {"CORSConfiguration": {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]}}),
         (BOB.put_public_access_block, {"PublicAccessBlockConfiguration": {"BlockPublicAcls": False}}),
         (ANONYMOUS.list_objects_v2, {}),
         (ANONYMOUS.get_object, {"Key": "doc"}),

@@ -938,6 +938,87 @@ def browser_form_uploads():
 
 
 @test
+def cors_rules_preflights_and_headers():
+    S3.create_bucket(Bucket="web")
+    S3.put_object(Bucket="web", Key="page", Body=b"<html/>")
+    status, _, body = raw_request(
+        "OPTIONS", f"{ENDPOINT}/web/page", {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert status == 403 and b"CORS is not enabled" in body, (status, body)
+    assert error_code(S3.get_bucket_cors, Bucket="web") == ("NoSuchCORSConfiguration", 404)
+    rules = [
+        {
+            "ID": "app",
+            "AllowedOrigins": ["https://app.example", "https://*.example.org"],
+            "AllowedMethods": ["GET", "PUT"],
+            "AllowedHeaders": ["content-type", "x-amz-*"],
+            "ExposeHeaders": ["ETag", "x-amz-version-id"],
+            "MaxAgeSeconds": 600,
+        },
+        {"AllowedOrigins": ["*"], "AllowedMethods": ["HEAD"]},
+    ]
+    S3.put_bucket_cors(Bucket="web", CORSConfiguration={"CORSRules": rules})
+    assert S3.get_bucket_cors(Bucket="web")["CORSRules"] == rules
+    # Preflights need no signature and are answered from the rules.
+    status, headers, _ = raw_request(
+        "OPTIONS",
+        f"{ENDPOINT}/web/page",
+        {
+            "Origin": "https://a.example.org",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "Content-Type, X-Amz-Date",
+        },
+    )
+    assert status == 200, (status, headers)
+    assert headers["access-control-allow-origin"] == "https://a.example.org"
+    assert headers["access-control-allow-methods"] == "GET, PUT"
+    assert headers["access-control-allow-headers"] == "content-type, x-amz-date"
+    assert headers["access-control-expose-headers"] == "ETag, x-amz-version-id"
+    assert headers["access-control-max-age"] == "600"
+    status, headers, _ = raw_request("OPTIONS", f"{ENDPOINT}/web", {"Origin": "https://any.where", "Access-Control-Request-Method": "HEAD"})
+    assert status == 200 and headers["access-control-allow-origin"] == "*", headers
+    for refused in [
+        {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        {"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"},
+        {"Origin": "https://app.example", "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization"},
+    ]:
+        status, headers, body = raw_request("OPTIONS", f"{ENDPOINT}/web/page", refused)
+        assert status == 403 and b"AccessForbidden" in body, (refused, status, body)
+        assert "access-control-allow-origin" not in headers
+    status, _, body = raw_request("OPTIONS", f"{ENDPOINT}/web/page", {"Access-Control-Request-Method": "GET"})
+    assert status == 400, (status, body)
+    assert raw_request("OPTIONS", f"{ENDPOINT}/no-such-web/x", {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"})[0] == 404
+    # A request with an allowed Origin gets the headers; signed, presigned or refused alike.
+    v4 = client(signature_version="s3v4")
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": "web", "Key": "page"}, ExpiresIn=60)
+    status, headers, body = raw_request("GET", url, {"Origin": "https://app.example"})
+    assert (status, body) == (200, b"<html/>")
+    assert headers["access-control-allow-origin"] == "https://app.example", headers
+    assert headers["access-control-expose-headers"] == "ETag, x-amz-version-id"
+    status, headers, _ = raw_request("GET", f"{ENDPOINT}/web/page", {"Origin": "https://app.example"})
+    assert status == 403 and headers["access-control-allow-origin"] == "https://app.example", (status, headers)
+    status, headers, _ = raw_request("GET", url, {"Origin": "https://evil.example"})
+    assert status == 200 and "access-control-allow-origin" not in headers, headers
+    assert "access-control-allow-origin" not in raw_request("GET", url)[1]
+    with_origin = client()
+    with_origin.meta.events.register("before-sign.s3.GetObject", lambda request, **_: request.headers.add_header("Origin", "https://app.example"))
+    got = with_origin.get_object(Bucket="web", Key="page")
+    assert got["ResponseMetadata"]["HTTPHeaders"]["access-control-allow-origin"] == "https://app.example"
+    # Bad rules are refused whole.
+    for bad in [
+        [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}],
+        [{"AllowedOrigins": ["https://*.*.example"], "AllowedMethods": ["GET"]}],
+        [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}] * 101,
+    ]:
+        assert error_code(S3.put_bucket_cors, Bucket="web", CORSConfiguration={"CORSRules": bad})[1] == 400, bad
+    assert S3.get_bucket_cors(Bucket="web")["CORSRules"] == rules
+    S3.delete_bucket_cors(Bucket="web")
+    assert error_code(S3.get_bucket_cors, Bucket="web") == ("NoSuchCORSConfiguration", 404)
+    status, headers, _ = raw_request("GET", url, {"Origin": "https://app.example"})
+    assert status == 200 and "access-control-allow-origin" not in headers, headers
+
+
+@test
 def anonymous_and_wrong_keys_are_denied():
     for url in [f"{ENDPOINT}/", f"{ENDPOINT}/alpha", f"{ENDPOINT}/alpha/source"]:
         try:
