@@ -103,7 +103,13 @@ impl Gateway {
         let input = req.input;
         let state = self.bucket_state(&input.bucket)?;
         let record = self
-            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .object_for(
+                user.as_deref(),
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                check,
+            )
             .await?;
         let owner = record
             .owner
@@ -128,42 +134,48 @@ impl Gateway {
         let bucket_name = input.bucket.clone();
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let writer = user.clone();
+        let version = input.version_id.clone();
         let updated = self
             .store(move |store| {
-                store.update_object(&bucket, &key, |bucket_record, record| {
-                    if let Some(permission) = check
-                        && !access::object_allows(
-                            bucket_record,
-                            record,
-                            writer.as_deref(),
-                            permission,
-                        )
-                    {
-                        return Err(access::denied());
-                    }
-                    let owner = record
-                        .owner
-                        .clone()
-                        .unwrap_or_else(|| bucket_record.owner.clone());
-                    let grants = [
-                        (Permission::FullControl, input.grant_full_control.as_deref()),
-                        (Permission::Read, input.grant_read.as_deref()),
-                        (Permission::ReadAcp, input.grant_read_acp.as_deref()),
-                        (Permission::Write, input.grant_write.as_deref()),
-                        (Permission::WriteAcp, input.grant_write_acp.as_deref()),
-                    ];
-                    let acl = acl_of_request(
-                        input.acl.as_ref().map(dto::ObjectCannedACL::as_str),
-                        input.access_control_policy.as_ref(),
-                        &grants,
-                        &owner,
-                        &bucket_record.owner,
-                        &users,
-                    )?;
-                    check_public_acl(bucket_record, &acl)?;
-                    record.acl = Some(acl);
-                    Ok(())
-                })
+                store.update_object(
+                    &bucket,
+                    &key,
+                    version.as_deref(),
+                    |bucket_record, record| {
+                        if let Some(permission) = check
+                            && !access::object_allows(
+                                bucket_record,
+                                record,
+                                writer.as_deref(),
+                                permission,
+                            )
+                        {
+                            return Err(access::denied());
+                        }
+                        let owner = record
+                            .owner
+                            .clone()
+                            .unwrap_or_else(|| bucket_record.owner.clone());
+                        let grants = [
+                            (Permission::FullControl, input.grant_full_control.as_deref()),
+                            (Permission::Read, input.grant_read.as_deref()),
+                            (Permission::ReadAcp, input.grant_read_acp.as_deref()),
+                            (Permission::Write, input.grant_write.as_deref()),
+                            (Permission::WriteAcp, input.grant_write_acp.as_deref()),
+                        ];
+                        let acl = acl_of_request(
+                            input.acl.as_ref().map(dto::ObjectCannedACL::as_str),
+                            input.access_control_policy.as_ref(),
+                            &grants,
+                            &owner,
+                            &bucket_record.owner,
+                            &users,
+                        )?;
+                        check_public_acl(bucket_record, &acl)?;
+                        record.acl = Some(acl);
+                        Ok(())
+                    },
+                )
             })
             .await;
         match updated {

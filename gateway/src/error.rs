@@ -22,6 +22,21 @@ pub enum Error {
     },
     #[error("no object {key:?} in bucket {bucket}")]
     NoSuchKey { bucket: String, key: String },
+    /// The newest version of the key is a delete marker: 404 NoSuchKey, saying so.
+    #[error("no object {key:?} in bucket {bucket}: it was deleted")]
+    KeyDeleted {
+        bucket: String,
+        key: String,
+        marker_version_id: String,
+    },
+    #[error("the version of {key:?} you named does not exist")]
+    NoSuchVersion { key: String },
+    /// A GET or HEAD of a delete marker by its version id: 405.
+    #[error("the version named is a delete marker")]
+    DeleteMarkerVersion {
+        version_id: String,
+        last_modified_ms: u64,
+    },
     #[error("object key is longer than {limit} bytes")]
     KeyTooLong { limit: usize },
     #[error("object key {key:?} is refused: {reason}")]
@@ -118,7 +133,9 @@ impl Error {
             Error::BucketAlreadyExists { .. } => S3ErrorCode::BucketAlreadyExists,
             Error::BucketNotEmpty { .. } => S3ErrorCode::BucketNotEmpty,
             Error::InvalidBucketName { .. } => S3ErrorCode::InvalidBucketName,
-            Error::NoSuchKey { .. } => S3ErrorCode::NoSuchKey,
+            Error::NoSuchKey { .. } | Error::KeyDeleted { .. } => S3ErrorCode::NoSuchKey,
+            Error::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
+            Error::DeleteMarkerVersion { .. } => S3ErrorCode::MethodNotAllowed,
             Error::KeyTooLong { .. } => S3ErrorCode::KeyTooLongError,
             Error::InvalidKey { .. } => S3ErrorCode::InvalidArgument,
             Error::NoSuchUpload { .. } => S3ErrorCode::NoSuchUpload,
@@ -203,6 +220,24 @@ impl Error {
                     &http_date(*last_modified_ms),
                 );
             }
+            Error::KeyDeleted {
+                marker_version_id, ..
+            } => {
+                insert_header(&mut headers, DELETE_MARKER.clone(), "true");
+                insert_header(&mut headers, VERSION_ID.clone(), marker_version_id);
+            }
+            Error::DeleteMarkerVersion {
+                version_id,
+                last_modified_ms,
+            } => {
+                insert_header(&mut headers, DELETE_MARKER.clone(), "true");
+                insert_header(&mut headers, VERSION_ID.clone(), version_id);
+                insert_header(
+                    &mut headers,
+                    http::header::LAST_MODIFIED,
+                    &http_date(*last_modified_ms),
+                );
+            }
             _ => return None,
         }
         headers.insert(
@@ -212,6 +247,9 @@ impl Error {
         Some(headers)
     }
 }
+
+const DELETE_MARKER: http::HeaderName = http::HeaderName::from_static("x-amz-delete-marker");
+const VERSION_ID: http::HeaderName = http::HeaderName::from_static("x-amz-version-id");
 
 fn insert_header(headers: &mut http::HeaderMap, name: http::HeaderName, value: &str) {
     if let Ok(value) = http::HeaderValue::from_str(value) {

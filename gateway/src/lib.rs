@@ -18,6 +18,7 @@ mod front;
 mod policy;
 mod s3;
 mod store;
+mod versioning;
 
 pub use error::Error;
 pub use s3::{Limits, validate_key};
@@ -106,6 +107,7 @@ pub async fn serve(
     builder.set_access(access::Access::new(store.clone()));
     let store_for_front = store.clone();
     builder.set_route(SpaceRoute { store });
+    builder.set_validation(BucketNames);
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         s3s_config(&config.limits),
     ))));
@@ -375,6 +377,20 @@ pub fn spawn(config: Config, listen: SocketAddr, worker_threads: usize) -> Resul
         shutdown: Some(shutdown_tx),
         thread: Some(thread),
     })
+}
+
+/// The first segment of the space route's path, which is no bucket name.
+const SPACE_SEGMENT: &str = "_zerog";
+
+/// S3's bucket names, and the space route's first segment: s3s checks the name before it
+/// matches routes, so without it `/_zerog/space` is refused as an invalid bucket name.
+/// CreateBucket refuses it (`s3.rs`), so no bucket ever has it.
+struct BucketNames;
+
+impl s3s::validation::NameValidation for BucketNames {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        name == SPACE_SEGMENT || s3s::path::check_bucket_name(name)
+    }
 }
 
 /// `GET /_zerog/space` (signed, like every request): the space accounting as JSON. Bucket

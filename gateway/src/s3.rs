@@ -8,8 +8,8 @@ use crate::acl::{self, Acl, Permission};
 use crate::body::{self, Received, Wanted};
 use crate::error::{Error, Result};
 use crate::store::{
-    BucketRecord, BucketState, Checksums, Listed, ObjectRecord, PartRecord, Piece, Store,
-    UploadRecord, WriteCondition,
+    BucketRecord, BucketState, Checksums, Listed, NULL_VERSION, ObjectRecord, PartRecord, Piece,
+    Store, UploadRecord, Versioning, WriteCondition,
 };
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -152,9 +152,18 @@ impl Gateway {
         user: Option<&str>,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         check: Option<Permission>,
     ) -> Result<ObjectRecord> {
-        let found = self.object(bucket, key).await;
+        let found = {
+            let (bucket, key, version) = (
+                bucket.to_string(),
+                key.to_string(),
+                version.map(str::to_string),
+            );
+            self.store(move |store| store.object_version(&bucket, &key, version.as_deref()))
+                .await
+        };
         let Some(permission) = check else {
             return found;
         };
@@ -164,12 +173,15 @@ impl Gateway {
                 Ok(record)
             }
             Ok(_) => Err(access::denied()),
-            Err(missing @ Error::NoSuchKey { .. }) => {
-                match access::decide(bucket, &state, user, Action::ListBucket, None) {
-                    Decision::Allow => Err(missing),
-                    _ => Err(access::denied()),
-                }
-            }
+            Err(
+                missing @ (Error::NoSuchKey { .. }
+                | Error::KeyDeleted { .. }
+                | Error::NoSuchVersion { .. }
+                | Error::DeleteMarkerVersion { .. }),
+            ) => match access::decide(bucket, &state, user, Action::ListBucket, None) {
+                Decision::Allow => Err(missing),
+                _ => Err(access::denied()),
+            },
             Err(other) => Err(other),
         }
     }
@@ -180,6 +192,7 @@ impl Gateway {
         user: Option<&str>,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
     ) -> Result<ObjectRecord> {
         let state = self.bucket_state(bucket)?;
         let check = match access::decide(bucket, &state, user, Action::GetObject, Some(key)) {
@@ -187,7 +200,7 @@ impl Gateway {
             Decision::Deny => return Err(access::denied()),
             Decision::Object(permission) => Some(permission),
         };
-        self.object_for(user, bucket, key, check).await
+        self.object_for(user, bucket, key, version, check).await
     }
 
     /// The ACL a write asks for (`x-amz-acl`, or `x-amz-grant-*` headers), refused when the
@@ -678,7 +691,7 @@ fn slice_pieces(pieces: &[Piece], start: u64, end: u64) -> Vec<Piece> {
 }
 
 /// S3's `encoding-type=url`: percent-encode all but unreserved characters and `/`.
-fn url_encode(text: &str) -> String {
+pub(crate) fn url_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
@@ -783,20 +796,18 @@ fn copy_range(range: Option<&str>, size: u64) -> Result<(u64, u64)> {
     Ok((first, last + 1))
 }
 
-fn copy_source(source: &dto::CopySource) -> Result<(String, String)> {
+/// The bucket, key and version (if named) of a copy's source.
+fn copy_source(source: &dto::CopySource) -> Result<(String, String, Option<String>)> {
     match source {
         dto::CopySource::Bucket {
             bucket,
             key,
             version_id,
-        } => {
-            if version_id.is_some() {
-                return Err(Error::NotImplemented {
-                    what: "copying a version (versioning)".into(),
-                });
-            }
-            Ok((bucket.to_string(), key.to_string()))
-        }
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_string),
+        )),
         _ => Err(Error::NotImplemented {
             what: "access-point copy sources".into(),
         }),
@@ -1113,10 +1124,11 @@ macro_rules! put_request {
     }};
 }
 
-/// What a write stored: the answer's ETag and checksums.
+/// What a write stored: the answer's ETag, checksums and version id.
 struct Written {
     etag: String,
     checksums: Checksums,
+    version_id: Option<String>,
 }
 
 /// A Content-MD5 that is not the base64 of 16 bytes is refused before the body is read, an
@@ -1221,16 +1233,20 @@ impl Gateway {
             checksums,
             owner: user,
             acl,
+            version_id: None,
+            seq: 0,
             part_sizes: Vec::new(),
             part_checksums: Vec::new(),
             pieces,
         };
         let (bucket, key) = (put.bucket.clone(), put.key.clone());
-        let written = Written {
+        let mut written = Written {
             etag: record.etag.clone(),
             checksums: record.checksums.clone(),
+            version_id: None,
         };
-        self.store(move |store| store.put_object(&bucket, &key, &record, &condition))
+        written.version_id = self
+            .store(move |store| store.put_object(&bucket, &key, &record, &condition))
             .await?;
         Ok(written)
     }
@@ -1246,6 +1262,13 @@ impl S3 for Gateway {
             detail: "Access Denied".into(),
         })?;
         let input = req.input;
+        if !s3s::path::check_bucket_name(&input.bucket) {
+            return Err(Error::InvalidBucketName {
+                bucket: input.bucket,
+                reason: "not an S3 bucket name",
+            }
+            .into());
+        }
         let mut record = BucketRecord::new(&owner, now_ms());
         record.acl = self.requested_acl(
             &record,
@@ -1424,6 +1447,27 @@ impl S3 for Gateway {
         self.delete_bucket_cors_op(req).await
     }
 
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<dto::GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
+        self.get_bucket_versioning_op(req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<dto::PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::PutBucketVersioningOutput>> {
+        self.put_bucket_versioning_op(req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<dto::ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<dto::ListObjectVersionsOutput>> {
+        self.list_object_versions_op(req).await
+    }
+
     async fn get_bucket_location(
         &self,
         req: S3Request<dto::GetBucketLocationInput>,
@@ -1446,6 +1490,7 @@ impl S3 for Gateway {
         let written = self.write_object(&req, &mut put).await?;
         Ok(S3Response::new(dto::PutObjectOutput {
             e_tag: Some(etag(&written.etag)),
+            version_id: written.version_id,
             checksum_crc32: written.checksums.crc32,
             checksum_crc32c: written.checksums.crc32c,
             checksum_sha1: written.checksums.sha1,
@@ -1470,6 +1515,7 @@ impl S3 for Gateway {
             // s3s writes this value into the redirect's `etag` parameter and the 201 body's
             // ETag element, where S3 gives the quoted ETag.
             e_tag: Some(ETag::Strong(format!("\"{}\"", written.etag))),
+            version_id: written.version_id.clone(),
             ..Default::default()
         });
         if let Ok(value) = http::HeaderValue::from_str(&format!("\"{}\"", written.etag)) {
@@ -1492,8 +1538,15 @@ impl S3 for Gateway {
         let (user, check) = read_check(&req);
         let input = req.input;
         let record = self
-            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .object_for(
+                user.as_deref(),
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                check,
+            )
             .await?;
+        let version_id = self.shown_version(&input.bucket, &record);
         let read = ReadView::resolve(
             &record,
             ReadRequest {
@@ -1512,7 +1565,8 @@ impl S3 for Gateway {
             dto::GetObjectOutput,
             &record,
             read,
-            body: Some(StreamingBlob::wrap(stream))
+            body: Some(StreamingBlob::wrap(stream)),
+            version_id: version_id,
         )))
     }
 
@@ -1523,8 +1577,15 @@ impl S3 for Gateway {
         let (user, check) = read_check(&req);
         let input = req.input;
         let record = self
-            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .object_for(
+                user.as_deref(),
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                check,
+            )
             .await?;
+        let version_id = self.shown_version(&input.bucket, &record);
         let read = ReadView::resolve(
             &record,
             ReadRequest {
@@ -1541,7 +1602,8 @@ impl S3 for Gateway {
         Ok(S3Response::new(read_output!(
             dto::HeadObjectOutput,
             &record,
-            read
+            read,
+            version_id: version_id,
         )))
     }
 
@@ -1552,7 +1614,13 @@ impl S3 for Gateway {
         let (user, check) = read_check(&req);
         let input = req.input;
         let record = self
-            .object_for(user.as_deref(), &input.bucket, &input.key, check)
+            .object_for(
+                user.as_deref(),
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                check,
+            )
             .await?;
         // The attributes come in one header, comma-separated.
         let asked = |name: &str| {
@@ -1584,6 +1652,7 @@ impl S3 for Gateway {
             checksum,
             object_parts,
             last_modified: Some(timestamp(record.last_modified_ms)),
+            version_id: self.shown_version(&input.bucket, &record),
             ..Default::default()
         }))
     }
@@ -1595,7 +1664,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::GetObjectTorrentOutput>> {
         let (user, check) = read_check(&req);
         let input = req.input;
-        self.object_for(user.as_deref(), &input.bucket, &input.key, check)
+        self.object_for(user.as_deref(), &input.bucket, &input.key, None, check)
             .await?;
         Err(Error::NoSuchKey {
             bucket: input.bucket,
@@ -1608,10 +1677,19 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        let (bucket, key) = (req.input.bucket, req.input.key);
-        self.store(move |store| store.delete_object(&bucket, &key))
+        let user = requester(&req);
+        let input = req.input;
+        let (bucket, key, version) = (input.bucket, input.key, input.version_id);
+        let deleted = self
+            .store(move |store| {
+                store.delete_object(&bucket, &key, version.as_deref(), user.as_deref(), now_ms())
+            })
             .await?;
-        Ok(S3Response::new(dto::DeleteObjectOutput::default()))
+        Ok(S3Response::new(dto::DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -1643,19 +1721,35 @@ impl S3 for Gateway {
                 Some(&key),
                 None,
             );
+            let version = object.version_id.clone();
+            let owner = user.clone();
             let outcome = match allowed {
                 Ok(()) => {
-                    self.store(move |store| store.delete_object(&bucket, &key))
-                        .await
+                    self.store(move |store| {
+                        store.delete_object(
+                            &bucket,
+                            &key,
+                            version.as_deref(),
+                            owner.as_deref(),
+                            now_ms(),
+                        )
+                    })
+                    .await
                 }
                 Err(error) => Err(error),
             };
             match outcome {
-                Ok(()) => {
+                Ok(outcome) => {
                     if !quiet {
+                        // A delete marker made (no version named) or removed (its id named).
                         deleted.push(dto::DeletedObject {
                             key: Some(object.key),
-                            ..Default::default()
+                            delete_marker: outcome.delete_marker.then_some(true),
+                            delete_marker_version_id: outcome
+                                .delete_marker
+                                .then(|| outcome.version_id.clone())
+                                .flatten(),
+                            version_id: object.version_id.clone(),
                         });
                     }
                 }
@@ -1665,7 +1759,7 @@ impl S3 for Gateway {
                         code: Some(s3.code().as_str().to_string()),
                         key: Some(object.key),
                         message: s3.message().map(str::to_string),
-                        version_id: None,
+                        version_id: object.version_id,
                     });
                 }
             }
@@ -1684,9 +1778,14 @@ impl S3 for Gateway {
         let user = requester(&req);
         let input = req.input;
         self.check_key(&input.key)?;
-        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         let source = self
-            .copy_source_object(user.as_deref(), &source_bucket, &source_key)
+            .copy_source_object(
+                user.as_deref(),
+                &source_bucket,
+                &source_key,
+                source_version.as_deref(),
+            )
             .await?;
         let bucket_record = self.require_bucket(&input.bucket).await?;
         let owner = user.clone().unwrap_or_else(|| bucket_record.owner.clone());
@@ -1736,12 +1835,16 @@ impl S3 for Gateway {
         }
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let stored = record.clone();
-        self.store(move |store| {
-            store.put_object(&bucket, &key, &stored, &WriteCondition::default())
-        })
-        .await?;
+        let version_id = self
+            .store(move |store| {
+                store.put_object(&bucket, &key, &stored, &WriteCondition::default())
+            })
+            .await?;
+        let source_version_id = self.shown_version(&source_bucket, &source);
         let checksums = record.checksums;
         Ok(S3Response::new(dto::CopyObjectOutput {
+            version_id,
+            copy_source_version_id: source_version_id,
             copy_object_result: Some(dto::CopyObjectResult {
                 e_tag: Some(etag(&record.etag)),
                 last_modified: Some(timestamp(record.last_modified_ms)),
@@ -2043,9 +2146,14 @@ impl S3 for Gateway {
             }
             .into());
         }
-        let (source_bucket, source_key) = copy_source(&input.copy_source)?;
+        let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         let source = self
-            .copy_source_object(user.as_deref(), &source_bucket, &source_key)
+            .copy_source_object(
+                user.as_deref(),
+                &source_bucket,
+                &source_key,
+                source_version.as_deref(),
+            )
             .await?;
         check_copy_conditions(
             &source,
@@ -2186,6 +2294,8 @@ impl S3 for Gateway {
             checksums: checksums.clone(),
             owner: user,
             acl: upload.acl.clone(),
+            version_id: None,
+            seq: 0,
             part_sizes: chosen.iter().map(|part| part.size_bytes).collect(),
             part_checksums: chosen.iter().map(|part| part.checksums.clone()).collect(),
             pieces: chosen
@@ -2194,9 +2304,11 @@ impl S3 for Gateway {
                 .collect(),
         };
         let id = input.upload_id.clone();
-        self.store(move |store| store.complete_upload(&id, &record, &condition))
+        let version_id = self
+            .store(move |store| store.complete_upload(&id, &record, &condition))
             .await?;
         Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
+            version_id,
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag(&etag_value)),
@@ -2340,15 +2452,28 @@ impl S3 for Gateway {
 }
 
 impl Gateway {
+    /// The version id an answer shows for an object: its own, `null` for a null version of a
+    /// versioned bucket, none in a bucket that never had versioning.
+    fn shown_version(&self, bucket: &str, record: &ObjectRecord) -> Option<String> {
+        match &record.version_id {
+            Some(id) => Some(id.clone()),
+            None => self
+                .store
+                .cached_bucket(bucket)
+                .filter(|state| state.record.versioning != Versioning::Unversioned)
+                .map(|_| NULL_VERSION.to_string()),
+        }
+    }
+
     /// The owner of a bucket (empty for one deleted since the request was checked).
-    fn bucket_owner(&self, bucket: &str) -> String {
+    pub(crate) fn bucket_owner(&self, bucket: &str) -> String {
         self.store
             .cached_bucket(bucket)
             .map(|state| state.record.owner.clone())
             .unwrap_or_default()
     }
 
-    fn max_keys(&self, asked: Option<i32>) -> usize {
+    pub(crate) fn max_keys(&self, asked: Option<i32>) -> usize {
         asked.map_or(self.limits.max_keys, |max| {
             (max.max(0) as usize).min(self.limits.max_keys)
         })
@@ -2368,7 +2493,7 @@ impl Gateway {
 }
 
 /// Whether a listing's `encoding-type` asks for URL-encoded names; S3 knows only `url`.
-fn url_encoding(encoding_type: Option<&dto::EncodingType>) -> Result<bool> {
+pub(crate) fn url_encoding(encoding_type: Option<&dto::EncodingType>) -> Result<bool> {
     match encoding_type.map(dto::EncodingType::as_str) {
         None => Ok(false),
         Some(dto::EncodingType::URL) => Ok(true),

@@ -493,6 +493,65 @@ fn standalone_gateway_with_users_in_another_region() {
         run_fails(aws(&running.s3).args(["s3api", "get-bucket-cors", "--bucket", "regional"]));
     assert!(gone.contains("NoSuchCORSConfiguration"), "{gone}");
 
+    // Versioning with the awscli: two versions, each readable, listed newest first.
+    run_ok(aws(&running.s3).args([
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        "regional",
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]));
+    let mut version_ids = Vec::new();
+    for content in [&b"first"[..], b"second"] {
+        std::fs::write(&object, content).expect("write");
+        let put = stdout(&run_ok(aws(&running.s3).args([
+            "s3api",
+            "put-object",
+            "--bucket",
+            "regional",
+            "--key",
+            "versioned",
+            "--body",
+            object.to_str().expect("utf-8"),
+            "--query",
+            "VersionId",
+            "--output",
+            "text",
+        ])));
+        version_ids.push(put.trim().to_string());
+    }
+    let listed = stdout(&run_ok(aws(&running.s3).args([
+        "s3api",
+        "list-object-versions",
+        "--bucket",
+        "regional",
+        "--prefix",
+        "versioned",
+        "--query",
+        "Versions[].VersionId",
+        "--output",
+        "text",
+    ])));
+    assert_eq!(
+        listed.split_whitespace().collect::<Vec<_>>(),
+        [version_ids[1].as_str(), version_ids[0].as_str()],
+        "{listed}"
+    );
+    let first = dir.path().join("first");
+    run_ok(aws(&running.s3).args([
+        "s3api",
+        "get-object",
+        "--bucket",
+        "regional",
+        "--key",
+        "versioned",
+        "--version-id",
+        &version_ids[0],
+        first.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(std::fs::read(&first).expect("read"), b"first");
+
     let suite = stdout(&python_script_with(
         "access_suite.py",
         &running.s3,

@@ -104,6 +104,8 @@ def buckets():
     S3.delete_bucket(Bucket="to-delete")
     assert error_code(S3.head_bucket, Bucket="to-delete")[1] == 404
     assert error_code(S3.create_bucket, Bucket="Bad_Name")[1] == 400
+    # The space route's first path segment is never a bucket.
+    assert error_code(S3.create_bucket, Bucket="_zerog") == ("InvalidBucketName", 400)
 
 
 @test
@@ -1016,6 +1018,120 @@ def cors_rules_preflights_and_headers():
     assert error_code(S3.get_bucket_cors, Bucket="web") == ("NoSuchCORSConfiguration", 404)
     status, headers, _ = raw_request("GET", url, {"Origin": "https://app.example"})
     assert status == 200 and "access-control-allow-origin" not in headers, headers
+
+
+def space():
+    """The gateway's space accounting (GET /_zerog/space, signed with botocore's signer)."""
+    import json
+
+    url = f"{ENDPOINT}/_zerog/space"
+    headers, _ = sigv4_headers("GET", url, hashlib.sha256(b"").hexdigest(), {})
+    status, _, body = raw_request("GET", url, headers)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+@test
+def versioning():
+    S3.create_bucket(Bucket="versioned")
+    assert "Status" not in S3.get_bucket_versioning(Bucket="versioned")
+    put = S3.put_object(Bucket="versioned", Key="doc", Body=b"before")
+    assert "VersionId" not in put
+    S3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    assert S3.get_bucket_versioning(Bucket="versioned")["Status"] == "Enabled"
+    v1 = S3.put_object(Bucket="versioned", Key="doc", Body=b"one")["VersionId"]
+    v2 = S3.put_object(Bucket="versioned", Key="doc", Body=b"two")["VersionId"]
+    assert v1 and v2 and v1 != v2 and "null" not in (v1, v2)
+    got = S3.get_object(Bucket="versioned", Key="doc")
+    assert got["Body"].read() == b"two" and got["VersionId"] == v2
+    for version, body in [(v1, b"one"), (v2, b"two"), ("null", b"before")]:
+        got = S3.get_object(Bucket="versioned", Key="doc", VersionId=version)
+        assert got["Body"].read() == body and got["VersionId"] == version, version
+        assert S3.head_object(Bucket="versioned", Key="doc", VersionId=version)["ContentLength"] == len(body)
+    assert error_code(S3.get_object, Bucket="versioned", Key="doc", VersionId="0" * 16) == ("NoSuchVersion", 404)
+    assert error_code(S3.get_object, Bucket="versioned", Key="doc", VersionId="bogus")[0] == "InvalidArgument"
+    before = space()
+    deleted = S3.delete_object(Bucket="versioned", Key="doc")
+    marker = deleted["VersionId"]
+    assert deleted["DeleteMarker"] is True and marker not in (v1, v2)
+    try:
+        S3.get_object(Bucket="versioned", Key="doc")
+        raise AssertionError("a deleted key is 404")
+    except botocore.exceptions.ClientError as error:
+        headers = error.response["ResponseMetadata"]["HTTPHeaders"]
+        assert error.response["Error"]["Code"] == "NoSuchKey", error.response
+        assert headers["x-amz-delete-marker"] == "true" and headers["x-amz-version-id"] == marker, headers
+    assert error_code(S3.head_object, Bucket="versioned", Key="doc")[1] == 404
+    assert error_code(S3.get_object, Bucket="versioned", Key="doc", VersionId=marker) == ("MethodNotAllowed", 405)
+    assert "Contents" not in S3.list_objects_v2(Bucket="versioned")
+    # Versions are metadata: deleting the key made nothing dead.
+    assert space()["dead_files"] == before["dead_files"] and space()["versions"] == before["versions"] + 2
+    listing = S3.list_object_versions(Bucket="versioned")
+    assert [(m["VersionId"], m["IsLatest"]) for m in listing["DeleteMarkers"]] == [(marker, True)]
+    assert [(v["VersionId"], v["IsLatest"], v["Size"]) for v in listing["Versions"]] == [
+        (v2, False, 3), (v1, False, 3), ("null", False, 6)
+    ], listing["Versions"]
+    assert listing["Versions"][0]["ETag"] == f'"{hashlib.md5(b"two").hexdigest()}"'
+    # Page by page, one entry a page.
+    seen, key_marker, version_marker = [], None, None
+    while True:
+        markers = {"KeyMarker": key_marker, "VersionIdMarker": version_marker} if key_marker else {}
+        page = S3.list_object_versions(Bucket="versioned", MaxKeys=1, **markers)
+        seen += [v["VersionId"] for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if not page["IsTruncated"]:
+            break
+        key_marker, version_marker = page["NextKeyMarker"], page["NextVersionIdMarker"]
+    assert seen == [marker, v2, v1, "null"], seen
+    paginated = S3.get_paginator("list_object_versions").paginate(Bucket="versioned", PaginationConfig={"PageSize": 2})
+    assert sum(len(p.get("Versions", [])) + len(p.get("DeleteMarkers", [])) for p in paginated) == 4
+    # Deleting the marker brings the key back; deleting a version for good makes it dead.
+    S3.delete_object(Bucket="versioned", Key="doc", VersionId=marker)
+    assert S3.get_object(Bucket="versioned", Key="doc")["Body"].read() == b"two"
+    gone = S3.delete_object(Bucket="versioned", Key="doc", VersionId=v2)
+    assert gone["VersionId"] == v2 and "DeleteMarker" not in gone, gone
+    assert S3.get_object(Bucket="versioned", Key="doc")["VersionId"] == v1
+    after = space()
+    assert after["dead_files"] == before["dead_files"] + 1 and after["dead_bytes"] > before["dead_bytes"], (before, after)
+    # Copies from a version, multipart and DeleteObjects name versions too.
+    copied = S3.copy_object(Bucket="versioned", Key="copy", CopySource={"Bucket": "versioned", "Key": "doc", "VersionId": "null"})
+    assert copied["CopySourceVersionId"] == "null" and copied["VersionId"]
+    assert S3.get_object(Bucket="versioned", Key="copy")["Body"].read() == b"before"
+    upload = S3.create_multipart_upload(Bucket="versioned", Key="multi")["UploadId"]
+    part = S3.upload_part(Bucket="versioned", Key="multi", UploadId=upload, PartNumber=1, Body=b"part")
+    done = S3.complete_multipart_upload(
+        Bucket="versioned", Key="multi", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    )
+    assert done["VersionId"]
+    result = S3.delete_objects(
+        Bucket="versioned",
+        Delete={"Objects": [{"Key": "copy"}, {"Key": "multi", "VersionId": done["VersionId"]}]},
+    )
+    by_key = {d["Key"]: d for d in result["Deleted"]}
+    assert by_key["copy"]["DeleteMarker"] is True and by_key["copy"]["DeleteMarkerVersionId"], result
+    assert by_key["multi"]["VersionId"] == done["VersionId"] and "DeleteMarker" not in by_key["multi"], result
+    assert error_code(S3.head_object, Bucket="versioned", Key="multi")[1] == 404
+    # Suspended: writes are the null version, replacing the one there.
+    S3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Suspended"})
+    assert S3.get_bucket_versioning(Bucket="versioned")["Status"] == "Suspended"
+    S3.put_object(Bucket="versioned", Key="doc", Body=b"suspended")
+    got = S3.get_object(Bucket="versioned", Key="doc")
+    assert got["Body"].read() == b"suspended" and got["VersionId"] == "null"
+    ids = [v["VersionId"] for v in S3.list_object_versions(Bucket="versioned", Prefix="doc")["Versions"]]
+    assert ids == ["null", v1], ids
+    assert error_code(
+        S3.put_bucket_versioning, Bucket="versioned", VersioningConfiguration={"Status": "Sometimes"}
+    )[1] == 400
+    # Versions and markers keep the bucket; removing them all lets it go.
+    assert error_code(S3.delete_bucket, Bucket="versioned") == ("BucketNotEmpty", 409)
+    while True:
+        page = S3.list_object_versions(Bucket="versioned")
+        entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if not entries:
+            break
+        S3.delete_objects(
+            Bucket="versioned", Delete={"Objects": [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]}
+        )
+    S3.delete_bucket(Bucket="versioned")
 
 
 @test

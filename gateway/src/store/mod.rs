@@ -8,6 +8,8 @@ use crate::acl::Acl;
 use crate::cors::CorsRule;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+
+mod versions;
 use kvstore::redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
@@ -18,6 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use types::H256;
+pub use versions::{Deleted, NULL_VERSION, Version, VersionListed, VersionRef, Versioning};
+use versions::{VERSIONS, install};
 
 /// Bumped when a record's meaning changes, with a step that converts the records; a store
 /// newer than this build is refused. 2: buckets have an owner (and ACL, policy, CORS rules,
@@ -68,6 +72,13 @@ pub struct ObjectRecord {
     /// `None`: private.
     #[serde(default)]
     pub acl: Option<Acl>,
+    /// `None`: the null version (an object written while versioning was not enabled).
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// The versioned write that made this version (orders a key's versions); 0 for an object
+    /// written while versioning was never enabled.
+    #[serde(default)]
+    pub seq: u64,
     /// Part sizes of a multipart upload (empty otherwise).
     pub part_sizes: Vec<u64>,
     /// The checksums of each part of a multipart upload, as uploaded (empty otherwise, and for
@@ -94,6 +105,8 @@ pub struct BucketRecord {
     /// The CORS rules (checked by `cors::rules_of` before they are stored).
     #[serde(default)]
     pub cors: Option<Vec<CorsRule>>,
+    #[serde(default)]
+    pub versioning: Versioning,
 }
 
 /// A bucket's PublicAccessBlock configuration.
@@ -118,6 +131,7 @@ impl BucketRecord {
             policy: None,
             public_access_block: None,
             cors: None,
+            versioning: Versioning::Unversioned,
         }
     }
 
@@ -205,7 +219,10 @@ pub struct SpaceStats {
     pub dead_bytes: u64,
     pub dead_files: u64,
     pub buckets: u64,
+    /// Current objects.
     pub objects: u64,
+    /// Noncurrent versions and delete markers of versioned buckets.
+    pub versions: u64,
     pub uploads: u64,
 }
 
@@ -268,6 +285,7 @@ impl Store {
                 kvstore::Table::new(FILES),
                 kvstore::Table::new(UPLOADS),
                 kvstore::Table::new(PARTS),
+                kvstore::Table::new(VERSIONS),
             ],
         )?;
         let txn = db.begin_write()?;
@@ -288,6 +306,7 @@ impl Store {
             txn.open_table(FILES)?;
             txn.open_table(UPLOADS)?;
             txn.open_table(PARTS)?;
+            txn.open_table(VERSIONS)?;
         }
         txn.commit()?;
         let buckets = {
@@ -386,14 +405,17 @@ impl Store {
         })
     }
 
-    /// Changes an object's record in place (its ACL) with `change`, which sees its bucket's
-    /// record and may refuse; nothing else about the object changes.
+    /// Changes a version's record in place (its ACL) with `change`, which sees its bucket's
+    /// record and may refuse; nothing else about the object changes. `version`: `None` for
+    /// the current object.
     pub fn update_object(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         change: impl FnOnce(&BucketRecord, &mut ObjectRecord) -> Result<()>,
     ) -> Result<()> {
+        let version = version.map(VersionRef::parse).transpose()?;
         let txn = self.db.begin_write()?;
         {
             let bucket_record: BucketRecord = match txn.open_table(BUCKETS)?.get(bucket)? {
@@ -401,17 +423,55 @@ impl Store {
                 None => return Err(no_bucket(bucket)),
             };
             let mut objects = txn.open_table(OBJECTS)?;
-            let mut record: ObjectRecord = match objects.get((bucket, key))? {
-                Some(value) => decode(value.value(), "object")?,
-                None => {
-                    return Err(Error::NoSuchKey {
-                        bucket: bucket.to_string(),
-                        key: key.to_string(),
-                    });
-                }
+            let current: Option<ObjectRecord> = match objects.get((bucket, key))? {
+                Some(value) => Some(decode(value.value(), "object")?),
+                None => None,
             };
-            change(&bucket_record, &mut record)?;
-            objects.insert((bucket, key), encode(&record).as_slice())?;
+            let missing = || Error::NoSuchKey {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            };
+            match version {
+                None => {
+                    let mut record = current.ok_or_else(missing)?;
+                    change(&bucket_record, &mut record)?;
+                    objects.insert((bucket, key), encode(&record).as_slice())?;
+                }
+                Some(version) => {
+                    let mut older = txn.open_table(VERSIONS)?;
+                    let mut found = Vec::new();
+                    for entry in older.range((bucket, key, 0)..=(bucket, key, u64::MAX))? {
+                        let (name, value) = entry?;
+                        found.push((name.value().2, decode(value.value(), "version")?));
+                    }
+                    match versions::locate(current, found, version) {
+                        Some(versions::Located::Current(mut record)) => {
+                            change(&bucket_record, &mut record)?;
+                            objects.insert((bucket, key), encode(&*record).as_slice())?;
+                        }
+                        Some(versions::Located::Older {
+                            table_seq,
+                            version: Version::Object(mut record),
+                        }) => {
+                            change(&bucket_record, &mut record)?;
+                            older.insert(
+                                (bucket, key, table_seq),
+                                encode(&Version::Object(record)).as_slice(),
+                            )?;
+                        }
+                        Some(versions::Located::Older { .. }) => {
+                            return Err(Error::InvalidRequest {
+                                detail: "the version named is a delete marker".into(),
+                            });
+                        }
+                        None => {
+                            return Err(Error::NoSuchVersion {
+                                key: key.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
         }
         txn.commit()?;
         Ok(())
@@ -432,7 +492,14 @@ impl Store {
                 .next()
                 .transpose()?
                 .is_some_and(|(key, _)| key.value().0 == bucket);
-            if has_objects {
+            // Versions and delete markers are objects too, as S3 counts them.
+            let has_versions = txn
+                .open_table(VERSIONS)?
+                .range((bucket, "", 0)..)?
+                .next()
+                .transpose()?
+                .is_some_and(|(key, _)| key.value().0 == bucket);
+            if has_objects || has_versions {
                 return Err(Error::BucketNotEmpty {
                     bucket: bucket.to_string(),
                 });
@@ -475,67 +542,51 @@ impl Store {
         Ok(out)
     }
 
+    /// The current object of `key` (see [`Store::object_version`]).
     pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
-        let txn = self.db.begin_read()?;
-        if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-            return Err(no_bucket(bucket));
-        }
-        let objects = txn.open_table(OBJECTS)?;
-        let record = objects
-            .get((bucket, key))?
-            .ok_or_else(|| Error::NoSuchKey {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-            })?;
-        decode(record.value(), "object")
+        self.object_version(bucket, key, None)
     }
 
-    /// Writes (or overwrites) an object; the pieces of a replaced object lose their reference.
-    /// `new_files` are files uploaded for this object (their accounting starts here).
+    /// Writes an object: in an unversioned bucket it replaces the current one (whose pieces
+    /// lose their reference), in a versioned one it becomes the newest version. Returns its
+    /// version id (`None` for a null version).
     pub fn put_object(
         &self,
         bucket: &str,
         key: &str,
         record: &ObjectRecord,
         condition: &WriteCondition,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let txn = self.db.begin_write()?;
-        {
-            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-                return Err(no_bucket(bucket));
-            }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let old: Option<ObjectRecord> = match objects.get((bucket, key))? {
+        let version_id = {
+            let versioning = versions::versioning_of(&txn, bucket)?;
+            let old: Option<ObjectRecord> = match txn.open_table(OBJECTS)?.get((bucket, key))? {
                 Some(value) => Some(decode(value.value(), "object")?),
                 None => None,
             };
             check_condition(old.as_ref(), condition)?;
-            objects.insert((bucket, key), encode(record).as_slice())?;
-            adjust_refs(&txn, &record.pieces, 1)?;
-            if let Some(old) = old {
-                adjust_refs(&txn, &old.pieces, -1)?;
-            }
-        }
+            install(&txn, bucket, key, record, versioning)?
+        };
         txn.commit()?;
-        Ok(())
+        Ok(version_id)
     }
 
-    /// Deletes an object; deleting a missing key is not an error (S3 semantics).
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+    /// Deletes an object (`version`: `None`) or one version of it for good; deleting a missing
+    /// key or version is not an error (S3 semantics). In a versioned bucket a delete without a
+    /// version makes a delete marker, owned by `owner`.
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        owner: Option<&str>,
+        now_ms: u64,
+    ) -> Result<Deleted> {
+        let version = version.map(VersionRef::parse).transpose()?;
         let txn = self.db.begin_write()?;
-        {
-            if txn.open_table(BUCKETS)?.get(bucket)?.is_none() {
-                return Err(no_bucket(bucket));
-            }
-            let mut objects = txn.open_table(OBJECTS)?;
-            let old = objects.remove((bucket, key))?;
-            if let Some(old) = old {
-                let old: ObjectRecord = decode(old.value(), "object")?;
-                adjust_refs(&txn, &old.pieces, -1)?;
-            }
-        }
+        let deleted = versions::delete(&txn, bucket, key, version, owner, now_ms)?;
         txn.commit()?;
-        Ok(())
+        Ok(deleted)
     }
 
     /// Keys of `bucket` starting with `prefix`, strictly after `after` (and, when
@@ -708,40 +759,30 @@ impl Store {
         upload_id: &str,
         record: &ObjectRecord,
         condition: &WriteCondition,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let txn = self.db.begin_write()?;
-        {
+        let version_id = {
             let mut uploads = txn.open_table(UPLOADS)?;
             let upload: UploadRecord = match uploads.remove(upload_id)? {
                 Some(value) => decode(value.value(), "upload")?,
                 None => return Err(no_upload(upload_id)),
             };
-            if txn
-                .open_table(BUCKETS)?
-                .get(upload.bucket.as_str())?
-                .is_none()
-            {
-                return Err(no_bucket(&upload.bucket));
-            }
+            let versioning = versions::versioning_of(&txn, &upload.bucket)?;
             let removed = remove_parts(&txn, upload_id)?;
-            let mut objects = txn.open_table(OBJECTS)?;
             let key = (upload.bucket.as_str(), upload.key.as_str());
-            let old: Option<ObjectRecord> = match objects.get(key)? {
+            let old: Option<ObjectRecord> = match txn.open_table(OBJECTS)?.get(key)? {
                 Some(value) => Some(decode(value.value(), "object")?),
                 None => None,
             };
             check_condition(old.as_ref(), condition)?;
-            objects.insert(key, encode(record).as_slice())?;
-            adjust_refs(&txn, &record.pieces, 1)?;
+            let version_id = install(&txn, key.0, key.1, record, versioning)?;
             for part in removed {
                 adjust_refs(&txn, &part.pieces, -1)?;
             }
-            if let Some(old) = old {
-                adjust_refs(&txn, &old.pieces, -1)?;
-            }
-        }
+            version_id
+        };
         txn.commit()?;
-        Ok(())
+        Ok(version_id)
     }
 
     pub fn abort_upload(&self, upload_id: &str) -> Result<()> {
@@ -774,6 +815,7 @@ impl Store {
         }
         stats.buckets = txn.open_table(BUCKETS)?.len()?;
         stats.objects = txn.open_table(OBJECTS)?.len()?;
+        stats.versions = txn.open_table(VERSIONS)?.len()?;
         stats.uploads = txn.open_table(UPLOADS)?.len()?;
         Ok(stats)
     }
@@ -880,10 +922,10 @@ fn no_upload(upload_id: &str) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record(pieces: Vec<Piece>) -> ObjectRecord {
+    pub(crate) fn record(pieces: Vec<Piece>) -> ObjectRecord {
         ObjectRecord {
             size_bytes: pieces.iter().map(|p| p.length).sum(),
             etag: "e".into(),
@@ -894,13 +936,15 @@ mod tests {
             checksums: Checksums::default(),
             owner: None,
             acl: None,
+            version_id: None,
+            seq: 0,
             part_sizes: Vec::new(),
             part_checksums: Vec::new(),
             pieces,
         }
     }
 
-    fn piece(byte: u8, size: u64) -> Piece {
+    pub(crate) fn piece(byte: u8, size: u64) -> Piece {
         Piece {
             root: H256([byte; 32]),
             tx_seq: u64::from(byte),
@@ -954,7 +998,9 @@ mod tests {
             .expect("overwrite");
         let space = store.space().expect("space");
         assert_eq!((space.stored_bytes, space.dead_bytes), (150, 0));
-        store.delete_object("b", "copy").expect("delete");
+        store
+            .delete_object("b", "copy", None, None, 0)
+            .expect("delete");
         let space = store.space().expect("space");
         assert_eq!(
             (space.stored_bytes, space.dead_bytes, space.dead_files),
@@ -964,7 +1010,9 @@ mod tests {
             store.delete_bucket("b"),
             Err(Error::BucketNotEmpty { .. })
         ));
-        store.delete_object("b", "k").expect("delete");
+        store
+            .delete_object("b", "k", None, None, 0)
+            .expect("delete");
         store.delete_bucket("b").expect("empty bucket deletes");
     }
 
@@ -1006,7 +1054,9 @@ mod tests {
             store.delete_bucket("b"),
             Err(Error::BucketNotEmpty { .. })
         ));
-        store.delete_object("b", "k").expect("delete");
+        store
+            .delete_object("b", "k", None, None, 0)
+            .expect("delete");
         assert_eq!(store.delete_bucket("b").expect("deleted"), 1);
         assert!(store.cached_bucket("b").is_none());
         assert!(matches!(
