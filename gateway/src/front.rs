@@ -58,7 +58,7 @@ fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 
 /// Query parameters that make a PUT of an object path something other than an upload of its
 /// body (they carry an XML document, which s3s reads whole and needs the length of).
-const BODY_SUBRESOURCES: [&str; 5] = ["acl", "tagging", "retention", "legal-hold", "torrent"];
+const BODY_SUBRESOURCES: [&str; 4] = ["acl", "tagging", "retention", "legal-hold"];
 
 /// s3s refuses an `UNSIGNED-PAYLOAD` body without a Content-Length (411), though S3 takes it
 /// with chunked transfer encoding, as it takes the streaming modes. For an object upload

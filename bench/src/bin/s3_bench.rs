@@ -9,7 +9,8 @@
 //! ```
 //! The node binary is taken from beside this one and started in a fresh folder under `--dir`.
 //! The S3 side signs every request with SigV4 (presigned query strings from `rusty-s3`, sent
-//! with `reqwest`) and holds GET bodies in memory; the direct side uploads from memory and
+//! with `reqwest`), to a bucket with a policy and an ACL that every request's access check
+//! evaluates, and holds GET bodies in memory; the direct side uploads from memory and
 //! downloads to a file that it syncs, as `zerog download` does. Operations run one at a time,
 //! gateway and direct alternating (which goes first alternates too), each object with distinct
 //! random bytes (the gateway and the node skip bytes they already hold); every object is read
@@ -141,6 +142,36 @@ impl S3 {
             .sign(PRESIGN_VALIDITY);
         let response = self.http.put(url).send().await?;
         check(response, "CreateBucket").await?;
+        Ok(())
+    }
+
+    /// Gives the bucket a policy of three statements and a bucket ACL, so that the access
+    /// check of every request evaluates a policy as a production bucket's would (a Deny is
+    /// looked for before the owner's rights apply); the benchmark's keys match none of the
+    /// statements' prefixes but the last, which names its user.
+    async fn protect_bucket(&self, user: &str) -> anyhow::Result<()> {
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[
+                {{"Sid":"keep","Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::{BUCKET}/keep/*"}},
+                {{"Sid":"public","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{BUCKET}/public/*"}},
+                {{"Sid":"owner","Effect":"Allow","Principal":{{"AWS":"{user}"}},"Action":"s3:*","Resource":["arn:aws:s3:::{BUCKET}","arn:aws:s3:::{BUCKET}/*"]}}
+            ]}}"#
+        );
+        let mut action = self.bucket.put_object(Some(&self.credentials), "");
+        action.query_mut().insert("policy", "");
+        let url = action.sign(PRESIGN_VALIDITY);
+        let response = self.http.put(url).body(policy).send().await?;
+        check(response, "PutBucketPolicy").await?;
+        let mut action = self.bucket.put_object(Some(&self.credentials), "");
+        action.query_mut().insert("acl", "");
+        let url = action.sign(PRESIGN_VALIDITY);
+        let response = self
+            .http
+            .put(url)
+            .header("x-amz-acl", "authenticated-read")
+            .send()
+            .await?;
+        check(response, "PutBucketAcl").await?;
         Ok(())
     }
 
@@ -338,6 +369,7 @@ async fn bench(args: &Args, folder: &Path, run_seed: u64) -> anyhow::Result<()> 
         credentials: Credentials::new(&node.keys.access, &node.keys.secret),
     };
     s3.create_bucket().await?;
+    s3.protect_bucket(&node.keys.access).await?;
     let direct = client::Client::new(&node.rpc_url)?;
     let payer = client::Payer::from_hex(chain_lite::DEV_ACCOUNTS[0].private_key)?;
     let run = Run {
