@@ -29,6 +29,9 @@ pub enum Error {
         key: String,
         marker_version_id: String,
     },
+    /// `?torrent` of an object: S3 serves no torrent of it, and answers 404 NoSuchKey.
+    #[error("no torrent is served for object {key:?} in bucket {bucket}")]
+    NoTorrent { bucket: String, key: String },
     #[error("the version of {key:?} you named does not exist")]
     NoSuchVersion { key: String },
     /// A GET or HEAD of a delete marker by its version id: 405.
@@ -133,7 +136,9 @@ impl Error {
             Error::BucketAlreadyExists { .. } => S3ErrorCode::BucketAlreadyExists,
             Error::BucketNotEmpty { .. } => S3ErrorCode::BucketNotEmpty,
             Error::InvalidBucketName { .. } => S3ErrorCode::InvalidBucketName,
-            Error::NoSuchKey { .. } | Error::KeyDeleted { .. } => S3ErrorCode::NoSuchKey,
+            Error::NoSuchKey { .. } | Error::KeyDeleted { .. } | Error::NoTorrent { .. } => {
+                S3ErrorCode::NoSuchKey
+            }
             Error::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
             Error::DeleteMarkerVersion { .. } => S3ErrorCode::MethodNotAllowed,
             Error::KeyTooLong { .. } => S3ErrorCode::KeyTooLongError,

@@ -227,6 +227,13 @@ impl FormUpload {
                 }
             }
             form.check_policy(&prefix, &self.bucket)?;
+            // s3s reads no `tagging` field; tags the gateway does not keep are refused, as
+            // they are on every other object write.
+            if form.value(&prefix, "tagging").is_some() {
+                return Err(Error::NotImplemented {
+                    what: "object tagging (the form's tagging field)".into(),
+                });
+            }
         }
         Ok(Prefixed::with(prefix, body))
     }

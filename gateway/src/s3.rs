@@ -1042,6 +1042,8 @@ struct PutRequest {
     /// Whether the handler decides the writer's access (a form upload, whose key is in the
     /// body); PutObject's was decided before the handler.
     authorize: bool,
+    /// What the request asks for that the gateway does not keep (refused before the body).
+    unkept: Result<()>,
 }
 
 impl PutRequest {
@@ -1088,6 +1090,42 @@ pub(crate) fn bucket_grants<'a>(
 }
 
 /// A [`PutRequest`] taken out of a `PutObjectInput` or a `PostObjectInput`.
+/// Object writes that ask for what the gateway does not keep are refused, not half done: a
+/// client told its object was written with tags, a retention lock or its own encryption key
+/// would rely on them. Tags and Object Lock are not stored; SSE-C would claim an encryption
+/// the bytes on the network never get.
+fn refuse_unkept_write_settings(
+    tagging: bool,
+    object_lock: bool,
+    sse_customer: bool,
+) -> Result<()> {
+    let what = if tagging {
+        "object tagging (x-amz-tagging)"
+    } else if object_lock {
+        "Object Lock (x-amz-object-lock-*)"
+    } else if sse_customer {
+        "server-side encryption with customer keys (x-amz-server-side-encryption-customer-*)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::NotImplemented { what: what.into() })
+}
+
+/// [`refuse_unkept_write_settings`] for an object write's input (PutObject, a form upload,
+/// CopyObject, CreateMultipartUpload: the fields are named alike).
+macro_rules! refuse_unkept_write_settings {
+    ($input:expr) => {{
+        let input = &$input;
+        refuse_unkept_write_settings(
+            input.tagging.is_some(),
+            input.object_lock_mode.is_some()
+                || input.object_lock_retain_until_date.is_some()
+                || input.object_lock_legal_hold_status.is_some(),
+            input.sse_customer_algorithm.is_some(),
+        )
+    }};
+}
+
 macro_rules! put_request {
     ($input:expr) => {{
         let input = &mut $input;
@@ -1120,6 +1158,7 @@ macro_rules! put_request {
             grant_read_acp: input.grant_read_acp.take(),
             grant_write_acp: input.grant_write_acp.take(),
             authorize: false,
+            unkept: refuse_unkept_write_settings!(input),
         }
     }};
 }
@@ -1176,7 +1215,9 @@ impl Gateway {
     ) -> S3Result<Written> {
         let mut body = put.body.take();
         let user = requester(request);
+        let unkept = std::mem::replace(&mut put.unkept, Ok(()));
         let (metadata, condition, acl) = refuse_before_body(&mut body, async {
+            unkept?;
             self.check_key(&put.key)?;
             if put.authorize {
                 self.authorize(
@@ -1262,6 +1303,13 @@ impl S3 for Gateway {
             detail: "Access Denied".into(),
         })?;
         let input = req.input;
+        if input.object_lock_enabled_for_bucket == Some(true) {
+            // A bucket created for Object Lock promises retention the gateway does not keep.
+            return Err(Error::NotImplemented {
+                what: "Object Lock (x-amz-bucket-object-lock-enabled)".into(),
+            }
+            .into());
+        }
         if !s3s::path::check_bucket_name(&input.bucket) {
             return Err(Error::InvalidBucketName {
                 bucket: input.bucket,
@@ -1666,9 +1714,9 @@ impl S3 for Gateway {
         let input = req.input;
         self.object_for(user.as_deref(), &input.bucket, &input.key, None, check)
             .await?;
-        Err(Error::NoSuchKey {
+        Err(Error::NoTorrent {
             bucket: input.bucket,
-            key: format!("{} (no torrent is served for it)", input.key),
+            key: input.key,
         }
         .into())
     }
@@ -1777,6 +1825,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
         let user = requester(&req);
         let input = req.input;
+        refuse_unkept_write_settings!(input)?;
         self.check_key(&input.key)?;
         let (source_bucket, source_key, source_version) = copy_source(&input.copy_source)?;
         let source = self
@@ -2003,6 +2052,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
         let user = requester(&req);
         let input = req.input;
+        refuse_unkept_write_settings!(input)?;
         self.check_key(&input.key)?;
         let metadata = self.check_metadata(&input.metadata)?;
         let bucket_record = self.require_bucket(&input.bucket).await?;

@@ -1157,11 +1157,67 @@ def anonymous_and_wrong_keys_are_denied():
 
 @test
 def unsupported_operations_answer_not_implemented():
-    assert error_code(S3.get_bucket_lifecycle_configuration, Bucket="alpha") == ("NotImplemented", 501)
-    assert error_code(S3.put_object_tagging, Bucket="alpha", Key="source", Tagging={"TagSet": []}) == (
-        "NotImplemented",
-        501,
+    """What docs/gateway.md lists as NotImplemented answers 501, and a write asking for what
+    the gateway does not keep (tags, Object Lock, customer encryption keys) is refused whole."""
+    bucket = {"Bucket": "alpha"}
+    obj = {"Bucket": "alpha", "Key": "source"}
+    calls = [
+        (S3.get_bucket_lifecycle_configuration, bucket),
+        (S3.put_bucket_lifecycle_configuration, {**bucket, "LifecycleConfiguration": {"Rules": [
+            {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
+        ]}}),
+        (S3.get_bucket_tagging, bucket),
+        (S3.put_bucket_tagging, {**bucket, "Tagging": {"TagSet": []}}),
+        (S3.get_object_tagging, obj),
+        (S3.put_object_tagging, {**obj, "Tagging": {"TagSet": []}}),
+        (S3.delete_object_tagging, obj),
+        (S3.get_object_lock_configuration, bucket),
+        (S3.get_object_retention, obj),
+        (S3.get_object_legal_hold, obj),
+        (S3.get_bucket_encryption, bucket),
+        (S3.get_bucket_website, bucket),
+        (S3.get_bucket_replication, bucket),
+        (S3.get_bucket_logging, bucket),
+        (S3.get_bucket_notification_configuration, bucket),
+        (S3.get_bucket_ownership_controls, bucket),
+        (S3.get_bucket_accelerate_configuration, bucket),
+        (S3.get_bucket_request_payment, bucket),
+        (S3.list_bucket_analytics_configurations, bucket),
+        (S3.list_bucket_inventory_configurations, bucket),
+        (S3.list_bucket_metrics_configurations, bucket),
+        (S3.list_bucket_intelligent_tiering_configurations, bucket),
+        (S3.restore_object, {**obj, "RestoreRequest": {"Days": 1}}),
+        (S3.select_object_content, {**obj, "Expression": "select * from s3object", "ExpressionType": "SQL",
+                                    "InputSerialization": {"CSV": {}}, "OutputSerialization": {"CSV": {}}}),
+        (S3.put_bucket_versioning, {**bucket, "MFA": "device 123456",
+                                    "VersioningConfiguration": {"Status": "Enabled", "MFADelete": "Enabled"}}),
+        (S3.put_bucket_acl, {**bucket, "ACL": "log-delivery-write"}),
+        (S3.put_object, {**obj, "Key": "aws-exec-read", "Body": b"x", "ACL": "aws-exec-read"}),
+        (S3.create_bucket, {"Bucket": "locked", "ObjectLockEnabledForBucket": True}),
+    ]
+    refused_writes = [
+        {"Tagging": "team=storage"},
+        {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": datetime.datetime(2031, 1, 1)},
+        {"ObjectLockLegalHoldStatus": "ON"},
+        {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32},
+    ]
+    for settings in refused_writes:
+        calls += [
+            (S3.put_object, {**obj, "Key": "unkept", "Body": b"x", **settings}),
+            (S3.copy_object, {**obj, "Key": "unkept", "CopySource": {"Bucket": "alpha", "Key": "source"}, **settings}),
+            (S3.create_multipart_upload, {**obj, "Key": "unkept", **settings}),
+        ]
+    for call, arguments in calls:
+        assert error_code(call, **arguments) == ("NotImplemented", 501), (call.__name__, arguments)
+    assert error_code(S3.head_object, Bucket="alpha", Key="unkept")[1] == 404
+    assert error_code(S3.head_bucket, Bucket="locked")[1] == 404
+    assert "Uploads" not in S3.list_multipart_uploads(Bucket="alpha", Prefix="unkept")
+    # A form upload's tagging field is refused too.
+    post = client(signature_version="s3v4").generate_presigned_post(
+        "alpha", "unkept", Fields={"tagging": "<Tagging/>"}, Conditions=[{"tagging": "<Tagging/>"}]
     )
+    status, _, body = form_post(post["url"], list(post["fields"].items()), "x", b"x")
+    assert status == 501 and b"NotImplemented" in body, (status, body)
 
 
 def main():
