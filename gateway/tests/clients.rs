@@ -1,7 +1,9 @@
-//! Real S3 clients against a real `zerog node --dev` with its built-in gateway: boto3 (the
-//! API surface, `clients/boto3_suite.py`), the awscli (high-level copy with a 64 MiB multipart
-//! upload, listing of 10 000 keys page by page), s3cmd and rclone; and durability: an object
-//! the gateway acknowledged survives kill -9 of the gateway and the node.
+//! Real S3 clients against a real `zerog node --dev` with its built-in gateway, or a
+//! standalone `zerog gateway` with several users: boto3 (the API surface,
+//! `clients/boto3_suite.py`; who may do what, `clients/access_suite.py`), the awscli
+//! (high-level copy with a 64 MiB multipart upload, `s3api` semantics, presigned expiry, ACLs,
+//! CORS and versions, listing of 10 000 keys page by page), s3cmd and rclone; and durability:
+//! an object the gateway acknowledged survives kill -9 of the gateway and the node.
 
 mod common;
 
@@ -116,7 +118,7 @@ fn awscli_copies_a_64_mib_multipart_object_and_small_files() {
         "presign",
         "s3://cli/tree/a b.txt",
     ])));
-    let body = reqwest_get(url.trim());
+    let body = http_get_ok(url.trim());
     assert_eq!(body, std::fs::read(tree.join("a b.txt")).expect("original"));
     // An upload left incomplete does not keep the bucket from the cleanup a client does
     // (every object it lists, then the bucket): it is aborted with the bucket.
@@ -156,17 +158,185 @@ fn awscli_copies_a_64_mib_multipart_object_and_small_files() {
     assert!(gone.contains("NoSuchBucket"), "{gone}");
 }
 
-/// A plain HTTP GET (for presigned URLs), through Python's standard library.
-fn reqwest_get(url: &str) -> Vec<u8> {
-    let output = run_ok(
-        Command::new(common::venv_bin("python"))
-            .args([
-                "-c",
-                "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())",
-                url,
-            ]),
+/// A plain HTTP GET (for presigned URLs), through Python's standard library: the status and
+/// the body, an error's included.
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    const SCRIPT: &str = "import sys, urllib.request, urllib.error
+try:
+    response = urllib.request.urlopen(sys.argv[1])
+    status, body = response.status, response.read()
+except urllib.error.HTTPError as error:
+    status, body = error.code, error.read()
+sys.stdout.buffer.write(b'%d\\n' % status + body)
+";
+    let output = run_ok(Command::new(common::venv_bin("python")).args(["-c", SCRIPT, url]));
+    let text = output.stdout;
+    let newline = text
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .expect("the status line");
+    let status = std::str::from_utf8(&text[..newline])
+        .expect("utf-8")
+        .parse()
+        .expect("a status");
+    (status, text[newline + 1..].to_vec())
+}
+
+/// The body of a GET that must answer 200.
+fn http_get_ok(url: &str) -> Vec<u8> {
+    let (status, body) = http_get(url);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    body
+}
+
+/// The awscli's `s3api` and `s3 presign` on what S3 tools rely on: `Expires` kept,
+/// GetObjectAttributes, `?torrent` 404, an empty page for `max-keys=0`, an empty Content-MD5
+/// refused, UploadPartCopy ranges checked, and presigned URLs' expiry (SigV2 as the awscli
+/// signs by default, SigV4 as configured).
+#[test]
+fn awscli_object_semantics_and_presigned_expiry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("node"));
+    let s3api = |args: &[&str]| {
+        let mut command = aws(&node.s3);
+        command.args(["s3api"]).args(args);
+        command
+    };
+    run_ok(aws(&node.s3).args(["s3", "mb", "s3://semantics"]));
+    let file = dir.path().join("object");
+    std::fs::write(&file, b"0123456789").expect("write");
+    let body = file.to_str().expect("utf-8");
+    run_ok(&mut s3api(&[
+        "put-object",
+        "--bucket",
+        "semantics",
+        "--key",
+        "k",
+        "--body",
+        body,
+        "--expires",
+        "2031-05-06T07:08:09Z",
+    ]));
+    let head = stdout(&run_ok(&mut s3api(&[
+        "head-object",
+        "--bucket",
+        "semantics",
+        "--key",
+        "k",
+    ])));
+    assert!(
+        head.contains("\"ExpiresString\": \"Tue, 06 May 2031 07:08:09 GMT\""),
+        "{head}"
     );
-    output.stdout
+    let attributes = stdout(&run_ok(&mut s3api(&[
+        "get-object-attributes",
+        "--bucket",
+        "semantics",
+        "--key",
+        "k",
+        "--object-attributes",
+        "ETag",
+        "ObjectSize",
+        "StorageClass",
+    ])));
+    assert!(
+        attributes.contains("\"ObjectSize\": 10")
+            && attributes.contains("\"StorageClass\": \"STANDARD\"")
+            && attributes.contains("781e5e245d69b566979b86e28d23f2c7"),
+        "{attributes}"
+    );
+    let torrent = run_fails(&mut s3api(&[
+        "get-object-torrent",
+        "--bucket",
+        "semantics",
+        "--key",
+        "k",
+        dir.path().join("torrent").to_str().expect("utf-8"),
+    ]));
+    assert!(torrent.contains("NoSuchKey"), "{torrent}");
+    for listing in ["list-objects", "list-objects-v2"] {
+        let page = stdout(&run_ok(&mut s3api(&[
+            listing,
+            "--bucket",
+            "semantics",
+            "--max-keys",
+            "0",
+            "--no-paginate",
+        ])));
+        assert!(
+            page.contains("\"IsTruncated\": false") && !page.contains("Contents"),
+            "{listing}: {page}"
+        );
+    }
+    let empty_md5 = run_fails(&mut s3api(&[
+        "put-object",
+        "--bucket",
+        "semantics",
+        "--key",
+        "empty-md5",
+        "--body",
+        body,
+        "--content-md5",
+        "",
+    ]));
+    assert!(empty_md5.contains("InvalidDigest"), "{empty_md5}");
+    let upload_id = stdout(&run_ok(&mut s3api(&[
+        "create-multipart-upload",
+        "--bucket",
+        "semantics",
+        "--key",
+        "copied",
+        "--query",
+        "UploadId",
+        "--output",
+        "text",
+    ])));
+    let past_the_end = run_fails(&mut s3api(&[
+        "upload-part-copy",
+        "--bucket",
+        "semantics",
+        "--key",
+        "copied",
+        "--upload-id",
+        upload_id.trim(),
+        "--part-number",
+        "1",
+        "--copy-source",
+        "semantics/k",
+        "--copy-source-range",
+        "bytes=0-10",
+    ]));
+    assert!(past_the_end.contains("InvalidRange"), "{past_the_end}");
+
+    // Presigned URLs: the awscli signs SigV2 (an absolute expiry) unless configured for SigV4.
+    let presign = |config: &str, expires_in: &str| {
+        let url = stdout(&run_ok(aws(&node.s3).env("AWS_CONFIG_FILE", config).args(
+            [
+                "s3",
+                "presign",
+                "s3://semantics/k",
+                "--expires-in",
+                expires_in,
+            ],
+        )));
+        http_get(url.trim())
+    };
+    let (status, answer) = presign("/dev/null", "-5");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        status == 403 && answer.contains("AccessDenied") && answer.contains("Request has expired"),
+        "{status} {answer}"
+    );
+    let sigv4 = dir.path().join("sigv4-config");
+    std::fs::write(&sigv4, "[default]\ns3 =\n  signature_version = s3v4\n").expect("config");
+    let sigv4 = sigv4.to_str().expect("utf-8");
+    let (status, answer) = presign(sigv4, "604801");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        status == 400 && answer.contains("AuthorizationQueryParametersError"),
+        "{status} {answer}"
+    );
+    assert_eq!(presign(sigv4, "604800"), (200, b"0123456789".to_vec()));
 }
 
 #[test]

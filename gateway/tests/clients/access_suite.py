@@ -179,6 +179,14 @@ def canned_acls_and_anonymous_requests():
     assert ALICE.get_object(Bucket="public-bucket", Key="forms/form.txt")["Body"].read() == b"form"
     assert ALICE.get_object_acl(Bucket="public-bucket", Key="anon")["Owner"]["ID"] == ALICE_ID
     ANONYMOUS.delete_object(Bucket="public-bucket", Key="anon")
+    # authenticated-read: any configured user lists the bucket, anonymous requests do not.
+    ALICE.put_bucket_acl(Bucket="public-bucket", ACL="authenticated-read")
+    assert ("Group", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ") in grants(
+        ALICE.get_bucket_acl(Bucket="public-bucket")
+    )
+    assert "open" in [o["Key"] for o in BOB.list_objects_v2(Bucket="public-bucket")["Contents"]]
+    denied(ANONYMOUS.list_objects_v2, Bucket="public-bucket")
+    denied(BOB.put_object, Bucket="public-bucket", Key="bob", Body=b"x")
     ALICE.put_bucket_acl(Bucket="public-bucket", ACL="private")
     status, _, body = form_post(f"{ENDPOINT}/public-bucket", [("key", "forms/again")], "f", b"form")
     assert status == 403 and b"AccessDenied" in body, (status, body)
@@ -238,6 +246,14 @@ def bucket_policies():
         assert code == ("MalformedPolicy", 400), (refused, code)
     assert error_code(ALICE.put_bucket_policy, Bucket="policed", Policy="{not json")[0] == "MalformedPolicy"
     assert error_code(ALICE.put_bucket_policy, Bucket="policed", Policy=json.dumps({"Statement": [statement] * 101}))[0] == "MalformedPolicy"
+    # At most 20 KiB: one byte more is refused, however it is spent.
+    padded = {"Id": "", "Statement": [statement]}
+    padded["Id"] = "x" * (20 * 1024 + 1 - len(json.dumps(padded)))
+    assert len(json.dumps(padded)) == 20 * 1024 + 1
+    assert error_code(ALICE.put_bucket_policy, Bucket="policed", Policy=json.dumps(padded)) == ("MalformedPolicy", 400)
+    padded["Id"] = padded["Id"][1:]
+    ALICE.put_bucket_policy(Bucket="policed", Policy=json.dumps(padded))
+    ALICE.put_bucket_policy(Bucket="policed", Policy=policy)
     assert json.loads(ALICE.get_bucket_policy(Bucket="policed")["Policy"]) == json.loads(policy)
     ALICE.delete_bucket_policy(Bucket="policed")
     assert error_code(ALICE.get_bucket_policy, Bucket="policed") == ("NoSuchBucketPolicy", 404)

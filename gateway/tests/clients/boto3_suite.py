@@ -1006,14 +1006,22 @@ def cors_rules_preflights_and_headers():
     with_origin.meta.events.register("before-sign.s3.GetObject", lambda request, **_: request.headers.add_header("Origin", "https://app.example"))
     got = with_origin.get_object(Bucket="web", Key="page")
     assert got["ResponseMetadata"]["HTTPHeaders"]["access-control-allow-origin"] == "https://app.example"
-    # Bad rules are refused whole.
+    # Bad rules are refused whole: an unknown method, two wildcards, more than 100 rules,
+    # more than 64 KiB of origins, methods and headers.
     for bad in [
         [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}],
         [{"AllowedOrigins": ["https://*.*.example"], "AllowedMethods": ["GET"]}],
         [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}] * 101,
+        [{"AllowedOrigins": [f"https://{'o' * 8000}.example"], "AllowedMethods": ["GET"]}] * 9,
     ]:
-        assert error_code(S3.put_bucket_cors, Bucket="web", CORSConfiguration={"CORSRules": bad})[1] == 400, bad
+        code = error_code(S3.put_bucket_cors, Bucket="web", CORSConfiguration={"CORSRules": bad})
+        assert code[1] == 400, (code, bad[0], len(bad))
     assert S3.get_bucket_cors(Bucket="web")["CORSRules"] == rules
+    # The limits themselves are allowed.
+    at_limits = [{"AllowedOrigins": [f"https://{'o' * 600}.example"], "AllowedMethods": ["GET"]}] * 100
+    S3.put_bucket_cors(Bucket="web", CORSConfiguration={"CORSRules": at_limits})
+    assert len(S3.get_bucket_cors(Bucket="web")["CORSRules"]) == 100
+    S3.put_bucket_cors(Bucket="web", CORSConfiguration={"CORSRules": rules})
     S3.delete_bucket_cors(Bucket="web")
     assert error_code(S3.get_bucket_cors, Bucket="web") == ("NoSuchCORSConfiguration", 404)
     status, headers, _ = raw_request("GET", url, {"Origin": "https://app.example"})
