@@ -137,6 +137,10 @@ pub struct NodeArgs {
     /// Data-plane shards (glommio executors); default one per core.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Which part of the flow this node stores, as 0G's `ID/NUM`: flow segment k iff
+    /// k mod NUM == ID (NUM a power of two). Recorded in the data folder; default everything.
+    #[arg(long, value_name = "ID/NUM", default_value = "0/1")]
+    pub shard_position: types::ShardConfig,
     /// Size of each pre-allocated extent file, in MiB.
     #[arg(long, default_value_t = 1024)]
     pub extent_mib: u64,

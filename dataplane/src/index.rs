@@ -29,13 +29,18 @@ use std::path::{Path, PathBuf};
 use types::{FlowSegmentIndex, H256, SegmentIndex, TxSeq};
 
 /// Version of the index's encoding; bump on any change to the tables or [`RecordEntry`].
-pub(crate) const INDEX_FORMAT_VERSION: u64 = 2;
-/// The format before the DA tables; it is read as version 2 with no DA shards.
+pub(crate) const INDEX_FORMAT_VERSION: u64 = 3;
+/// The format before segment proofs; it is read as version 3 with no proofs kept.
+const INDEX_FORMAT_VERSION_BEFORE_PROOFS: u64 = 2;
+/// The format before the DA tables; it is read as version 3 with no DA shards.
 const INDEX_FORMAT_VERSION_BEFORE_DA: u64 = 1;
 /// redb page cache per shard.
 const INDEX_CACHE_BYTES: usize = 64 << 20;
 
 const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+/// A segment's proof against its file root (`merkle::file::Proof::to_bytes`), kept by a node
+/// that holds only a shard of the flow: it cannot rebuild proofs from the other segments.
+const SEGMENT_PROOFS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segment_proofs");
 const EXTENT_ENDS: TableDefinition<u64, u64> = TableDefinition::new("extent_ends");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const DA_SHARDS: TableDefinition<([u8; 32], u32), &[u8]> = TableDefinition::new("da_shards");
@@ -252,7 +257,11 @@ impl ShardIndex {
             };
             match stored(META_FORMAT)? {
                 None => {}
-                Some(INDEX_FORMAT_VERSION | INDEX_FORMAT_VERSION_BEFORE_DA) => {
+                Some(
+                    INDEX_FORMAT_VERSION
+                    | INDEX_FORMAT_VERSION_BEFORE_PROOFS
+                    | INDEX_FORMAT_VERSION_BEFORE_DA,
+                ) => {
                     let stored_shard = stored(META_SHARD)?.unwrap_or(u64::MAX);
                     let stored_shards = stored(META_SHARDS)?.unwrap_or(u64::MAX);
                     if (stored_shard, stored_shards) != (shard, shards) {
@@ -293,6 +302,8 @@ impl ShardIndex {
             }
             txn.open_table(SEGMENTS)
                 .map_err(|error| index.error("open segments", error))?;
+            txn.open_table(SEGMENT_PROOFS)
+                .map_err(|error| index.error("open segment proofs", error))?;
             txn.open_table(DA_SHARDS)
                 .map_err(|error| index.error("open DA shards", error))?;
             txn.open_table(DA_EXPIRY)
@@ -379,11 +390,27 @@ impl ShardIndex {
             .collect()
     }
 
+    /// The proof kept for a segment, if this shard keeps proofs and holds the segment.
+    pub(crate) fn proof(&self, key: SegmentKey) -> Result<Option<Vec<u8>>, DataPlaneError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|error| self.error("begin read", error))?;
+        let table = txn
+            .open_table(SEGMENT_PROOFS)
+            .map_err(|error| self.error("open segment proofs", error))?;
+        Ok(table
+            .get(raw_key(key))
+            .map_err(|error| self.error("read segment proof", error))?
+            .map(|value| value.value().to_vec()))
+    }
+
     /// Commits the entries of one batch (segments and DA shards), the new committed ends of the
     /// extents they touched and the new totals, durably, in one transaction.
     pub(crate) fn commit(
         &self,
         entries: &[(SegmentKey, RecordEntry)],
+        proofs: &[(SegmentKey, Box<[u8]>)],
         da_entries: &[(DaKey, DaEntry)],
         extent_ends: &BTreeMap<u64, u64>,
         totals: &IndexTotals,
@@ -400,6 +427,16 @@ impl ShardIndex {
                 segments
                     .insert(raw_key(*key), entry.encode().as_slice())
                     .map_err(|error| self.error("insert segment", error))?;
+            }
+            if !proofs.is_empty() {
+                let mut table = txn
+                    .open_table(SEGMENT_PROOFS)
+                    .map_err(|error| self.error("open segment proofs", error))?;
+                for (key, proof) in proofs {
+                    table
+                        .insert(raw_key(*key), &**proof)
+                        .map_err(|error| self.error("insert segment proof", error))?;
+                }
             }
             if !da_entries.is_empty() {
                 let mut da_shards = txn
@@ -638,7 +675,7 @@ mod tests {
                 ..IndexTotals::default()
             };
             index
-                .commit(&[(key, entry(0, 0))], &[], &ends, &totals)
+                .commit(&[(key, entry(0, 0))], &[], &[], &ends, &totals)
                 .expect("commit");
             assert_eq!(
                 index.lookup_many(&[key]).expect("lookup"),
@@ -715,7 +752,7 @@ mod tests {
             let (index, _, totals) = open_file(&path, 0, 1).expect("create");
             assert_eq!(totals, IndexTotals::default());
             index
-                .commit(&[], &entries, &BTreeMap::from([(0, 32_768)]), &stored)
+                .commit(&[], &[], &entries, &BTreeMap::from([(0, 32_768)]), &stored)
                 .expect("commit");
             let found = index
                 .da_lookup_many(&[key(1, 1), key(9, 0)])
@@ -772,6 +809,7 @@ mod tests {
             index
                 .commit(
                     &[(key, entry(0, 0))],
+                    &[],
                     &[],
                     &BTreeMap::from([(0, 4096)]),
                     &totals,

@@ -104,8 +104,12 @@ const _: () = assert!(DEFAULT_RING_CAPACITY <= MAX_RING_CAPACITY);
 pub struct DataPlaneConfig {
     /// Root of all shard directories.
     pub data_dir: PathBuf,
-    /// Number of shards (executors); flow segment k goes to shard `k % shards`.
+    /// Number of shards (executors); the node's flow segment k goes to
+    /// [`shard_for`]`(k, position, shards)`.
     pub shards: usize,
+    /// The flow segments this node stores (0G's shard position; every segment by default).
+    /// A node that stores part of the flow also keeps each segment's proof.
+    pub position: types::ShardConfig,
     /// Size of each pre-allocated extent file: a multiple of 4096, at least one record.
     pub extent_bytes: u64,
     /// Limit on extent bytes for the whole data plane, split evenly between shards; `None`
@@ -133,6 +137,7 @@ impl DataPlaneConfig {
         DataPlaneConfig {
             data_dir: data_dir.into(),
             shards: cores.min(MAX_SHARDS),
+            position: types::ShardConfig::ALL,
             extent_bytes: DEFAULT_EXTENT_BYTES,
             max_disk_bytes: None,
             ring_capacity: DEFAULT_RING_CAPACITY,
@@ -224,6 +229,11 @@ pub enum Request {
     Stored {
         tx_seq: TxSeq,
     },
+    /// The proof kept with a stored segment (a node that holds part of the flow keeps them).
+    Proof {
+        tx_seq: TxSeq,
+        segment: SegmentIndex,
+    },
     Stats,
     /// Code `payload` into committed shards under `params`; any shard may be asked.
     DaEncode {
@@ -261,6 +271,8 @@ pub enum Response {
     Data(Vec<u8>),
     NotFound,
     Stored(Vec<(SegmentIndex, H256)>),
+    /// The kept proof, or `None` when the segment or its proof is not here.
+    Proof(Option<Box<Proof>>),
     Stats(ShardStats),
     /// IO failure (disk full included): nothing acknowledged.
     Failed(String),
@@ -390,10 +402,18 @@ pub enum DataPlaneError {
     },
 }
 
-/// The shard that owns `flow_segment` among `shards`.
-pub fn shard_for(flow_segment: FlowSegmentIndex, shards: usize) -> usize {
+/// The data-plane shard (core) that stores `flow_segment` on a node at `position` with
+/// `shards` cores: the node's own segments are numbered `k >> log2(num_shard)` (0, 1, 2, … in
+/// flow order) and dealt round robin, so every core gets its share whatever the position. A
+/// node that stores everything (`0/1`) routes `k mod shards`, as it always has.
+pub fn shard_for(
+    flow_segment: FlowSegmentIndex,
+    position: types::ShardConfig,
+    shards: usize,
+) -> usize {
     assert!(shards > 0, "a data plane has at least one shard");
-    (flow_segment.0 % shards as u64) as usize
+    let own_number = flow_segment.0 >> position.num_shard.trailing_zeros();
+    (own_number % shards as u64) as usize
 }
 
 struct ShardThread {
@@ -405,6 +425,7 @@ struct ShardThread {
 /// how they stopped.
 pub struct DataPlane {
     shards: Vec<ShardThread>,
+    position: types::ShardConfig,
     buffers: BufferReport,
 }
 
@@ -455,6 +476,7 @@ impl DataPlane {
 
         let mut data_plane = DataPlane {
             shards: Vec::new(),
+            position: config.position,
             buffers: BufferReport::new(desired, planned, budget, Vec::new(), None, None),
         };
         let mut clients = Vec::with_capacity(config.shards);
@@ -525,9 +547,9 @@ impl DataPlane {
         self.shards.len()
     }
 
-    /// The shard that owns `flow_segment`: `flow_segment % shards`.
+    /// The shard that owns `flow_segment` on this node: see [`shard_for`].
     pub fn shard_for(&self, flow_segment: FlowSegmentIndex) -> usize {
-        shard_for(flow_segment, self.shards.len())
+        shard_for(flow_segment, self.position, self.shards.len())
     }
 
     /// The shard that stores coded shard `index` of `blob`: see [`da_shard_for`].
@@ -614,6 +636,7 @@ fn start_shard<P: StorageProvider>(
         let settings = shard::ShardSettings {
             shard,
             shards: config.shards,
+            position: config.position,
             dir: config.data_dir.join(format!("shard-{shard}")),
             extent_bytes: config.extent_bytes,
             max_extents: config.max_extents_per_shard(),
@@ -722,10 +745,19 @@ mod tests {
 
     #[test]
     fn routing_is_modulo_shards() {
-        assert_eq!(shard_for(FlowSegmentIndex(0), 2), 0);
-        assert_eq!(shard_for(FlowSegmentIndex(7), 2), 1);
-        assert_eq!(shard_for(FlowSegmentIndex(7), 4), 3);
-        assert_eq!(shard_for(FlowSegmentIndex(u64::MAX), 1), 0);
+        let all = types::ShardConfig::ALL;
+        assert_eq!(shard_for(FlowSegmentIndex(0), all, 2), 0);
+        assert_eq!(shard_for(FlowSegmentIndex(7), all, 2), 1);
+        assert_eq!(shard_for(FlowSegmentIndex(7), all, 4), 3);
+        assert_eq!(shard_for(FlowSegmentIndex(u64::MAX), all, 1), 0);
+        // A node of shard 1/4 owns segments 1, 5, 9, 13, …: its two cores take turns, where
+        // `k mod 2` would put every one on core 1.
+        let quarter = types::ShardConfig::new(4, 1).expect("valid");
+        let cores: Vec<usize> = [1u64, 5, 9, 13]
+            .iter()
+            .map(|&k| shard_for(FlowSegmentIndex(k), quarter, 2))
+            .collect();
+        assert_eq!(cores, [0, 1, 0, 1]);
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub(crate) const POOL_BATCHES: usize = 2;
 pub(crate) struct ShardSettings {
     pub(crate) shard: usize,
     pub(crate) shards: usize,
+    /// The flow segments this node stores; the shard stores those routed to it.
+    pub(crate) position: types::ShardConfig,
     pub(crate) dir: PathBuf,
     pub(crate) extent_bytes: u64,
     pub(crate) max_extents: Option<u64>,
@@ -226,6 +228,8 @@ enum Stored {
 struct IssuedWrite<S: Storage> {
     request_id: u64,
     record: PendingRecord,
+    /// The segment's proof, kept in the index when the node holds only part of the flow.
+    proof: Option<Box<[u8]>>,
     record_bytes: u64,
     file: S::Extent,
     io: WriteTask<S>,
@@ -244,6 +248,7 @@ impl<S: Storage> StartedRecord<S> {
         IssuedWrite {
             request_id,
             record,
+            proof: None,
             record_bytes: self.record_bytes,
             file: self.file,
             io: self.io,
@@ -298,6 +303,7 @@ struct Counters {
 struct Shard<S: Storage> {
     id: usize,
     shards: usize,
+    position: types::ShardConfig,
     /// Where the shard's files are (extents, index), through `storage`.
     dir: PathBuf,
     storage: S,
@@ -364,6 +370,7 @@ impl<S: Storage> Shard<S> {
         let mut shard = Shard {
             id: settings.shard,
             shards: settings.shards,
+            position: settings.position,
             dir: settings.dir,
             storage,
             layout: ExtentLayout {
@@ -531,6 +538,16 @@ impl<S: Storage> Shard<S> {
                     Err(error) => self.failed(error.to_string()),
                 },
                 Request::Stats => Response::Stats(self.stats()),
+                Request::Proof { tx_seq, segment } => match self.index.proof((tx_seq, segment)) {
+                    Ok(None) => Response::Proof(None),
+                    Ok(Some(bytes)) => match merkle::file::Proof::from_bytes(&bytes) {
+                        Some(proof) => Response::Proof(Some(Box::new(proof))),
+                        None => self.failed(format!(
+                            "the kept proof of segment {segment} of tx {tx_seq} is corrupt"
+                        )),
+                    },
+                    Err(error) => self.failed(error.to_string()),
+                },
                 Request::DaPrune { now_unix_s } => self.da_prune(now_unix_s).await,
                 Request::Write(_)
                 | Request::Read { .. }
@@ -779,7 +796,12 @@ impl<S: Storage> Shard<S> {
                 segment_root,
             };
             self.in_flight.insert(RecordKey::Segment(key), Vec::new());
-            issued.push(started_write.issued(request_id, PendingRecord::Segment { key, entry }));
+            let mut issued_write =
+                started_write.issued(request_id, PendingRecord::Segment { key, entry });
+            if self.keeps_proofs() {
+                issued_write.proof = Some(write.proof.to_bytes().into_boxed_slice());
+            }
+            issued.push(issued_write);
             if self.needs_turn(turn) {
                 reactor_turn().await;
                 turn = Instant::now();
@@ -945,6 +967,7 @@ impl<S: Storage> Shard<S> {
             let mut outcomes = Vec::with_capacity(issued.len());
             let mut buffers = Vec::new();
             let mut written = Vec::with_capacity(issued.len());
+            let mut proofs = Vec::new();
             for write in issued {
                 let (result, buffer) = write.io.await;
                 if let Ok(buffer) = Rc::try_unwrap(buffer)
@@ -954,6 +977,11 @@ impl<S: Storage> Shard<S> {
                 }
                 let failure = match result {
                     Ok(bytes) if bytes as u64 == write.record_bytes => {
+                        if let (Some(proof), PendingRecord::Segment { key, .. }) =
+                            (write.proof, write.record)
+                        {
+                            proofs.push((key, proof));
+                        }
                         written.push((
                             write.request_id,
                             write.record,
@@ -1043,7 +1071,7 @@ impl<S: Storage> Shard<S> {
                 let commit_totals = totals.clone();
                 let result = glommio::executor()
                     .spawn_blocking(move || {
-                        index.commit(&entries, &da_entries, &commit_ends, &commit_totals)
+                        index.commit(&entries, &proofs, &da_entries, &commit_ends, &commit_totals)
                     })
                     .await;
                 match result {
@@ -1076,15 +1104,28 @@ impl<S: Storage> Shard<S> {
     }
 
     /// Routing is the control plane's invariant, not client input: a segment that reaches the
-    /// wrong shard means a bug upstream, and writing it here would hide it forever.
+    /// wrong shard, or a node that does not own it, means a bug upstream, and writing it here
+    /// would hide it forever.
     fn assert_owned(&self, flow_segment: FlowSegmentIndex) {
+        assert!(
+            self.position.owns(flow_segment),
+            "flow segment {flow_segment} reached a node that stores shard {}/{}",
+            self.position.shard_id,
+            self.position.num_shard
+        );
         assert_eq!(
-            crate::shard_for(flow_segment, self.shards),
+            crate::shard_for(flow_segment, self.position, self.shards),
             self.id,
             "flow segment {flow_segment} was routed to shard {} of {}",
             self.id,
             self.shards
         );
+    }
+
+    /// A node that holds only part of the flow keeps each segment's proof: it cannot rebuild
+    /// proofs from segment roots it never sees.
+    fn keeps_proofs(&self) -> bool {
+        self.position.num_shard > 1
     }
 
     /// DA routing is the control plane's invariant, like segment routing.

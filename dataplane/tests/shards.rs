@@ -390,6 +390,73 @@ fn two_shards_own_alternate_flow_segments() {
     plane.shutdown().expect("clean shutdown");
 }
 
+/// A node that stores shard 1/2 of the flow: its odd flow segments spread over both cores,
+/// each keeps its proof, and proofs survive a restart (the node cannot rebuild them from
+/// segment roots it never sees).
+#[test]
+fn a_node_of_half_the_flow_spreads_its_segments_and_keeps_their_proofs() {
+    let dir = data_dir();
+    let position = types::ShardConfig::new(2, 1).expect("valid");
+    let start = || {
+        DataPlane::start(DataPlaneConfig {
+            position,
+            ..config(dir.path(), 2)
+        })
+        .expect("start")
+    };
+    let (plane, mut clients) = start();
+    let file = TestFile::new(21, 8 * SEGMENT_BYTES);
+    // The file starts at flow segment 10: this node owns its segments 1, 3, 5, 7 (flow 11, 13,
+    // 15, 17), numbered 5, 6, 7, 8 among the node's own: cores 1, 0, 1, 0.
+    let owned: Vec<u64> = (0..8).filter(|segment| (10 + segment) % 2 == 1).collect();
+    let cores: Vec<usize> = owned
+        .iter()
+        .map(|segment| plane.shard_for(FlowSegmentIndex(10 + segment)))
+        .collect();
+    assert_eq!(cores, [1, 0, 1, 0]);
+    for &segment in &owned {
+        let core = plane.shard_for(FlowSegmentIndex(10 + segment));
+        assert_eq!(
+            call(&mut clients[core], file.write(segment, 10 + segment)),
+            Response::Written {
+                segment_root: file.segment_root(segment)
+            }
+        );
+    }
+    plane.shutdown().expect("clean shutdown");
+    let (plane, mut clients) = start();
+    for &segment in &owned {
+        let core = plane.shard_for(FlowSegmentIndex(10 + segment));
+        let proof = file.tree.proof(SegmentIndex(segment)).expect("in range");
+        assert_eq!(
+            call(
+                &mut clients[core],
+                Request::Proof {
+                    tx_seq: file.tx_seq,
+                    segment: SegmentIndex(segment)
+                }
+            ),
+            Response::Proof(Some(Box::new(proof)))
+        );
+        assert_eq!(
+            call(&mut clients[core], file.read(segment, 10 + segment)),
+            Response::Data(file.upload(segment))
+        );
+    }
+    // A segment it does not hold has no proof here.
+    assert_eq!(
+        call(
+            &mut clients[0],
+            Request::Proof {
+                tx_seq: file.tx_seq,
+                segment: SegmentIndex(0)
+            }
+        ),
+        Response::Proof(None)
+    );
+    plane.shutdown().expect("clean shutdown");
+}
+
 /// Whatever the machine grants, the report says what was measured: a registered shard's slab
 /// is pinned once per ring, the modes add up, and a charged limit was respected.
 fn assert_buffer_report_is_consistent(plane: &DataPlane) {

@@ -53,10 +53,10 @@ pub struct ShardedNode {
 }
 
 /// This node as an indexer entry.
-pub fn this_node(url: &str, now_unix: i64) -> ShardedNode {
+pub fn this_node(url: &str, config: ShardConfig, now_unix: i64) -> ShardedNode {
     ShardedNode {
         url: url.to_string(),
-        config: ShardConfig::ALL,
+        config,
         latency: 0,
         since: now_unix,
     }
@@ -64,8 +64,8 @@ pub fn this_node(url: &str, now_unix: i64) -> ShardedNode {
 
 /// `indexer_getShardedNodes`: `{trusted, discovered}`; the SDK selects upload nodes from
 /// `trusted` only.
-pub fn sharded_nodes(url: &str, now_unix: i64) -> Value {
-    json!({ "trusted": [this_node(url, now_unix)], "discovered": [] })
+pub fn sharded_nodes(url: &str, config: ShardConfig, now_unix: i64) -> Value {
+    json!({ "trusted": [this_node(url, config, now_unix)], "discovered": [] })
 }
 
 /// `indexer_getNodeLocations`: IP → location. A dev appliance knows no geography, so the one
@@ -89,9 +89,14 @@ pub fn node_locations(url: &str) -> Value {
 
 /// `indexer_getFileLocations`: the nodes that hold the whole file, or `null` when none does
 /// (0G's indexer lists a node only once the file is finalized there).
-pub fn file_locations(url: &str, now_unix: i64, finalized_here: bool) -> Value {
+pub fn file_locations(
+    url: &str,
+    config: ShardConfig,
+    now_unix: i64,
+    finalized_here: bool,
+) -> Value {
     if finalized_here {
-        json!([this_node(url, now_unix)])
+        json!([this_node(url, config, now_unix)])
     } else {
         Value::Null
     }
@@ -125,7 +130,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
     match method {
         "indexer_getShardedNodes" => {
             params.at_most(0)?;
-            Ok(sharded_nodes(public_url()?, now_unix()))
+            Ok(sharded_nodes(public_url()?, node.position, now_unix()))
         }
         "indexer_getNodeLocations" => {
             params.at_most(0)?;
@@ -135,7 +140,12 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
             params.at_most(1)?;
             let root: H256 = params.required(0, "root")?;
             let url = public_url()?;
-            Ok(file_locations(url, now_unix(), finalized_here(node, &root)))
+            Ok(file_locations(
+                url,
+                node.position,
+                now_unix(),
+                finalized_here(node, &root),
+            ))
         }
         _ => Err(RpcError::method_not_found(method)),
     }
@@ -147,7 +157,7 @@ mod tests {
 
     #[test]
     fn sharded_nodes_have_the_shape_the_sdk_reads() {
-        let value = sharded_nodes("http://127.0.0.1:5678", 1_700_000_000);
+        let value = sharded_nodes("http://127.0.0.1:5678", ShardConfig::ALL, 1_700_000_000);
         assert_eq!(
             value,
             json!({
@@ -164,9 +174,12 @@ mod tests {
 
     #[test]
     fn file_locations_list_this_node_only_once_finalized() {
-        assert_eq!(file_locations("http://h:1", 5, false), Value::Null);
         assert_eq!(
-            file_locations("http://h:1", 5, true),
+            file_locations("http://h:1", ShardConfig::ALL, 5, false),
+            Value::Null
+        );
+        assert_eq!(
+            file_locations("http://h:1", ShardConfig::ALL, 5, true),
             json!([{ "url": "http://h:1", "config": { "numShard": 1, "shardId": 0 },
                      "latency": 0, "since": 5 }])
         );

@@ -8,7 +8,7 @@ use crate::rpc::{Params, RpcError, to_value};
 use merkle::file::Proof;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use types::{H256, ShardConfig, TxSeq};
+use types::{H256, TxSeq};
 
 /// Most segments in one `zgs_uploadSegments*` call.
 pub const MAX_SEGMENTS_PER_CALL: usize = 64;
@@ -106,7 +106,7 @@ pub async fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<R
 async fn dispatch_value(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
     match method {
         "zgs_getStatus" => status(node),
-        "zgs_getShardConfig" => to_value(ShardConfig::ALL),
+        "zgs_getShardConfig" => to_value(node.position),
         "zgs_uploadSegment" => {
             params.at_most(1)?;
             let segment: SegmentWithProofJson = params.required(0, "segment")?;

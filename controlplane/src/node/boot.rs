@@ -31,6 +31,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     let index = Index::open(&args.data_dir.join("node.redb"))?;
     let loaded = index.load()?;
+    claim_shard_position(&index, args.shard_position, !loaded.files.is_empty())?;
     let runtime = client_runtime()?;
     let remote = match &args.chain_rpc {
         Some(url) => {
@@ -47,6 +48,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let remote = remote.map(|(chain, _)| chain);
     let config = dataplane::DataPlaneConfig {
         shards: shard_count,
+        position: args.shard_position,
         extent_bytes: args.extent_mib * 1024 * 1024,
         max_disk_bytes: args.max_disk_mib.map(|mib| mib * 1024 * 1024),
         ..dataplane::DataPlaneConfig::new(args.data_dir.join("shards"))
@@ -71,6 +73,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             shards,
             loaded.files,
             loaded.log_sync_next_block,
+            args.shard_position,
             compute_pool,
         ));
         node.metrics.publish_io_memory(&io_memory);
@@ -82,6 +85,48 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     drop(runtime);
     data_plane.shutdown().context("stopping the data plane")?;
     result
+}
+
+/// Meta keys of the shard position a data folder was made for.
+const META_SHARD_ID: &str = "shard_position_id";
+const META_NUM_SHARD: &str = "shard_position_num";
+
+/// Records the part of the flow a data folder stores, and refuses to open it for another: its
+/// segments and finalized files would not be the ones the new position promises.
+fn claim_shard_position(
+    index: &Index,
+    position: types::ShardConfig,
+    has_files: bool,
+) -> anyhow::Result<()> {
+    match (index.meta(META_SHARD_ID)?, index.meta(META_NUM_SHARD)?) {
+        (Some(shard_id), Some(num_shard)) => {
+            let stored = types::ShardConfig {
+                num_shard,
+                shard_id,
+            };
+            if stored != position {
+                bail!(
+                    "this data folder stores shard {stored} of the flow, not --shard-position \
+                     {position}: start it with --shard-position {stored}, or use another \
+                     --data-dir (a node that changes shard fills a new folder from its peers)"
+                );
+            }
+            Ok(())
+        }
+        _ => {
+            // Folders of earlier releases store everything; they are claimed as such only if
+            // asked for that.
+            if has_files && position != types::ShardConfig::ALL {
+                bail!(
+                    "this data folder stores the whole flow (shard 0/1), not --shard-position \
+                     {position}; use another --data-dir"
+                );
+            }
+            index.put_meta(META_SHARD_ID, position.shard_id)?;
+            index.put_meta(META_NUM_SHARD, position.num_shard)?;
+            Ok(())
+        }
+    }
 }
 
 /// The chain the data folder follows: the embedded dev chain replayed from its blocks, or a
@@ -178,6 +223,7 @@ fn print_ready(node: &Node, args: &NodeArgs, address: SocketAddr, shard_count: u
     println!("  metrics  http://{address}/metrics");
     println!("  data     {}", args.data_dir.display());
     println!("  shards   {shard_count}");
+    println!("  position {} of the flow", node.position);
     println!("  chain    {chain_line}");
     println!("  flow     0x{}", hex::encode(chain.flow_address()));
     if args.dev {

@@ -13,12 +13,16 @@ use merkle::file::{FileLayout, FileTree};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-use types::{FlowSegmentIndex, H256, SEGMENT_CHUNKS, SectorIndex, SegmentIndex, TxSeq};
+use types::{
+    FlowSegmentIndex, H256, SEGMENT_CHUNKS, SectorIndex, SegmentIndex, ShardConfig, TxSeq,
+};
 
 /// What the node knows about one file.
 pub struct FileState {
     pub record: FileRecord,
     pub layout: FileLayout,
+    /// Data segments of the file this node stores (all of them at position `0/1`).
+    pub owned_segments: u64,
     /// Segment roots of stored data segments, by file segment. Sparse: an announced file costs
     /// nothing until its segments arrive.
     stored: BTreeMap<u64, H256>,
@@ -27,10 +31,12 @@ pub struct FileState {
 }
 
 impl FileState {
-    fn new(record: FileRecord) -> FileState {
+    fn new(record: FileRecord, position: ShardConfig) -> FileState {
         let layout =
             FileLayout::new(record.size_bytes).expect("the chain accepts only non-empty files");
+        let first = SectorIndex(record.start.0).flow_segment();
         FileState {
+            owned_segments: owned_in(position, first, layout.data_segments),
             record,
             layout,
             stored: BTreeMap::new(),
@@ -38,9 +44,10 @@ impl FileState {
         }
     }
 
+    /// Segments stored here: every one this node owns, once the file is finalized.
     pub fn uploaded_segments(&self) -> u64 {
         if self.record.finalized {
-            self.layout.data_segments
+            self.owned_segments
         } else {
             self.stored.len() as u64
         }
@@ -64,9 +71,18 @@ impl FileState {
     }
 }
 
+/// How many of the `count` flow segments from `first` on a node at `position` owns.
+fn owned_in(position: ShardConfig, first: FlowSegmentIndex, count: u64) -> u64 {
+    let (num, id) = (position.num_shard, position.shard_id);
+    // Flow segments below `end` with k mod num == id: ceil((end - id) / num) when end > id.
+    let below = |end: u64| end.saturating_sub(id).div_ceil(num);
+    below(first.0 + count) - below(first.0)
+}
+
 /// The files this node knows, on the control-plane thread.
-#[derive(Default)]
 pub struct FileTable {
+    /// The part of the flow this node stores.
+    position: ShardConfig,
     files: RefCell<HashMap<TxSeq, FileState>>,
     by_root: RefCell<HashMap<H256, Vec<TxSeq>>>,
     /// Files by first flow sector, to find the file a sector belongs to.
@@ -74,8 +90,13 @@ pub struct FileTable {
 }
 
 impl FileTable {
-    pub fn new(records: Vec<FileRecord>) -> FileTable {
-        let table = FileTable::default();
+    pub fn new(records: Vec<FileRecord>, position: ShardConfig) -> FileTable {
+        let table = FileTable {
+            position,
+            files: RefCell::default(),
+            by_root: RefCell::default(),
+            by_start: RefCell::default(),
+        };
         for record in records {
             table.insert(record);
         }
@@ -93,7 +114,7 @@ impl FileTable {
             .insert(record.start.0, record.tx_seq);
         self.files
             .borrow_mut()
-            .insert(record.tx_seq, FileState::new(record));
+            .insert(record.tx_seq, FileState::new(record, self.position));
     }
 
     pub fn contains(&self, tx_seq: TxSeq) -> bool {
@@ -168,33 +189,41 @@ impl FileTable {
         }
     }
 
-    /// Finalizes the file once every data segment is stored: builds its tree from the segment
-    /// roots, checks it against the chain's root and commits the record before memory says so.
-    /// Whether it was finalized now.
+    /// Finalizes the file once every data segment this node owns is stored, committing the
+    /// record before memory says so. A node of the whole flow builds the file's tree from the
+    /// segment roots and checks it against the chain's root (its proofs come from that tree); a
+    /// node of a shard has checked each segment's proof against the root as it was written,
+    /// and keeps those proofs. Whether it was finalized now.
     pub fn finalize_if_complete(&self, tx_seq: TxSeq, index: &Index) -> anyhow::Result<bool> {
         let mut files = self.files.borrow_mut();
         let Some(file) = files.get_mut(&tx_seq) else {
             return Ok(false);
         };
-        if file.record.finalized || (file.stored.len() as u64) < file.layout.data_segments {
+        if file.record.finalized || (file.stored.len() as u64) < file.owned_segments {
             return Ok(false);
         }
-        let tree = file.tree_from_stored()?;
-        anyhow::ensure!(
-            tree.root() == file.record.root,
-            "tx {tx_seq}: stored segments give root {} but the chain says {}; refusing to finalize",
-            tree.root(),
-            file.record.root
-        );
+        let tree = if self.position.is_all() {
+            let tree = file.tree_from_stored()?;
+            anyhow::ensure!(
+                tree.root() == file.record.root,
+                "tx {tx_seq}: stored segments give root {} but the chain says {}; refusing to finalize",
+                tree.root(),
+                file.record.root
+            );
+            Some(tree)
+        } else {
+            None
+        };
         // On disk first: memory never claims a file final that a restart would not.
         let finalized = FileRecord {
             finalized: true,
             ..file.record.clone()
         };
-        index.put_finalized(&finalized, tree.segment_roots())?;
+        let roots = tree.as_ref().map_or(&[][..], |tree| tree.segment_roots());
+        index.put_finalized(&finalized, roots)?;
         file.record.finalized = true;
         tracing::info!(%tx_seq, root = %file.record.root, "file finalized");
-        file.tree = Some(Rc::new(tree));
+        file.tree = tree.map(Rc::new);
         Ok(true)
     }
 
@@ -207,8 +236,18 @@ impl FileTable {
             .map(|(_, tx_seq)| *tx_seq)
     }
 
-    /// The file's tree for proofs: cached, else rebuilt from the segment roots in the index.
+    /// The file's tree for proofs: cached, else rebuilt from the segment roots in the index. Only
+    /// a node of the whole flow has it; a node of a shard serves the proofs it kept.
     pub fn tree(&self, tx_seq: TxSeq, index: &Index) -> Result<Rc<FileTree>, RpcError> {
+        if !self.position.is_all() {
+            return Err(RpcError::invalid_params(
+                "no_file_tree",
+                format!(
+                    "this node stores shard {} of the flow and has no whole file tree; ask a node of shard 0/1",
+                    self.position
+                ),
+            ));
+        }
         if let Some(tree) = self.with_file(tx_seq, |f| f.tree.clone()).flatten() {
             return Ok(tree);
         }
@@ -290,7 +329,10 @@ mod tests {
     #[test]
     fn roots_resolve_to_the_unfinalized_file_for_uploads_and_the_final_one_for_reads() {
         let root = H256([7; 32]);
-        let table = FileTable::new(vec![record(0, root, 1, 100), record(1, root, 1024, 100)]);
+        let table = FileTable::new(
+            vec![record(0, root, 1, 100), record(1, root, 1024, 100)],
+            ShardConfig::ALL,
+        );
         assert_eq!(table.tx_for_root(&root), Some(TxSeq(0)));
         // Nothing is finalized: reads fall back to the first.
         assert_eq!(table.readable_tx_for_root(&root), Some(TxSeq(0)));
@@ -309,11 +351,31 @@ mod tests {
     }
 
     #[test]
+    fn a_node_owns_the_segments_of_its_shard_in_a_file() {
+        let half = ShardConfig::new(2, 1).expect("valid");
+        let quarter = ShardConfig::new(4, 2).expect("valid");
+        // Flow segments 10..18: 11, 13, 15, 17 are odd; 10 and 14 are 2 mod 4.
+        assert_eq!(owned_in(half, FlowSegmentIndex(10), 8), 4);
+        assert_eq!(owned_in(quarter, FlowSegmentIndex(10), 8), 2);
+        assert_eq!(owned_in(quarter, FlowSegmentIndex(11), 1), 0);
+        assert_eq!(owned_in(ShardConfig::ALL, FlowSegmentIndex(3), 5), 5);
+        for first in 0..9 {
+            for count in 0..9 {
+                let brute = (first..first + count).filter(|k| k % 4 == 2).count() as u64;
+                assert_eq!(owned_in(quarter, FlowSegmentIndex(first), count), brute);
+            }
+        }
+    }
+
+    #[test]
     fn sectors_map_to_the_file_that_starts_at_or_before_them() {
-        let table = FileTable::new(vec![
-            record(0, H256([1; 32]), 1, 10),
-            record(1, H256([2; 32]), 1024, 10),
-        ]);
+        let table = FileTable::new(
+            vec![
+                record(0, H256([1; 32]), 1, 10),
+                record(1, H256([2; 32]), 1024, 10),
+            ],
+            ShardConfig::ALL,
+        );
         assert_eq!(table.file_at_sector(SectorIndex(0)), None);
         assert_eq!(table.file_at_sector(SectorIndex(1)), Some(TxSeq(0)));
         assert_eq!(table.file_at_sector(SectorIndex(1023)), Some(TxSeq(0)));
@@ -322,7 +384,10 @@ mod tests {
 
     #[test]
     fn stored_segments_count_once_and_only_within_the_file() {
-        let table = FileTable::new(vec![record(0, H256([1; 32]), 1, 300 * 1024)]);
+        let table = FileTable::new(
+            vec![record(0, H256([1; 32]), 1, 300 * 1024)],
+            ShardConfig::ALL,
+        );
         table.mark_stored(TxSeq(0), SegmentIndex(0), H256([3; 32]));
         table.mark_stored(TxSeq(0), SegmentIndex(0), H256([4; 32]));
         table.mark_stored(TxSeq(0), SegmentIndex(9), H256([5; 32]));

@@ -84,7 +84,7 @@ fn send_writes(
             .files
             .with_file(tx_seq, |f| f.flow_segment(SegmentIndex(index)))
             .expect("the file was checked above");
-        let shard = flow_segment.0 as usize % node.shards.count();
+        let shard = node.core_for(flow_segment);
         let bytes = segment.data.len() as u64;
         let request = Request::Write(WriteSegment {
             tx_seq,
@@ -194,6 +194,27 @@ fn check(node: &Node, tx_seq: TxSeq, segment: &SegmentUpload) -> Result<(), RpcE
                 "segment {} must carry {expected} bytes, got {}",
                 segment.index,
                 segment.data.len()
+            ),
+        ));
+    }
+    let flow_segment = node
+        .files
+        .with_file(tx_seq, |file| {
+            file.flow_segment(SegmentIndex(segment.index))
+        })
+        .expect("the file was found above");
+    if !node.position.owns(flow_segment) {
+        let position = node.position;
+        return Err(RpcError::invalid_params(
+            "not_in_shard",
+            format!(
+                "segment {} of tx {tx_seq} is flow segment {flow_segment}, which belongs to shard {}/{}: \
+                 this node stores shard {position} (flow segments k with k mod {} = {})",
+                segment.index,
+                flow_segment.0 % position.num_shard,
+                position.num_shard,
+                position.num_shard,
+                position.shard_id
             ),
         ));
     }

@@ -36,6 +36,8 @@ use types::H256;
 
 pub struct Node {
     pub index: Index,
+    /// The part of the flow this node stores (`--shard-position`).
+    pub position: types::ShardConfig,
     pub chain: RefCell<ChainSource>,
     pub shards: Rc<Shards>,
     pub metrics: Metrics,
@@ -55,14 +57,16 @@ impl Node {
         shards: Rc<Shards>,
         files: Vec<FileRecord>,
         log_sync_next_block: u64,
+        position: types::ShardConfig,
         compute: Arc<compute::Pool>,
     ) -> Node {
         let node = Node {
             index,
+            position,
             chain: RefCell::new(chain),
             shards,
             metrics: Metrics::new(),
-            files: FileTable::new(files),
+            files: FileTable::new(files, position),
             sync: LogSync::new(log_sync_next_block),
             producer: Producer::default(),
             da: DaHandles::default(),
@@ -88,6 +92,11 @@ impl Node {
             ChainSource::Remote(_) => None,
         })
         .map_err(|_| no_embedded_chain())
+    }
+
+    /// The data-plane shard (core) that stores `flow_segment`, which this node must own.
+    pub fn core_for(&self, flow_segment: types::FlowSegmentIndex) -> usize {
+        dataplane::shard_for(flow_segment, self.position, self.shards.count())
     }
 
     /// Publishes the file counts, the sync height and the chain height.

@@ -101,3 +101,27 @@ pub fn cli(args: &[&str]) -> String {
 pub fn cli_fails(args: &[&str]) -> String {
     harness::cli_fails(&zerog(), args)
 }
+
+/// Submits `tree` on the chain node (dev shortcut: a Flow submission without a signed
+/// transaction, announced by the same Submit log); its tx seq.
+pub fn submit_on_chain(chain: &Rpc, tree: &merkle::file::FileTree) -> u64 {
+    let receipt = chain.call(
+        "zerog_submit",
+        serde_json::json!([{ "length": tree.size_bytes(), "tags": "0x", "nodes": tree.nodes() }]),
+    );
+    receipt["txSeq"].as_u64().expect("txSeq")
+}
+
+/// Waits (bounded) until `node` reports tx `tx_seq` finalized.
+pub fn wait_finalized(node: &Rpc, tx_seq: u64) {
+    let started = std::time::Instant::now();
+    while node.call("zgs_checkFileFinalized", serde_json::json!([tx_seq]))
+        != serde_json::json!(true)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "tx {tx_seq} never finalized"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

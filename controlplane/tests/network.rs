@@ -1,0 +1,191 @@
+//! Storage nodes that each hold a shard of the flow (`--shard-position ID/NUM`, 0G's sharding):
+//! two followers of one chain, shards 0/2 and 1/2. Each takes only the segments of its shard
+//! (refusing the others with an error that names its shard), finalizes a file once its own
+//! segments are stored, and serves them with proofs that verify against the file root (kept
+//! from the upload, since it never sees the other segments). The setting is recorded in the
+//! data folder: a changed one is refused.
+
+mod common;
+
+use common::{NodeProcess, Rpc, cli_fails, random_bytes, segment_json, submit_on_chain};
+use merkle::file::{FileTree, Proof};
+use serde_json::{Value, json};
+use types::{SegmentIndex, ShardConfig};
+
+/// A follower of `chain_url` that stores shard `position`.
+fn shard_node(dir: &std::path::Path, chain_url: &str, position: &str) -> NodeProcess {
+    NodeProcess::spawn(
+        dir,
+        &[
+            "--chain-rpc",
+            chain_url,
+            "--chain-poll-ms",
+            "20",
+            "--shard-position",
+            position,
+        ],
+    )
+}
+
+/// Uploads every segment of `tree` that `position` owns to `node`, one call each; the number
+/// uploaded.
+fn upload_owned(
+    node: &Rpc,
+    position: ShardConfig,
+    tree: &FileTree,
+    data: &[u8],
+    tx_seq: u64,
+    first_flow_segment: u64,
+) -> u64 {
+    let mut uploaded = 0;
+    for index in 0..tree.layout().data_segments {
+        if (first_flow_segment + index) % position.num_shard != position.shard_id {
+            continue;
+        }
+        node.call(
+            "zgs_uploadSegmentsByTxSeq",
+            json!([[segment_json(tree, data, index)], tx_seq]),
+        );
+        uploaded += 1;
+    }
+    uploaded
+}
+
+#[test]
+fn two_nodes_of_half_the_flow_each_store_and_prove_their_own_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain_node = NodeProcess::start(&dir.path().join("chain"));
+    let chain = chain_node.rpc();
+    let halves = ["0/2", "1/2"].map(|position| {
+        let node = shard_node(
+            &dir.path().join(position.replace('/', "-of-")),
+            &chain_node.url,
+            position,
+        );
+        (position.parse::<ShardConfig>().expect("valid"), node)
+    });
+    for (position, node) in &halves {
+        assert_eq!(
+            node.rpc().call("zgs_getShardConfig", json!([])),
+            json!({ "numShard": 2, "shardId": position.shard_id }),
+            "zgs_getShardConfig says which shard the node stores"
+        );
+    }
+
+    // 7 segments and a bit: both shards hold a part, and the last segment is partial.
+    let data = random_bytes(61, 7 * types::SEGMENT_BYTES + 1000);
+    let tree = FileTree::from_bytes(&data).expect("a tree");
+    let tx_seq = submit_on_chain(&chain, &tree);
+    let info = chain.call("zgs_getFileInfoByTxSeq", json!([tx_seq]));
+    let first_flow_segment = info["tx"]["startEntryIndex"].as_u64().expect("start") / 1024;
+    let mut total = 0;
+    for (position, node) in &halves {
+        let rpc = node.rpc();
+        rpc.wait_indexed(tx_seq);
+        // A segment of the other shard is refused, naming this node's shard.
+        let foreign = (0..tree.layout().data_segments)
+            .find(|index| (first_flow_segment + index) % 2 != position.shard_id)
+            .expect("the other shard holds a segment");
+        let answer = rpc.raw(
+            "zgs_uploadSegmentsByTxSeq",
+            json!([[segment_json(&tree, &data, foreign)], tx_seq]),
+        );
+        assert_eq!(
+            answer["error"]["data"]["kind"],
+            json!("not_in_shard"),
+            "{answer}"
+        );
+        let message = answer["error"]["message"].as_str().expect("a message");
+        assert!(
+            message.contains(&format!("stores shard {position}")),
+            "{message}"
+        );
+        // Not finalized until every owned segment is stored.
+        assert_eq!(
+            rpc.call("zgs_checkFileFinalized", json!([tx_seq])),
+            json!(false)
+        );
+        total += upload_owned(&rpc, *position, &tree, &data, tx_seq, first_flow_segment);
+        common::wait_finalized(&rpc, tx_seq);
+        let info = rpc.call("zgs_getFileInfoByTxSeq", json!([tx_seq]));
+        assert_eq!(info["finalized"], json!(true));
+    }
+    assert_eq!(
+        total,
+        tree.layout().data_segments,
+        "the two halves cover the file"
+    );
+
+    // Every segment is served with a proof against the file root by the node that owns it,
+    // and by no other.
+    for index in 0..tree.layout().data_segments {
+        let owner = ((first_flow_segment + index) % 2) as usize;
+        for (shard, (_, node)) in halves.iter().enumerate() {
+            let answer = node.rpc().call(
+                "zgs_downloadSegmentWithProofByTxSeq",
+                json!([tx_seq, index]),
+            );
+            if shard != owner {
+                assert_eq!(
+                    answer,
+                    Value::Null,
+                    "segment {index} is not on shard {shard}"
+                );
+                continue;
+            }
+            let bytes = base64_simd::STANDARD
+                .decode_to_vec(answer["data"].as_str().expect("data"))
+                .expect("base64");
+            let proof: Proof = serde_json::from_value(answer["proof"].clone()).expect("a proof");
+            merkle::file::verify_segment(
+                &tree.root(),
+                data.len() as u64,
+                SegmentIndex(index),
+                &bytes,
+                &proof,
+            )
+            .unwrap_or_else(|error| panic!("segment {index} from shard {shard}: {error}"));
+        }
+    }
+
+    // The position is the data folder's: another is refused, the same one restarts.
+    let [(_, first), (_, second)] = halves;
+    let folder = first.data_dir.clone();
+    first.stop();
+    let refused = cli_fails(&[
+        "node",
+        "--chain-rpc",
+        &chain_node.url,
+        "--shard-position",
+        "1/2",
+        "--rpc",
+        "127.0.0.1:0",
+        "--data-dir",
+        folder.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        refused.contains("stores shard 0/2 of the flow, not --shard-position 1/2"),
+        "{refused}"
+    );
+    let again = shard_node(&folder, &chain_node.url, "0/2");
+    let rpc = again.rpc();
+    rpc.wait_indexed(tx_seq);
+    assert_eq!(
+        rpc.call("zgs_checkFileFinalized", json!([tx_seq])),
+        json!(true)
+    );
+    let owned = (0..tree.layout().data_segments)
+        .find(|index| (first_flow_segment + index).is_multiple_of(2))
+        .expect("shard 0 holds a segment");
+    assert!(
+        !rpc.call(
+            "zgs_downloadSegmentWithProofByTxSeq",
+            json!([tx_seq, owned])
+        )
+        .is_null(),
+        "proofs survive a restart"
+    );
+    again.stop();
+    second.stop();
+    chain_node.stop();
+}
