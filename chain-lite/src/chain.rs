@@ -120,6 +120,13 @@ pub struct ChainConfig {
     pub da_blob_fee: U256,
     /// How many epochs back a certificate's epoch may be.
     pub da_certificate_window_epochs: u64,
+    /// Least stake a storage node registers with.
+    #[serde(with = "hex_serde::u256", default = "default_storage_min_stake")]
+    pub storage_min_stake: U256,
+}
+
+fn default_storage_min_stake() -> U256 {
+    U256::from(10u64).pow(U256::from(18u64))
 }
 
 /// Largest calldata accepted by default: 128 KiB (a `batchSubmit` of hundreds of files).
@@ -162,6 +169,7 @@ impl Default for ChainConfig {
             da_min_stake: U256::from(10u64).pow(U256::from(18u64)),
             da_blob_fee: U256::from(10u64).pow(U256::from(15u64)),
             da_certificate_window_epochs: 256,
+            storage_min_stake: default_storage_min_stake(),
         }
     }
 }
@@ -296,6 +304,8 @@ pub struct Chain {
     pub(crate) epochs: Epochs,
     /// DA signers and certified blobs.
     pub(crate) da: crate::da::DaState,
+    /// Registered storage nodes.
+    pub(crate) storage: crate::storage::StorageRegistryState,
     /// Transaction hash → (block number, index), pending included (for replay protection).
     transactions_by_hash: HashMap<H256, (u64, usize)>,
     blocks_by_hash: HashMap<H256, u64>,
@@ -345,6 +355,7 @@ impl Chain {
             market: MarketTotals::default(),
             epochs,
             da: crate::da::DaState::default(),
+            storage: crate::storage::StorageRegistryState::default(),
             transactions_by_hash: HashMap::new(),
             blocks_by_hash,
         }

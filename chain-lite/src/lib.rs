@@ -25,6 +25,7 @@ mod epoch;
 mod hex_serde;
 mod modules;
 mod receipt;
+pub mod storage;
 mod submission;
 mod tx;
 
@@ -42,7 +43,7 @@ pub use epoch::{
 pub use modules::{
     DA_ENTRANCE_ADDRESS, DA_REGISTRY_ADDRESS, FLOW_ADDRESS, MARKET_ADDRESS,
     MAX_CHUNKS_PER_SUBMISSION, MODULE_CALL_GAS, MarketTotals, PRICING_CHUNK_SECTORS,
-    REWARD_ADDRESS, Revert, RewardPool, is_module, submit_log,
+    REWARD_ADDRESS, Revert, RewardPool, STORAGE_REGISTRY_ADDRESS, is_module, submit_log,
 };
 pub use receipt::{Log, LogEntry, LogFilter, Receipt};
 pub use submission::{

@@ -189,3 +189,120 @@ fn two_nodes_of_half_the_flow_each_store_and_prove_their_own_segments() {
     second.stop();
     chain_node.stop();
 }
+
+/// A storage node of a network: follows `chain_url`, stores `position`, registers itself with
+/// `key` in the chain's storage registry, probes and repairs often.
+fn network_node(dir: &std::path::Path, chain_url: &str, position: &str, key: &str) -> NodeProcess {
+    NodeProcess::spawn(
+        dir,
+        &[
+            "--chain-rpc",
+            chain_url,
+            "--chain-poll-ms",
+            "20",
+            "--shard-position",
+            position,
+            "--chain-key",
+            key,
+            "--peer-probe-ms",
+            "100",
+            "--repair-interval-ms",
+            "50",
+            "--repair-grace-ms",
+            "0",
+        ],
+    )
+}
+
+/// Waits (bounded) until `rpc`'s indexer lists `count` storage nodes.
+fn wait_listed(rpc: &Rpc, count: usize) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let nodes = rpc.call("indexer_getShardedNodes", json!([]));
+        if nodes["trusted"].as_array().map(Vec::len) == Some(count) {
+            return nodes;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the indexer never listed {count} nodes: {nodes}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Two replicas of shard 0/2 and one of 1/2 find each other through the chain's registry; a
+/// file uploaded to one replica only is pulled by the other, which then serves it with proofs;
+/// every node (and the chain-only node, which lists no storage of its own) is an indexer of
+/// the network.
+#[test]
+fn nodes_find_each_other_on_chain_and_a_replica_heals_by_pull() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain_node = NodeProcess::start_with(&dir.path().join("chain"), &["--chain-only"]);
+    let chain = chain_node.rpc();
+    let keys = chain_lite::DEV_ACCOUNTS.map(|account| account.private_key);
+    let first = network_node(&dir.path().join("a"), &chain_node.url, "0/2", keys[0]);
+    let replica = network_node(&dir.path().join("b"), &chain_node.url, "0/2", keys[1]);
+    let other = network_node(&dir.path().join("c"), &chain_node.url, "1/2", keys[2]);
+
+    let listed = wait_listed(&chain, 3);
+    let mut urls: Vec<&str> = listed["trusted"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|node| node["url"].as_str().expect("a url"))
+        .collect();
+    urls.sort_unstable();
+    let mut expected = [&first.url, &replica.url, &other.url].map(String::as_str);
+    expected.sort_unstable();
+    assert_eq!(
+        urls, expected,
+        "the chain-only node lists the storage nodes, not itself"
+    );
+    wait_listed(&replica.rpc(), 3);
+
+    let data = random_bytes(62, 9 * types::SEGMENT_BYTES + 7);
+    let tree = FileTree::from_bytes(&data).expect("a tree");
+    let tx_seq = submit_on_chain(&chain, &tree);
+    let info = chain.call("zgs_getFileInfoByTxSeq", json!([tx_seq]));
+    let first_flow_segment = info["tx"]["startEntryIndex"].as_u64().expect("start") / 1024;
+    // The client sends shard 0 to one replica only, and shard 1 to its node.
+    for (node, position) in [(&first, "0/2"), (&other, "1/2")] {
+        let rpc = node.rpc();
+        rpc.wait_indexed(tx_seq);
+        let position: ShardConfig = position.parse().expect("valid");
+        upload_owned(&rpc, position, &tree, &data, tx_seq, first_flow_segment);
+        common::wait_finalized(&rpc, tx_seq);
+    }
+    // The other replica pulls shard 0 from the first and finalizes.
+    let rpc = replica.rpc();
+    common::wait_finalized(&rpc, tx_seq);
+    assert!(rpc.metric("zerog_repair_pulled_segments_total") >= 1.0);
+    for index in 0..tree.layout().data_segments {
+        if !(first_flow_segment + index).is_multiple_of(2) {
+            continue;
+        }
+        let answer = rpc.call(
+            "zgs_downloadSegmentWithProofByTxSeq",
+            json!([tx_seq, index]),
+        );
+        let bytes = base64_simd::STANDARD
+            .decode_to_vec(answer["data"].as_str().expect("data"))
+            .expect("base64");
+        let proof: Proof = serde_json::from_value(answer["proof"].clone()).expect("a proof");
+        merkle::file::verify_segment(
+            &tree.root(),
+            data.len() as u64,
+            SegmentIndex(index),
+            &bytes,
+            &proof,
+        )
+        .unwrap_or_else(|error| panic!("pulled segment {index}: {error}"));
+    }
+    // Every node reports where the file is: all three hold it finalized.
+    let locations = chain.call("indexer_getFileLocations", json!([tree.root()]));
+    assert_eq!(locations.as_array().map(Vec::len), Some(3), "{locations}");
+    for node in [first, replica, other] {
+        node.stop();
+    }
+    chain_node.stop();
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 /// Runs a subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Node(args) => crate::node::boot::run(args),
+        Command::Node(args) => crate::node::boot::run(*args),
         Command::Gateway(args) => {
             init_logging(false);
             gateway::run(args)

@@ -28,6 +28,9 @@ pub struct FileState {
     stored: BTreeMap<u64, H256>,
     /// Built once the file is finalized, for download proofs.
     tree: Option<Rc<FileTree>>,
+    /// When this node learned of the file (this run): repair leaves a new file to its
+    /// uploader for a grace period.
+    pub seen_at: std::time::Instant,
 }
 
 impl FileState {
@@ -41,7 +44,22 @@ impl FileState {
             layout,
             stored: BTreeMap::new(),
             tree: None,
+            seen_at: std::time::Instant::now(),
         }
+    }
+
+    /// The data segments this node owns and does not hold, at most `limit`.
+    pub fn missing(&self, position: ShardConfig, limit: usize) -> Vec<SegmentIndex> {
+        if self.record.finalized {
+            return Vec::new();
+        }
+        (0..self.layout.data_segments)
+            .map(SegmentIndex)
+            .filter(|&segment| {
+                position.owns(self.flow_segment(segment)) && !self.stored.contains_key(&segment.0)
+            })
+            .take(limit)
+            .collect()
     }
 
     /// Segments stored here: every one this node owns, once the file is finalized.
@@ -160,6 +178,30 @@ impl FileTable {
                     .is_some_and(|f| f.record.finalized == finalized)
             })
             .or_else(|| candidates.first().copied())
+    }
+
+    /// Unfinalized files (oldest first, at most `limit`) that this node learned of at least
+    /// `grace` ago: what repair may pull.
+    pub fn unfinalized_older_than(&self, grace: std::time::Duration, limit: usize) -> Vec<TxSeq> {
+        let files = self.files.borrow();
+        let mut found: Vec<TxSeq> = files
+            .values()
+            .filter(|file| !file.record.finalized && file.seen_at.elapsed() >= grace)
+            .map(|file| file.record.tx_seq)
+            .collect();
+        found.sort_unstable();
+        found.truncate(limit);
+        found
+    }
+
+    /// Owned segments not stored, over every unfinalized file.
+    pub fn missing_count(&self) -> u64 {
+        self.files
+            .borrow()
+            .values()
+            .filter(|file| !file.record.finalized)
+            .map(|file| file.owned_segments.saturating_sub(file.stored.len() as u64))
+            .sum()
     }
 
     pub fn with_file<T>(&self, tx_seq: TxSeq, f: impl FnOnce(&FileState) -> T) -> Option<T> {

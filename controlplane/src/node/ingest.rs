@@ -31,6 +31,12 @@ pub async fn upload(
     tx_seq: TxSeq,
     segments: Vec<SegmentUpload>,
 ) -> Result<(), RpcError> {
+    if !node.stores_segments {
+        return Err(RpcError::invalid_params(
+            "no_storage",
+            "this node serves the chain only and stores no segments: upload to the storage nodes its indexer lists",
+        ));
+    }
     let mut seen = HashSet::new();
     for segment in &segments {
         check(node, tx_seq, segment)?;

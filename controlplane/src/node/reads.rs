@@ -22,7 +22,7 @@ pub async fn read_segment(
         .ok_or_else(|| {
             RpcError::invalid_params("unknown_file", format!("no file with tx seq {tx_seq}"))
         })?;
-    if !node.position.owns(flow_segment) {
+    if !node.stores_segments || !node.position.owns(flow_segment) {
         return Ok(None);
     }
     let shard = node.core_for(flow_segment);
