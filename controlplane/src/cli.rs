@@ -59,6 +59,8 @@ pub enum Command {
         #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
         rpc: String,
     },
+    /// Run a local storage network: a chain node and N storage nodes sharing the flow by shard.
+    Devnet(crate::commands::devnet::DevnetArgs),
     /// Run an S3-compatible gateway in front of a node (through its public JSON-RPC API).
     Gateway(GatewayArgs),
     /// Data availability: disperse, retrieve and sample blobs.

@@ -147,6 +147,24 @@ impl Zerog {
     }
 }
 
+impl Zerog {
+    /// `zerog devnet --data-dir DIR`: a chain-only node and storage nodes; add `--nodes`,
+    /// `--replicas` and the rest with [`Launch::args`]. Ready once it prints its `rpc` endpoint
+    /// (the chain and indexer), which it does after every node is listed.
+    pub fn devnet(&self, data_dir: &Path) -> Launch {
+        Launch {
+            zerog: self.clone(),
+            kind: Kind::Devnet,
+            args: vec!["devnet".into(), "--data-dir".into(), data_dir.into()],
+            defaults: &[("--rpc", ANY_LOOPBACK_PORT)],
+            env: Vec::new(),
+            stderr_log: None,
+            ready_on: vec!["rpc".to_string()],
+            timeout: READY_TIMEOUT,
+        }
+    }
+}
+
 /// The `cargo build` that puts `zerog` into `profile_dir` (`target/<profile>`).
 fn build_command(profile_dir: &Path) -> String {
     match profile_dir.file_name().and_then(OsStr::to_str) {
@@ -161,6 +179,7 @@ fn build_command(profile_dir: &Path) -> String {
 enum Kind {
     Node,
     Gateway,
+    Devnet,
 }
 
 /// A `zerog` process to start: its flags, its environment and what it must print to be ready.

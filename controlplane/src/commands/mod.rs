@@ -4,6 +4,7 @@
 
 pub mod da;
 pub mod da_client;
+pub mod devnet;
 pub mod gateway;
 pub mod progress;
 
@@ -21,6 +22,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             gateway::run(args)
         }
         Command::Da(command) => client_runtime()?.block_on(da::run(command)),
+        Command::Devnet(args) => devnet::run(args),
         Command::Upload {
             file,
             rpc,
