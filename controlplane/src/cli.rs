@@ -34,6 +34,10 @@ pub enum Command {
         /// dev account of `zerog node --dev`.
         #[arg(long, env = "ZEROG_KEY", hide_env_values = true)]
         key: Option<String>,
+        /// Nodes of every shard that get the file (through the indexer at --rpc; a single node
+        /// is a network of itself).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,

@@ -382,7 +382,8 @@ fn sdk_round_trip(
 /// The official SDK, unmodified, against `zerog devnet` (4 storage nodes: 2 shards × 2
 /// replicas): files of 1 B, 1 MiB + 1 and 50 MiB uploaded through the indexer with
 /// `expectedReplica` 1 and 2, downloaded through the indexer, every segment's proof checked on
-/// every holder. About a minute on two cores: the SDK hashes each file twice in JavaScript.
+/// every holder; then the CLI's upload and download on the same network. About a minute on two
+/// cores: the SDK hashes each file twice in JavaScript.
 #[test]
 fn the_official_sdk_uploads_to_and_downloads_from_a_devnet_of_two_shards_by_two_replicas() {
     common::require_node_js();
@@ -429,5 +430,38 @@ fn the_official_sdk_uploads_to_and_downloads_from_a_devnet_of_two_shards_by_two_
             &files,
         );
     }
+
+    // The CLI against the same network: it spreads the segments over the nodes of each shard
+    // (two of each with --replicas 2) and downloads from the holders the indexer names.
+    let data = random_bytes(seed ^ 77, 3 * types::SEGMENT_BYTES + 5);
+    let input = dir.path().join("cli-file");
+    std::fs::write(&input, &data).expect("write");
+    let input = input.to_str().expect("utf-8");
+    let upload = ["upload", "--quiet", "--rpc", &chain_url, input];
+    let printed = common::cli(&[&upload[..], &["--replicas", "2"]].concat());
+    let root = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("root "))
+        .expect("the upload prints the root")
+        .to_string();
+    let locations = Rpc::new(&chain_url).call("indexer_getFileLocations", json!([root]));
+    assert_eq!(locations.as_array().map(Vec::len), Some(4), "{locations}");
+    let output = dir.path().join("cli-file.out");
+    let output_path = output.to_str().expect("utf-8");
+    common::cli(&[
+        "download",
+        "--quiet",
+        &root,
+        "-o",
+        output_path,
+        "--rpc",
+        &chain_url,
+    ]);
+    assert!(
+        std::fs::read(&output).expect("read") == data,
+        "the CLI download differs"
+    );
+    let refused = common::cli_fails(&[&upload[..], &["--replicas", "3"]].concat());
+    assert!(refused.contains("cannot hold 3 replicas"), "{refused}");
     devnet.stop().expect("the devnet stops cleanly");
 }

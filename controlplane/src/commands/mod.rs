@@ -27,6 +27,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             file,
             rpc,
             key,
+            replicas,
             quiet,
         } => client_runtime()?.block_on(async {
             let client = client::Client::new(&rpc)?;
@@ -35,7 +36,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 .unwrap_or(chain_lite::DEV_ACCOUNTS[0].private_key);
             let payer = client::Payer::from_hex(key).context("--key")?;
             let source = client::FileSource::open(&file)?;
-            let uploaded = client::upload(&client, &source, &payer, &Bars::new(quiet)).await?;
+            let bars = Bars::new(quiet);
+            let uploaded =
+                client::upload_replicated(&client, &source, &payer, &bars, replicas).await?;
             if uploaded.already_stored {
                 eprintln!("already stored and finalized");
             }
