@@ -185,6 +185,13 @@ pub struct NodeArgs {
     /// Most MB per second repair pulls (default: no limit beyond yielding to client uploads).
     #[arg(long)]
     pub repair_max_mbps: Option<u64>,
+    /// Most MB per second the background scrub re-reads stored segments at (CRC, segment
+    /// root and kept proof checked; damaged ones are dropped and pulled again); 0 turns it off.
+    #[arg(long, default_value_t = 8)]
+    pub scrub_max_mbps: u64,
+    /// Pause between two scrub passes over every finalized file, in milliseconds.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub scrub_pause_ms: u64,
     /// How long a peer that served a segment failing verification is not asked again, in
     /// seconds.
     #[arg(long, default_value_t = 600)]

@@ -72,6 +72,9 @@ pub struct Metrics {
     pub repair_missing_segments: Gauge,
     pub repair_pulled_bytes: Counter,
     pub repair_pulled_segments: Counter,
+    pub scrubbed_bytes: Counter,
+    pub scrubbed_segments: Counter,
+    pub segments_damaged: Counter,
     pub peer_errors: Family<PeerLabel, Counter>,
     pub shard_io_memory_bytes: Family<ShardLabel, Gauge>,
     pub shard_io_memory_registered: Family<ShardLabel, Gauge>,
@@ -80,7 +83,7 @@ pub struct Metrics {
 }
 
 /// Counters, in the order `Metrics::new` takes them: name and help.
-const COUNTERS: [(&str, &str); 11] = [
+const COUNTERS: [(&str, &str); 14] = [
     ("ingest_bytes", "Segment bytes acknowledged durable"),
     ("ingest_segments", "Segments acknowledged durable"),
     ("download_bytes", "Segment bytes served to clients"),
@@ -109,6 +112,18 @@ const COUNTERS: [(&str, &str); 11] = [
     (
         "repair_pulled_segments",
         "Segments pulled from peers and stored",
+    ),
+    (
+        "scrubbed_bytes",
+        "Stored segment bytes the scrub re-read and found intact",
+    ),
+    (
+        "scrubbed_segments",
+        "Stored segments the scrub re-read and found intact",
+    ),
+    (
+        "segments_damaged",
+        "Stored segments found damaged (checksum, root or proof) or missing from a finalized file, dropped and left to repair",
     ),
 ];
 /// Node-wide gauges.
@@ -141,7 +156,7 @@ const GAUGES: [(&str, &str); 9] = [
     ),
     (
         "repair_missing_segments",
-        "Segments of this node's shard that unfinalized files still lack",
+        "Segments of this node's shard that files lack: not yet uploaded or pulled, or lost since finalization",
     ),
 ];
 /// Gauges per data-plane shard.
@@ -218,6 +233,9 @@ impl Metrics {
             da_blobs_dispersed,
             repair_pulled_bytes,
             repair_pulled_segments,
+            scrubbed_bytes,
+            scrubbed_segments,
+            segments_damaged,
         ] = COUNTERS.map(|(name, help)| add(&mut registry, name, help, Counter::default()));
         let [
             files,
@@ -291,6 +309,9 @@ impl Metrics {
             repair_missing_segments,
             repair_pulled_bytes,
             repair_pulled_segments,
+            scrubbed_bytes,
+            scrubbed_segments,
+            segments_damaged,
             peer_errors: add(
                 &mut registry,
                 "peer_errors",

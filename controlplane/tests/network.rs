@@ -298,6 +298,27 @@ fn nodes_find_each_other_on_chain_and_a_replica_heals_by_pull() {
         )
         .unwrap_or_else(|error| panic!("pulled segment {index}: {error}"));
     }
+    // `zerog status` shows what repair did and the peers as this node sees them.
+    let printed = common::cli(&["status", "--rpc", &replica.url]);
+    let status: Value = serde_json::from_str(&printed).expect("status prints JSON");
+    let node_status = &status["node"];
+    assert_eq!(node_status["shard"], json!("0/2"), "{printed}");
+    assert_eq!(
+        node_status["repair"]["missingSegments"],
+        json!(0),
+        "{printed}"
+    );
+    assert!(
+        node_status["repair"]["pulledSegments"].as_u64() >= Some(1),
+        "{printed}"
+    );
+    let peers = node_status["peers"].as_array().expect("peers");
+    assert_eq!(peers.len(), 2, "{printed}");
+    assert!(
+        peers.iter().all(|peer| peer["usable"] == json!(true)),
+        "{printed}"
+    );
+    assert_eq!(status["status"]["connectedPeers"], json!(2), "{printed}");
     // Every node reports where the file is: all three hold it finalized.
     let locations = chain.call("indexer_getFileLocations", json!([tree.root()]));
     assert_eq!(locations.as_array().map(Vec::len), Some(3), "{locations}");

@@ -56,6 +56,8 @@ const META_DA_PAYLOAD_BYTES: &str = "da_payload_bytes";
 const META_DA_RECORD_BYTES: &str = "da_record_bytes";
 const META_DA_DEAD_RECORD_BYTES: &str = "da_dead_record_bytes";
 const META_DA_SHARDS_PRUNED: &str = "da_shards_pruned";
+const META_SEGMENTS_DROPPED: &str = "segments_dropped";
+const META_SEGMENT_DEAD_RECORD_BYTES: &str = "segment_dead_record_bytes";
 
 /// Where one segment's bytes lie and how to check them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +200,9 @@ pub(crate) struct IndexTotals {
     /// Extent bytes of pruned DA records (dead space) and how many were pruned, ever.
     pub(crate) da_dead_record_bytes: u64,
     pub(crate) da_shards_pruned: u64,
+    /// Damaged segments dropped from the index, ever, and the extent bytes they leave dead.
+    pub(crate) segments_dropped: u64,
+    pub(crate) segment_dead_record_bytes: u64,
 }
 
 impl IndexTotals {
@@ -210,6 +215,11 @@ impl IndexTotals {
             (META_DA_RECORD_BYTES, self.da_record_bytes),
             (META_DA_DEAD_RECORD_BYTES, self.da_dead_record_bytes),
             (META_DA_SHARDS_PRUNED, self.da_shards_pruned),
+            (META_SEGMENTS_DROPPED, self.segments_dropped),
+            (
+                META_SEGMENT_DEAD_RECORD_BYTES,
+                self.segment_dead_record_bytes,
+            ),
         ] {
             meta.insert(key, value)?;
         }
@@ -291,6 +301,8 @@ impl ShardIndex {
                 da_record_bytes: stored(META_DA_RECORD_BYTES)?.unwrap_or(0),
                 da_dead_record_bytes: stored(META_DA_DEAD_RECORD_BYTES)?.unwrap_or(0),
                 da_shards_pruned: stored(META_DA_SHARDS_PRUNED)?.unwrap_or(0),
+                segments_dropped: stored(META_SEGMENTS_DROPPED)?.unwrap_or(0),
+                segment_dead_record_bytes: stored(META_SEGMENT_DEAD_RECORD_BYTES)?.unwrap_or(0),
             };
             for (key, value) in [
                 (META_FORMAT, INDEX_FORMAT_VERSION),
@@ -470,6 +482,65 @@ impl ShardIndex {
                 .map_err(|error| self.error("write meta", error))?;
         }
         txn.commit().map_err(|error| self.error("commit", error))
+    }
+
+    /// Drops damaged segments (and their kept proofs) from the index in one durable
+    /// transaction, so that they are never served again and a fresh copy can be written;
+    /// their extent bytes stay dead. Returns the new totals; keys not in the index are skipped.
+    pub(crate) fn drop_segments(
+        &self,
+        keys: &[SegmentKey],
+        totals: &IndexTotals,
+    ) -> Result<IndexTotals, DataPlaneError> {
+        let mut totals = totals.clone();
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|error| self.error("begin write", error))?;
+        {
+            let mut segments = txn
+                .open_table(SEGMENTS)
+                .map_err(|error| self.error("open segments", error))?;
+            let mut proofs = txn
+                .open_table(SEGMENT_PROOFS)
+                .map_err(|error| self.error("open segment proofs", error))?;
+            for key in keys {
+                let removed = segments
+                    .remove(raw_key(*key))
+                    .map_err(|error| self.error("remove segment", error))?;
+                let Some(removed) = removed else {
+                    continue;
+                };
+                let entry =
+                    RecordEntry::decode(removed.value()).map_err(|reason| self.corrupt(reason))?;
+                drop(removed);
+                proofs
+                    .remove(raw_key(*key))
+                    .map_err(|error| self.error("remove segment proof", error))?;
+                let (Some(segments_left), Some(payload_left)) = (
+                    totals.segments.checked_sub(1),
+                    totals.payload_bytes.checked_sub(u64::from(entry.length)),
+                ) else {
+                    return Err(self.corrupt(format!(
+                        "dropping segment {} of tx {} from totals of {} segments and {} bytes: the totals do not match the entries",
+                        key.1, key.0, totals.segments, totals.payload_bytes
+                    )));
+                };
+                totals.segments = segments_left;
+                totals.payload_bytes = payload_left;
+                totals.segments_dropped += 1;
+                totals.segment_dead_record_bytes +=
+                    u64::from(entry.length).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+            }
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|error| self.error("open meta", error))?;
+            totals
+                .write(&mut meta)
+                .map_err(|error| self.error("write meta", error))?;
+        }
+        txn.commit().map_err(|error| self.error("commit", error))?;
+        Ok(totals)
     }
 
     /// Looks up many DA shards in one read transaction.

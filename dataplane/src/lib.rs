@@ -235,6 +235,16 @@ pub enum Request {
         segment: SegmentIndex,
     },
     Stats,
+    /// Re-read a stored segment and check it: its CRC, its segment root against the one
+    /// indexed at write time, and the kept proof (where the shard keeps one) against
+    /// `file_root`. A segment that fails is dropped, as a read that fails its CRC drops it.
+    Scrub {
+        tx_seq: TxSeq,
+        segment: SegmentIndex,
+        flow_segment: FlowSegmentIndex,
+        file_root: H256,
+        file_size: u64,
+    },
     /// Code `payload` into committed shards under `params`; any shard may be asked.
     DaEncode {
         params: DaParams,
@@ -270,12 +280,23 @@ pub enum Response {
     Rejected(ProofError),
     Data(Vec<u8>),
     NotFound,
+    /// A stored segment failed its check on a read or a scrub: it was never served, and the
+    /// shard has dropped it from its index durably (the reason says what failed), so a fresh
+    /// copy can be written in its place.
+    Damaged(String),
+    /// A scrubbed segment passed every check; `bytes` were read.
+    Scrubbed {
+        bytes: u64,
+    },
     Stored(Vec<(SegmentIndex, H256)>),
     /// The kept proof, or `None` when the segment or its proof is not here.
     Proof(Option<Box<Proof>>),
     Stats(ShardStats),
-    /// IO failure (disk full included): nothing acknowledged.
+    /// IO failure: nothing acknowledged.
     Failed(String),
+    /// No room for the record (the disk, or the `max_disk_bytes` cap): nothing written, and
+    /// reads and other writes that fit go on. The message says what did not fit.
+    StorageFull(String),
     /// The coded blob, owned, for dispersal.
     DaEncoded(Box<DaEncoded>),
     /// Durable: record synced and indexed.
@@ -329,6 +350,13 @@ pub struct ShardStats {
     /// still counted in `record_bytes_used`. Persisted, as is the count of pruned shards.
     pub da_record_bytes_dead: u64,
     pub da_shards_pruned: u64,
+    /// Damaged segments dropped from the index, ever, and the extent bytes their records
+    /// leave dead (never reused, still counted in `record_bytes_used`). Persisted.
+    pub segments_dropped: u64,
+    pub segment_record_bytes_dead: u64,
+    /// Since start: segments scrubbed and their bytes.
+    pub segments_scrubbed: u64,
+    pub scrubbed_bytes: u64,
     /// Since start: DA shards written, puts rejected (bad input), puts failed (IO), blobs
     /// encoded.
     pub da_shards_written: u64,

@@ -116,6 +116,7 @@ impl Zerog {
             stderr_log: None,
             ready_on: vec!["rpc".to_string()],
             timeout: READY_TIMEOUT,
+            netns: None,
         }
     }
 
@@ -143,6 +144,7 @@ impl Zerog {
             stderr_log: None,
             ready_on: vec!["s3".to_string()],
             timeout: READY_TIMEOUT,
+            netns: None,
         }
     }
 }
@@ -161,6 +163,7 @@ impl Zerog {
             stderr_log: None,
             ready_on: vec!["rpc".to_string()],
             timeout: READY_TIMEOUT,
+            netns: None,
         }
     }
 }
@@ -196,9 +199,18 @@ pub struct Launch {
     stderr_log: Option<PathBuf>,
     ready_on: Vec<String>,
     timeout: Duration,
+    /// The network namespace it runs in (`ip netns exec`), if not this one.
+    netns: Option<String>,
 }
 
 impl Launch {
+    /// Runs the process in the network namespace `name` (a [`crate::Host`]'s), through
+    /// `ip netns exec`, which execs it: the process id is still zerog's.
+    pub fn in_netns(mut self, name: &str) -> Launch {
+        self.netns = Some(name.to_string());
+        self
+    }
+
     /// One more argument.
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Launch {
         self.args.push(arg.as_ref().to_os_string());
@@ -272,7 +284,15 @@ impl Launch {
                 })?
                 .into(),
         };
-        let mut child = Command::new(&self.zerog.path)
+        let mut command_to_run = match &self.netns {
+            None => Command::new(&self.zerog.path),
+            Some(name) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", name]).arg(&self.zerog.path);
+                ip
+            }
+        };
+        let mut child = command_to_run
             .args(&args)
             .env("RUST_LOG", "warn")
             .envs(self.env)
@@ -830,6 +850,7 @@ mod tests {
             stderr_log: None,
             ready_on: vec!["rpc".to_string()],
             timeout: Duration::from_secs(20),
+            netns: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! seconds); node locations are a map from IP to `{city, region, country, loc, timezone}`.
 
 use crate::node::Node;
+use crate::node::files::FileState;
 use crate::rpc::{Params, RpcError};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -164,7 +165,7 @@ fn now_unix() -> i64 {
 fn finalized_here(node: &Node, root: &H256) -> bool {
     node.files
         .readable_tx_for_root(root)
-        .and_then(|tx_seq| node.files.with_file(tx_seq, |file| file.record.finalized))
+        .and_then(|tx_seq| node.files.with_file(tx_seq, FileState::complete))
         .unwrap_or(false)
 }
 

@@ -70,8 +70,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             let client = client::Client::new(&rpc)?;
             let status = client.call("zgs_getStatus", json!([])).await?;
             let shard = client.call("zgs_getShardConfig", json!([])).await?;
-            let both = json!({ "status": status, "shardConfig": shard });
-            println!("{}", serde_json::to_string_pretty(&both)?);
+            let node = client.call("zerog_nodeStatus", json!([])).await?;
+            let all = json!({ "status": status, "shardConfig": shard, "node": node });
+            println!("{}", serde_json::to_string_pretty(&all)?);
             Ok(())
         }),
     }

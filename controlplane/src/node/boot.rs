@@ -204,6 +204,13 @@ async fn serve(
     tokio::task::spawn_local(super::peers::run(node.clone(), membership));
     if node.stores_segments {
         tokio::task::spawn_local(super::repair::run(node.clone(), repair_settings(args)));
+        tokio::task::spawn_local(super::scrub::run(
+            node.clone(),
+            super::scrub::ScrubSettings {
+                max_bytes_per_sec: args.scrub_max_mbps.saturating_mul(1_000_000),
+                pause: Duration::from_millis(args.scrub_pause_ms),
+            },
+        ));
     }
     tokio::select! {
         () = server::serve(listener, node.clone()) => {}

@@ -11,7 +11,7 @@ use crate::shards::Shards;
 use dataplane::{Request, Response};
 use merkle::file::{FileLayout, FileTree};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use types::{
     FlowSegmentIndex, H256, SEGMENT_CHUNKS, SectorIndex, SegmentIndex, ShardConfig, TxSeq,
@@ -26,6 +26,10 @@ pub struct FileState {
     /// Segment roots of stored data segments, by file segment. Sparse: an announced file costs
     /// nothing until its segments arrive.
     stored: BTreeMap<u64, H256>,
+    /// Owned segments of a finalized file found damaged (and dropped by their shard) or
+    /// missing since: repair pulls them again. Memory only: after a restart, reads and the
+    /// scrub find them again as segments the shard no longer holds.
+    lost: BTreeSet<u64>,
     /// Built once the file is finalized, for download proofs.
     tree: Option<Rc<FileTree>>,
     /// When this node learned of the file (this run): repair leaves a new file to its
@@ -43,6 +47,7 @@ impl FileState {
             record,
             layout,
             stored: BTreeMap::new(),
+            lost: BTreeSet::new(),
             tree: None,
             seen_at: std::time::Instant::now(),
         }
@@ -51,7 +56,13 @@ impl FileState {
     /// The data segments this node owns and does not hold, at most `limit`.
     pub fn missing(&self, position: ShardConfig, limit: usize) -> Vec<SegmentIndex> {
         if self.record.finalized {
-            return Vec::new();
+            return self
+                .lost
+                .iter()
+                .take(limit)
+                .copied()
+                .map(SegmentIndex)
+                .collect();
         }
         (0..self.layout.data_segments)
             .map(SegmentIndex)
@@ -62,13 +73,20 @@ impl FileState {
             .collect()
     }
 
-    /// Segments stored here: every one this node owns, once the file is finalized.
+    /// Segments stored here: every one this node owns but the lost ones, once the file is
+    /// finalized.
     pub fn uploaded_segments(&self) -> u64 {
         if self.record.finalized {
-            self.owned_segments
+            self.owned_segments - self.lost.len() as u64
         } else {
             self.stored.len() as u64
         }
+    }
+
+    /// Finalized here and every owned segment still held: what the node tells clients and
+    /// peers when they ask whether it can serve the file.
+    pub fn complete(&self) -> bool {
+        self.record.finalized && self.lost.is_empty()
     }
 
     /// Flow segment that holds file segment `segment`.
@@ -180,13 +198,19 @@ impl FileTable {
             .or_else(|| candidates.first().copied())
     }
 
-    /// Unfinalized files (oldest first, at most `limit`) that this node learned of at least
-    /// `grace` ago: what repair may pull.
-    pub fn unfinalized_older_than(&self, grace: std::time::Duration, limit: usize) -> Vec<TxSeq> {
+    /// Files with owned segments to pull (oldest first, at most `limit`): unfinalized files
+    /// this node learned of at least `grace` ago, and finalized files that lost a segment.
+    pub fn needing_repair(&self, grace: std::time::Duration, limit: usize) -> Vec<TxSeq> {
         let files = self.files.borrow();
         let mut found: Vec<TxSeq> = files
             .values()
-            .filter(|file| !file.record.finalized && file.seen_at.elapsed() >= grace)
+            .filter(|file| {
+                if file.record.finalized {
+                    !file.lost.is_empty()
+                } else {
+                    file.seen_at.elapsed() >= grace
+                }
+            })
             .map(|file| file.record.tx_seq)
             .collect();
         found.sort_unstable();
@@ -194,14 +218,32 @@ impl FileTable {
         found
     }
 
-    /// Owned segments not stored, over every unfinalized file.
+    /// Owned segments not stored, over every file.
     pub fn missing_count(&self) -> u64 {
         self.files
             .borrow()
             .values()
-            .filter(|file| !file.record.finalized)
-            .map(|file| file.owned_segments.saturating_sub(file.stored.len() as u64))
+            .map(|file| {
+                if file.record.finalized {
+                    file.lost.len() as u64
+                } else {
+                    file.owned_segments.saturating_sub(file.stored.len() as u64)
+                }
+            })
             .sum()
+    }
+
+    /// Finalized files in tx order from `from` on, at most `limit`: what the scrub walks.
+    pub fn finalized_from(&self, from: TxSeq, limit: usize) -> Vec<TxSeq> {
+        let files = self.files.borrow();
+        let mut found: Vec<TxSeq> = files
+            .values()
+            .filter(|file| file.record.finalized && file.record.tx_seq >= from)
+            .map(|file| file.record.tx_seq)
+            .collect();
+        found.sort_unstable();
+        found.truncate(limit);
+        found
     }
 
     pub fn with_file<T>(&self, tx_seq: TxSeq, f: impl FnOnce(&FileState) -> T) -> Option<T> {
@@ -221,6 +263,12 @@ impl FileTable {
             .unwrap_or(false)
     }
 
+    /// Whether a segment of a finalized file is lost here (and may be uploaded again).
+    pub fn is_lost(&self, tx_seq: TxSeq, segment: SegmentIndex) -> bool {
+        self.with_file(tx_seq, |file| file.lost.contains(&segment.0))
+            .unwrap_or(false)
+    }
+
     pub fn mark_stored(&self, tx_seq: TxSeq, segment: SegmentIndex, root: H256) {
         let mut files = self.files.borrow_mut();
         let Some(file) = files.get_mut(&tx_seq) else {
@@ -228,6 +276,28 @@ impl FileTable {
         };
         if segment.0 < file.layout.data_segments {
             file.stored.entry(segment.0).or_insert(root);
+            if file.lost.remove(&segment.0) {
+                tracing::info!(%tx_seq, %segment, "lost segment stored again");
+            }
+        }
+    }
+
+    /// Records that an owned segment is no longer held (its shard dropped it as damaged, or
+    /// does not have it): an unfinalized file waits for it again, a finalized one lists it as
+    /// lost until repair (or a client) stores it again. Whether this is news.
+    pub fn mark_lost(&self, tx_seq: TxSeq, segment: SegmentIndex) -> bool {
+        let mut files = self.files.borrow_mut();
+        let Some(file) = files.get_mut(&tx_seq) else {
+            return false;
+        };
+        if segment.0 >= file.layout.data_segments {
+            return false;
+        }
+        let was_stored = file.stored.remove(&segment.0).is_some();
+        if file.record.finalized {
+            file.lost.insert(segment.0)
+        } else {
+            was_stored
         }
     }
 

@@ -6,7 +6,7 @@
 
 use super::Node;
 use crate::metrics::ShardLabel;
-use crate::rpc::{BUSY, INTERNAL_ERROR, RpcError};
+use crate::rpc::{BUSY, INTERNAL_ERROR, RpcError, STORAGE_FULL};
 use crate::shards::ResponseFuture;
 use dataplane::{Request, Response, WriteSegment};
 use merkle::file::Proof;
@@ -153,6 +153,13 @@ fn settle(
             "storage_failed",
             format!("segment {index}: {reason}"),
         )),
+        Response::StorageFull(reason) => Err(RpcError::new(
+            STORAGE_FULL,
+            "storage_full",
+            format!(
+                "storage full: segment {index} of tx {tx_seq} was not stored ({reason}); reads go on, retry once space is freed"
+            ),
+        )),
         other => Err(RpcError::internal(format!(
             "unexpected shard answer to a write: {other:?}"
         ))),
@@ -180,7 +187,8 @@ fn check(node: &Node, tx_seq: TxSeq, segment: &SegmentUpload) -> Result<(), RpcE
             ),
         ));
     }
-    if record.finalized {
+    // A finalized file takes only the segments this node lost (repair, or a client healing it).
+    if record.finalized && !node.files.is_lost(tx_seq, SegmentIndex(segment.index)) {
         return Err(RpcError::already_finalized());
     }
     if segment.index >= layout.data_segments {

@@ -18,6 +18,7 @@ pub mod peers;
 pub mod producer;
 pub mod reads;
 pub mod repair;
+pub mod scrub;
 pub mod sync;
 
 use crate::chain::{ChainSource, EmbeddedChain};

@@ -49,7 +49,21 @@ pub async fn read_segment(
             node.metrics.download_segments.inc();
             Ok(Some(data))
         }
-        Response::NotFound => Ok(None),
+        Response::NotFound => {
+            // An owned segment of a final file that the shard does not hold was lost (dropped
+            // as damaged before a restart): repair fetches it again.
+            if node.files.with_file(tx_seq, |f| f.record.finalized) == Some(true)
+                && node.files.mark_lost(tx_seq, segment)
+            {
+                tracing::warn!(%tx_seq, %segment, "a segment of a finalized file is missing here; repair fetches it again");
+                node.metrics.segments_damaged.inc();
+            }
+            Ok(None)
+        }
+        Response::Damaged(reason) => {
+            lost(node, tx_seq, segment, &reason);
+            Ok(None)
+        }
         Response::Failed(reason) => Err(RpcError::new(
             INTERNAL_ERROR,
             "storage_failed",
@@ -59,6 +73,14 @@ pub async fn read_segment(
             "unexpected shard answer to a read: {other:?}"
         ))),
     }
+}
+
+/// A stored segment failed its check and its shard dropped it: never served, counted, and
+/// pulled again by repair.
+pub fn lost(node: &Node, tx_seq: TxSeq, segment: SegmentIndex, reason: &str) {
+    tracing::error!(%tx_seq, %segment, %reason, "stored segment damaged and dropped; repair fetches it again");
+    node.files.mark_lost(tx_seq, segment);
+    node.metrics.segments_damaged.inc();
 }
 
 /// One segment with its proof against the file root, once the file is finalized here: from the

@@ -58,6 +58,8 @@ pub struct RepairSettings {
 pub struct Repair {
     /// Files that made no progress: when to try again and the next delay.
     backoff: RefCell<HashMap<TxSeq, (Instant, Duration)>>,
+    /// Until when repair rests because this node's storage is full.
+    full_until: std::cell::Cell<Option<Instant>>,
     clients: RefCell<HashMap<String, client::Client>>,
 }
 
@@ -77,7 +79,12 @@ enum Pulled {
     Bad(String),
     /// A timeout, a refused call, a busy data plane: try again later.
     Failed(String),
+    /// This node has no room: nothing is the peer's fault, and repair rests a while.
+    NoRoom(String),
 }
+
+/// How many repair intervals repair rests after this node's storage was full.
+const FULL_REST_INTERVALS: u32 = 20;
 
 /// Pulls missing segments for as long as the node runs.
 pub async fn run(node: Rc<Node>, settings: RepairSettings) {
@@ -101,6 +108,14 @@ fn data_plane_busy(node: &Node) -> bool {
 /// which files made no progress.
 async fn round(node: &Node, settings: &RepairSettings) {
     let now = Instant::now();
+    if node
+        .repair
+        .full_until
+        .get()
+        .is_some_and(|until| now < until)
+    {
+        return;
+    }
     let peers: Vec<Peer> = node
         .peers
         .list()
@@ -112,7 +127,7 @@ async fn round(node: &Node, settings: &RepairSettings) {
     }
     let due: Vec<TxSeq> = node
         .files
-        .unfinalized_older_than(settings.grace, FILES_PER_ROUND * 4)
+        .needing_repair(settings.grace, FILES_PER_ROUND * 4)
         .into_iter()
         .filter(|tx_seq| {
             node.repair
@@ -127,6 +142,7 @@ async fn round(node: &Node, settings: &RepairSettings) {
     let mut progressed: HashMap<TxSeq, bool> = due.iter().map(|tx| (*tx, false)).collect();
     let started = Instant::now();
     let mut pulled_bytes = 0u64;
+    let mut no_room = false;
     let mut running = futures_util::stream::iter(pulls)
         .map(|pull| async move {
             let outcome = pull_one(node, &pull, settings).await;
@@ -140,7 +156,7 @@ async fn round(node: &Node, settings: &RepairSettings) {
                 pulled_bytes += bytes;
                 node.metrics.repair_pulled_bytes.inc_by(bytes);
                 node.metrics.repair_pulled_segments.inc();
-                pace(settings, started, pulled_bytes).await;
+                pace(settings.max_bytes_per_sec, started, pulled_bytes).await;
             }
             Pulled::Absent => {}
             Pulled::Bad(reason) => {
@@ -148,12 +164,25 @@ async fn round(node: &Node, settings: &RepairSettings) {
                 node.peers.quarantine(&pull.peer, settings.quarantine);
                 node.metrics.peer_error(&pull.peer);
             }
+            Pulled::NoRoom(reason) => {
+                if !no_room {
+                    tracing::warn!(%reason, rest_ms = (settings.every * FULL_REST_INTERVALS).as_millis(), "storage full: repair rests");
+                }
+                no_room = true;
+            }
             Pulled::Failed(reason) => {
                 tracing::debug!(peer = %pull.peer, tx_seq = %pull.tx_seq, segment = %pull.segment, %reason, "pull failed; retried");
                 node.peers.count_error(&pull.peer);
                 node.metrics.peer_error(&pull.peer);
             }
         }
+    }
+    if no_room {
+        // The files are not to blame: no back-off, only a rest until space may have returned.
+        node.repair
+            .full_until
+            .set(Some(Instant::now() + settings.every * FULL_REST_INTERVALS));
+        return;
     }
     let mut backoff = node.repair.backoff.borrow_mut();
     for (tx_seq, moved) in progressed {
@@ -208,12 +237,12 @@ fn plan(node: &Node, due: &[TxSeq], peers: &[Peer], settings: &RepairSettings) -
     pulls
 }
 
-/// Keeps the pull rate under `max_bytes_per_sec`.
-async fn pace(settings: &RepairSettings, started: Instant, pulled_bytes: u64) {
-    let Some(rate) = settings.max_bytes_per_sec.filter(|rate| *rate > 0) else {
+/// Keeps a rate of `bytes` since `started` under `max_bytes_per_sec` (no limit for `None`).
+pub(super) async fn pace(max_bytes_per_sec: Option<u64>, started: Instant, bytes: u64) {
+    let Some(rate) = max_bytes_per_sec.filter(|rate| *rate > 0) else {
         return;
     };
-    let due = Duration::from_secs_f64(pulled_bytes as f64 / rate as f64);
+    let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
     let elapsed = started.elapsed();
     if due > elapsed {
         tokio::time::sleep(due - elapsed).await;
@@ -266,6 +295,7 @@ async fn pull_one(node: &Node, pull: &Pull, settings: &RepairSettings) -> Pulled
             // Stored meanwhile (by the uploader, or an earlier pull): progress all the same.
             "duplicate_segment" | "already_finalized" => Pulled::Stored(0),
             "bad_proof" | "data_length" => Pulled::Bad(error.message),
+            "storage_full" => Pulled::NoRoom(error.message),
             _ => Pulled::Failed(error.message),
         },
     }
