@@ -263,8 +263,8 @@ fn repair_settings(args: &NodeArgs) -> super::repair::RepairSettings {
     super::repair::RepairSettings {
         every: Duration::from_millis(args.repair_interval_ms.max(10)),
         grace: Duration::from_millis(args.repair_grace_ms),
-        segments_in_flight: 32,
-        per_peer: 8,
+        segments_in_flight: 64,
+        per_peer: 16,
         request_timeout: Duration::from_secs(15),
         quarantine: Duration::from_secs(args.peer_quarantine_secs),
         max_bytes_per_sec: args.repair_max_mbps.map(|mbps| mbps * 1_000_000),

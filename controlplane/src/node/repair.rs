@@ -86,17 +86,24 @@ enum Pulled {
 /// How many repair intervals repair rests after this node's storage was full.
 const FULL_REST_INTERVALS: u32 = 20;
 
-/// Pulls missing segments for as long as the node runs.
+/// Pulls missing segments for as long as the node runs: a round right after one that stored
+/// something (catching up runs back to back), else one per interval.
 pub async fn run(node: Rc<Node>, settings: RepairSettings) {
+    let mut stored = 0;
     loop {
-        tokio::time::sleep(settings.every).await;
+        if stored == 0 {
+            tokio::time::sleep(settings.every).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
         node.metrics
             .repair_missing_segments
             .set(i64::try_from(node.files.missing_count()).unwrap_or(i64::MAX));
         if data_plane_busy(&node) {
+            stored = 0;
             continue;
         }
-        round(&node, &settings).await;
+        stored = round(&node, &settings).await;
     }
 }
 
@@ -104,9 +111,9 @@ fn data_plane_busy(node: &Node) -> bool {
     (0..node.shards.count()).any(|shard| node.shards.queue_depth(shard) > BUSY_QUEUE_DEPTH)
 }
 
-/// One round: plan pulls over the files due, run them with bounded concurrency, and record
-/// which files made no progress.
-async fn round(node: &Node, settings: &RepairSettings) {
+/// One round: plan pulls over the files due, run them with bounded concurrency (in all and
+/// per peer), and record which files made no progress. The segments it stored.
+async fn round(node: &Node, settings: &RepairSettings) -> u64 {
     let now = Instant::now();
     if node
         .repair
@@ -114,7 +121,7 @@ async fn round(node: &Node, settings: &RepairSettings) {
         .get()
         .is_some_and(|until| now < until)
     {
-        return;
+        return 0;
     }
     let peers: Vec<Peer> = node
         .peers
@@ -123,7 +130,7 @@ async fn round(node: &Node, settings: &RepairSettings) {
         .filter(|peer| peer.usable(now))
         .collect();
     if peers.is_empty() {
-        return;
+        return 0;
     }
     let due: Vec<TxSeq> = node
         .files
@@ -139,19 +146,36 @@ async fn round(node: &Node, settings: &RepairSettings) {
         .take(FILES_PER_ROUND)
         .collect();
     let pulls = plan(node, &due, &peers, settings);
+    let permits: HashMap<String, Rc<tokio::sync::Semaphore>> = peers
+        .iter()
+        .map(|peer| {
+            let permits = tokio::sync::Semaphore::new(settings.per_peer.max(1));
+            (peer.url.clone(), Rc::new(permits))
+        })
+        .collect();
     let mut progressed: HashMap<TxSeq, bool> = due.iter().map(|tx| (*tx, false)).collect();
     let started = Instant::now();
     let mut pulled_bytes = 0u64;
+    let mut stored = 0u64;
     let mut no_room = false;
     let mut running = futures_util::stream::iter(pulls)
-        .map(|pull| async move {
-            let outcome = pull_one(node, &pull, settings).await;
-            (pull, outcome)
+        .map(|pull| {
+            let permits = permits.get(&pull.peer).cloned();
+            async move {
+                // Every planned peer has its permits; the pull waits for one of its own.
+                let _permit = match &permits {
+                    Some(permits) => permits.acquire().await.ok(),
+                    None => None,
+                };
+                let outcome = pull_one(node, &pull, settings).await;
+                (pull, outcome)
+            }
         })
         .buffer_unordered(settings.segments_in_flight.max(1));
     while let Some((pull, outcome)) = running.next().await {
         match outcome {
             Pulled::Stored(bytes) => {
+                stored += 1;
                 progressed.insert(pull.tx_seq, true);
                 pulled_bytes += bytes;
                 node.metrics.repair_pulled_bytes.inc_by(bytes);
@@ -182,7 +206,7 @@ async fn round(node: &Node, settings: &RepairSettings) {
         node.repair
             .full_until
             .set(Some(Instant::now() + settings.every * FULL_REST_INTERVALS));
-        return;
+        return 0;
     }
     let mut backoff = node.repair.backoff.borrow_mut();
     for (tx_seq, moved) in progressed {
@@ -195,10 +219,12 @@ async fn round(node: &Node, settings: &RepairSettings) {
             backoff.insert(tx_seq, (Instant::now() + delay, delay));
         }
     }
+    stored
 }
 
-/// The pulls of a round: each missing segment of the due files, from a usable peer of its
-/// shard (fewest errors and lowest latency first), at most `per_peer` per peer.
+/// The pulls of a round: each missing segment of the due files (at most a budget of them),
+/// from the usable peer of its shard with the fewest pulls planned so far (fewer errors, then
+/// lower latency, break ties). How many run at once is bounded when they run.
 fn plan(node: &Node, due: &[TxSeq], peers: &[Peer], settings: &RepairSettings) -> Vec<Pull> {
     let mut ordered: Vec<&Peer> = peers.iter().collect();
     ordered.sort_by_key(|peer| (peer.errors, peer.latency_ms));
@@ -209,17 +235,17 @@ fn plan(node: &Node, due: &[TxSeq], peers: &[Peer], settings: &RepairSettings) -
         let missing = node
             .files
             .with_file(tx_seq, |file| {
-                file.missing(node.position, budget)
+                file.missing(node.position, budget - pulls.len())
                     .into_iter()
                     .map(|segment| (segment, file.flow_segment(segment)))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
         for (segment, flow_segment) in missing {
-            let peer = ordered.iter().find(|peer| {
-                peer.shard.owns(flow_segment)
-                    && load.get(peer.url.as_str()).copied().unwrap_or(0) < settings.per_peer
-            });
+            let peer = ordered
+                .iter()
+                .filter(|peer| peer.shard.owns(flow_segment))
+                .min_by_key(|peer| load.get(peer.url.as_str()).copied().unwrap_or(0));
             let Some(peer) = peer else {
                 continue;
             };
@@ -229,9 +255,9 @@ fn plan(node: &Node, due: &[TxSeq], peers: &[Peer], settings: &RepairSettings) -
                 segment,
                 peer: peer.url.clone(),
             });
-            if pulls.len() >= budget {
-                return pulls;
-            }
+        }
+        if pulls.len() >= budget {
+            break;
         }
     }
     pulls
