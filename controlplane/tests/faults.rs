@@ -11,24 +11,18 @@
 
 mod common;
 
-use common::{NodeProcess, Rpc, random_bytes, segment_json, submit_on_chain};
+use common::{NodeProcess, Rpc, random_bytes, segment_json, serial, submit_on_chain};
 use harness::{Host, SmallDisk};
 use merkle::file::{FileTree, Proof};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use types::{SEGMENT_BYTES, SegmentIndex, ShardConfig};
 
 /// How long a network gets to converge after a fault.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// One test at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Waits (bounded by [`CONVERGE_TIMEOUT`]) until `done` holds, polling; `what` names it.
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{NodeProcess, Rpc, cli_fails, random_bytes, segment_json, submit_on_chain};
+use common::{NodeProcess, Rpc, cli_fails, random_bytes, segment_json, serial, submit_on_chain};
 use merkle::file::{FileTree, Proof};
 use serde_json::{Value, json};
 use types::{SegmentIndex, ShardConfig};
@@ -53,6 +53,7 @@ fn upload_owned(
 
 #[test]
 fn two_nodes_of_half_the_flow_each_store_and_prove_their_own_segments() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let chain_node = NodeProcess::start(&dir.path().join("chain"));
     let chain = chain_node.rpc();
@@ -236,6 +237,7 @@ fn wait_listed(rpc: &Rpc, count: usize) -> Value {
 /// the network.
 #[test]
 fn nodes_find_each_other_on_chain_and_a_replica_heals_by_pull() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let chain_node = NodeProcess::start_with(&dir.path().join("chain"), &["--chain-only"]);
     let chain = chain_node.rpc();
@@ -407,6 +409,7 @@ fn sdk_round_trip(
 /// cores: the SDK hashes each file twice in JavaScript.
 #[test]
 fn the_official_sdk_uploads_to_and_downloads_from_a_devnet_of_two_shards_by_two_replicas() {
+    let _serial = serial();
     common::require_node_js();
     let dir = tempfile::tempdir().expect("tempdir");
     let devnet = common::zerog()

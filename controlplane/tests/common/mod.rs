@@ -8,6 +8,7 @@ pub use harness::{
     Rpc, random_bytes, require_node_js, sdk_with_package, segment_json, test_seed, workspace_root,
 };
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The `zerog` binary cargo built for this package's tests.
 pub const ZEROG: &str = env!("CARGO_BIN_EXE_zerog");
@@ -124,4 +125,11 @@ pub fn wait_finalized(node: &Rpc, tx_seq: u64) {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// Held by a test that starts a network of processes, so the tests of one crate that do run one
+/// at a time: each such network needs both cores of a CI machine to converge within its limits.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }
