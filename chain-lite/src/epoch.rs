@@ -153,6 +153,8 @@ pub(crate) struct Epochs {
     pub ranges: Vec<EpochRange>,
     /// `epochRanges`: digest → index in `ranges`.
     by_digest: HashMap<H256, usize>,
+    /// `ranges` folded in order (see `state`), so the state root does not rehash them all.
+    ranges_digest: H256,
     root_history: DigestHistory,
 }
 
@@ -172,7 +174,29 @@ impl Epochs {
             },
             ranges: Vec::new(),
             by_digest: HashMap::new(),
+            ranges_digest: H256::ZERO,
             root_history: DigestHistory::new(),
+        }
+    }
+
+    /// Writes the epoch state in the state root's encoding (`by_digest` is an index of
+    /// `ranges`, so it is not written).
+    pub(crate) fn encode(&self, encoder: &mut crate::state::Encoder) {
+        let context = &self.context;
+        encoder
+            .u64(self.epoch)
+            .u64(self.start_position)
+            .u64(context.epoch)
+            .u64(context.mine_start)
+            .h256(context.flow_root)
+            .u64(context.flow_length)
+            .h256(context.block_digest)
+            .h256(context.digest)
+            .u64(self.ranges.len() as u64)
+            .h256(self.ranges_digest)
+            .u64(self.root_history.next_index);
+        for slot in &self.root_history.slots {
+            encoder.h256(*slot);
         }
     }
 
@@ -193,6 +217,12 @@ impl Epochs {
         if let Some(range) = step.range {
             self.by_digest.insert(range.digest, self.ranges.len());
             self.ranges.push(range);
+            self.ranges_digest = crate::state::Encoder::default()
+                .h256(self.ranges_digest)
+                .u64(range.start)
+                .u64(range.end)
+                .h256(range.digest)
+                .hash();
             self.start_position = range.end;
         }
         self.epoch = context.epoch;
