@@ -118,6 +118,8 @@ pub(crate) struct EpochStep {
 struct DigestHistory {
     slots: Vec<H256>,
     next_index: u64,
+    /// Every inserted root folded in order: the window is a function of it (see `state`).
+    digest: H256,
 }
 
 impl DigestHistory {
@@ -125,6 +127,7 @@ impl DigestHistory {
         DigestHistory {
             slots: vec![H256::ZERO; ROOT_HISTORY_WINDOW],
             next_index: 0,
+            digest: H256::ZERO,
         }
     }
 
@@ -132,6 +135,10 @@ impl DigestHistory {
         let slot = (self.next_index % self.slots.len() as u64) as usize;
         self.slots[slot] = digest;
         self.next_index += 1;
+        self.digest = crate::state::Encoder::default()
+            .h256(self.digest)
+            .h256(digest)
+            .hash();
     }
 
     fn at(&self, index: u64) -> Option<H256> {
@@ -194,10 +201,8 @@ impl Epochs {
             .h256(context.digest)
             .u64(self.ranges.len() as u64)
             .h256(self.ranges_digest)
-            .u64(self.root_history.next_index);
-        for slot in &self.root_history.slots {
-            encoder.h256(*slot);
-        }
+            .u64(self.root_history.next_index)
+            .h256(self.root_history.digest);
     }
 
     /// `getEpochRange`: the range recorded under `digest`, if any.
