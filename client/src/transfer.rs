@@ -125,13 +125,7 @@ async fn upload_tree_replicated(
     progress.start(Phase::Upload, size * nodes.len() as u64);
     for node in &nodes {
         let info = wait_for(&node.client, tx_seq, false).await?;
-        let start = info
-            .pointer("/tx/startEntryIndex")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::Answer {
-                what: "file info tx.startEntryIndex",
-                detail: info.to_string(),
-            })?;
+        let start = start_entry_index(&info)?;
         let first = types::SectorIndex(start).flow_segment();
         upload_segments(node, first, source, tree, tx_seq, progress).await?;
     }
@@ -586,15 +580,19 @@ async fn locate_on(
     if info.get("finalized") != Some(&Value::Bool(true)) {
         return Err(Error::NotFinalized { root });
     }
-    let start = info
-        .pointer("/tx/startEntryIndex")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::Answer {
-            what: "file info tx.startEntryIndex",
-            detail: info.to_string(),
-        })?;
+    let start = start_entry_index(&info)?;
     Ok((
         file_ref(root, &info)?,
         types::SectorIndex(start).flow_segment(),
     ))
+}
+
+/// The first flow sector of a file, from its `zgs_getFileInfo` answer.
+fn start_entry_index(info: &Value) -> Result<u64, Error> {
+    info.pointer("/tx/startEntryIndex")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Answer {
+            what: "file info tx.startEntryIndex",
+            detail: info.to_string(),
+        })
 }

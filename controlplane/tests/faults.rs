@@ -13,13 +13,13 @@ mod common;
 
 use common::{NodeProcess, Rpc, random_bytes, segment_json, serial, submit_on_chain};
 use harness::{Host, SmallDisk};
-use merkle::file::{FileTree, Proof};
+use merkle::file::FileTree;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use types::{SEGMENT_BYTES, SegmentIndex, ShardConfig};
+use types::{SEGMENT_BYTES, ShardConfig};
 
 /// How long a network gets to converge after a fault.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -351,20 +351,8 @@ fn verified_segment(
     file: &NetFile,
     segment: u64,
 ) -> Result<Vec<u8>, String> {
-    let bytes = base64_simd::STANDARD
-        .decode_to_vec(answer["data"].as_str().ok_or("no data")?)
-        .map_err(|error| error.to_string())?;
-    let proof: Proof =
-        serde_json::from_value(answer["proof"].clone()).map_err(|error| error.to_string())?;
-    merkle::file::verify_segment(
-        root,
-        file.data.len() as u64,
-        SegmentIndex(segment),
-        &bytes,
-        &proof,
-    )
-    .map_err(|error| format!("segment {segment} of tx {}: {error}", file.tx_seq))?;
-    Ok(bytes)
+    common::verified_segment(answer, root, file.data.len() as u64, segment)
+        .map_err(|error| format!("tx {}: {error}", file.tx_seq))
 }
 
 /// The bytes a node serves of a segment without a proof (an unfinalized file), `None` when it

@@ -7,10 +7,13 @@
 
 mod common;
 
-use common::{NodeProcess, Rpc, cli_fails, random_bytes, segment_json, serial, submit_on_chain};
-use merkle::file::{FileTree, Proof};
+use common::{
+    NodeProcess, Rpc, cli_fails, random_bytes, segment_json, serial, submit_on_chain,
+    verified_segment,
+};
+use merkle::file::FileTree;
 use serde_json::{Value, json};
-use types::{SegmentIndex, ShardConfig};
+use types::ShardConfig;
 
 /// A follower of `chain_url` that stores shard `position`.
 fn shard_node(dir: &std::path::Path, chain_url: &str, position: &str) -> NodeProcess {
@@ -134,18 +137,8 @@ fn two_nodes_of_half_the_flow_each_store_and_prove_their_own_segments() {
                 );
                 continue;
             }
-            let bytes = base64_simd::STANDARD
-                .decode_to_vec(answer["data"].as_str().expect("data"))
-                .expect("base64");
-            let proof: Proof = serde_json::from_value(answer["proof"].clone()).expect("a proof");
-            merkle::file::verify_segment(
-                &tree.root(),
-                data.len() as u64,
-                SegmentIndex(index),
-                &bytes,
-                &proof,
-            )
-            .unwrap_or_else(|error| panic!("segment {index} from shard {shard}: {error}"));
+            verified_segment(&answer, &tree.root(), data.len() as u64, index)
+                .unwrap_or_else(|error| panic!("from shard {shard}: {error}"));
         }
     }
 
@@ -287,18 +280,8 @@ fn nodes_find_each_other_on_chain_and_a_replica_heals_by_pull() {
             "zgs_downloadSegmentWithProofByTxSeq",
             json!([tx_seq, index]),
         );
-        let bytes = base64_simd::STANDARD
-            .decode_to_vec(answer["data"].as_str().expect("data"))
-            .expect("base64");
-        let proof: Proof = serde_json::from_value(answer["proof"].clone()).expect("a proof");
-        merkle::file::verify_segment(
-            &tree.root(),
-            data.len() as u64,
-            SegmentIndex(index),
-            &bytes,
-            &proof,
-        )
-        .unwrap_or_else(|error| panic!("pulled segment {index}: {error}"));
+        verified_segment(&answer, &tree.root(), data.len() as u64, index)
+            .unwrap_or_else(|error| panic!("pulled: {error}"));
     }
     // `zerog status` shows what repair did and the peers as this node sees them.
     let printed = common::cli(&["status", "--rpc", &replica.url]);

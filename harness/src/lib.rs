@@ -19,7 +19,7 @@ mod rpc;
 mod workspace;
 
 pub use cli::{cli, cli_fails};
-pub use data::{SEED_ENV, random_bytes, segment_json, test_seed};
+pub use data::{SEED_ENV, random_bytes, segment_json, test_seed, verified_segment};
 pub use faults::{Host, SmallDisk};
 pub use process::{BIN_ENV, Error, Launch, Process, S3Keys, Transcript, Zerog};
 pub use rpc::Rpc;

@@ -23,7 +23,7 @@ use merkle::file::FileTree;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use types::{SegmentIndex, ShardConfig};
+use types::ShardConfig;
 
 #[derive(Parser)]
 struct Args {
@@ -158,16 +158,8 @@ async fn spot_check(
                 json!([tx_seq, index]),
             )
             .await?;
-        let bytes =
-            base64_simd::STANDARD.decode_to_vec(answer["data"].as_str().context("data")?)?;
-        let proof = serde_json::from_value(answer["proof"].clone())?;
-        merkle::file::verify_segment(
-            &tree.root(),
-            data.len() as u64,
-            SegmentIndex(index),
-            &bytes,
-            &proof,
-        )?;
+        let bytes = harness::verified_segment(&answer, &tree.root(), data.len() as u64, index)
+            .map_err(anyhow::Error::msg)?;
         let start = index as usize * types::SEGMENT_BYTES;
         let length = layout.segment_data_bytes(index) as usize;
         if bytes[..length] != data[start..start + length] {

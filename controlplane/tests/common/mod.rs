@@ -5,7 +5,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub use harness::{
-    Rpc, random_bytes, require_node_js, sdk_with_package, segment_json, test_seed, workspace_root,
+    Rpc, random_bytes, require_node_js, sdk_with_package, segment_json, test_seed,
+    verified_segment, workspace_root,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
