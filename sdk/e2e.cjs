@@ -1,10 +1,11 @@
 // The official 0G TypeScript SDK, unmodified, end to end against a zerog node.
 //
 // Usage: node sdk/e2e.cjs --rpc URL --out DIR [--indexer URL] [--storage URL] [--key HEX]
-//                         [--mode indexer|direct] [--task-size N] FILE...
+//                         [--mode indexer|direct] [--task-size N] [--replicas N] FILE...
 //
-// --rpc is the chain's Ethereum JSON-RPC; --storage the storage node (default: --rpc, a dev node
-// serves both) used in mode `direct` and for the proof check; --indexer defaults to --rpc.
+// --rpc is the chain's Ethereum JSON-RPC; --storage the storage node used in mode `direct` (default:
+// --rpc, a dev node serves both); --indexer defaults to --rpc; --replicas is the upload's
+// `expectedReplica` (mode `indexer`, default 1).
 //
 // For each FILE, in order:
 //   1. upload with the SDK: `Indexer.upload(file, rpc, signer)` (mode `indexer`, the default: the
@@ -16,7 +17,8 @@
 //      DIR/<basename>.sdk. SDK 1.2.8 accepts the proof flag but never checks a proof (its
 //      `downloadTask` ignores it), so:
 //   3. fetch every data segment again with `zgs_downloadSegmentWithProofByTxSeq` through the SDK's
-//      `StorageNode`, check each proof with the SDK's own `Proof.validateHash` against the root
+//      `StorageNode` (in mode `indexer` from each node `getFileLocations` names whose shard holds
+//      the segment, so every holder is checked), check each proof with the SDK's own `Proof.validateHash` against the root
 //      (segment root from `ZgFile.segmentRoot`, inherited from `AbstractFile`, padded as the SDK pads it when uploading),
 //      and require the verified bytes to equal the bytes the SDK downloaded.
 // One JSON line per file goes to stdout:
@@ -47,7 +49,7 @@ console.info = console.log;
 console.warn = verbose ? console.warn : quiet;
 
 function parseArgs(argv) {
-  const args = { mode: 'indexer', key: DEV_KEY, taskSize: 1, files: [] };
+  const args = { mode: 'indexer', key: DEV_KEY, taskSize: 1, replicas: 1, files: [] };
   for (let i = 0; i < argv.length; i++) {
     const next = () => {
       if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -61,6 +63,7 @@ function parseArgs(argv) {
       case '--out': args.out = next(); break;
       case '--mode': args.mode = next(); break;
       case '--task-size': args.taskSize = Number(next()); break;
+      case '--replicas': args.replicas = Number(next()); break;
       default: args.files.push(argv[i]);
     }
   }
@@ -73,6 +76,9 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(args.taskSize) || args.taskSize < 1) {
     throw new Error('--task-size must be a positive integer');
+  }
+  if (!Number.isInteger(args.replicas) || args.replicas < 1) {
+    throw new Error('--replicas must be a positive integer');
   }
   args.indexer = args.indexer ?? args.rpc;
   args.storage = args.storage ?? args.rpc;
@@ -88,7 +94,7 @@ function check(error, what) {
 }
 
 async function upload(args, signer, zgFile) {
-  const uploadOpts = { taskSize: args.taskSize };
+  const uploadOpts = { taskSize: args.taskSize, expectedReplica: args.replicas };
   // The SDK retries "too many data writing" (the node's busy answer) this many times, 1 s apart.
   const retryOpts = { Retries: 10, Interval: 1, MaxGasPrice: 0, TooManyDataRetries: 30 };
   if (args.mode === 'indexer') {
@@ -127,37 +133,64 @@ function paddedChunks(size) {
   return Math.ceil(chunks / minChunk) * minChunk;
 }
 
-// Every data segment with its proof, verified with the SDK's Proof against `root`; the verified
-// bytes must be the SDK download's bytes (zero-padded to whole chunks).
+// The nodes to check segments on: in mode `indexer`, every holder the indexer names (with its shard);
+// in mode `direct`, the one storage node (which holds everything).
+async function holders(args, root) {
+  if (args.mode !== 'indexer') return [{ node: new sdk.StorageNode(args.storage), numShard: 1, shardId: 0 }];
+  const locations = await new sdk.Indexer(args.indexer).getFileLocations(root);
+  if (locations.length === 0) throw new Error(`the indexer names no node that holds ${root}`);
+  return locations.map((location) => ({
+    node: new sdk.StorageNode(location.url),
+    numShard: location.config.numShard,
+    shardId: location.config.shardId,
+  }));
+}
+
+// Every data segment with its proof from every holder of its shard, verified with the SDK's Proof
+// against `root`; the verified bytes must be the SDK download's bytes (zero-padded to whole chunks).
+// Returns how many segments were verified (counting each holder).
 async function verifyWithProofs(args, root, txSeq, size, downloaded) {
-  const node = new sdk.StorageNode(args.storage);
+  const nodes = await holders(args, root);
+  const info = await nodes[0].node.getFileInfoByTxSeq(txSeq);
+  if (info === null) throw new Error(`tx ${txSeq}: no file info`);
+  const startSegment = Math.floor(Number(info.tx.startEntryIndex) / SEGMENT_CHUNKS);
   const leaves = Math.ceil(paddedChunks(size) / SEGMENT_CHUNKS);
   const dataSegments = Math.ceil(size / SEGMENT);
   const totalChunks = paddedChunks(size);
+  let verified = 0;
   for (let index = 0; index < dataSegments; index++) {
-    const segment = await node.downloadSegmentWithProofByTxSeq(txSeq, index);
-    if (segment === null) throw new Error(`segment ${index} of tx ${txSeq}: node returned null`);
-    if (segment.root !== root) throw new Error(`segment ${index}: root ${segment.root}, expected ${root}`);
-    if (segment.index !== index) throw new Error(`segment ${index}: node sent index ${segment.index}`);
-    const data = ethers.decodeBase64(segment.data);
-    if (data.length === 0 || data.length % CHUNK !== 0) {
-      throw new Error(`segment ${index}: ${data.length} bytes is not whole chunks`);
-    }
-    const chunksInTree = Math.min(SEGMENT_CHUNKS, totalChunks - index * SEGMENT_CHUNKS);
-    const padding = chunksInTree - data.length / CHUNK;
-    if (padding < 0) throw new Error(`segment ${index}: ${data.length} bytes, more than the segment`);
-    const segmentRoot = sdk.ZgFile.segmentRoot(data, padding);
-    const proof = new sdk.Proof(segment.proof.lemma, segment.proof.path);
-    const proofError = proof.validateHash(root, segmentRoot, index, leaves);
-    if (proofError !== null) throw new Error(`segment ${index}: proof rejected: ${proofError}`);
-    const start = index * SEGMENT;
-    const expected = Buffer.alloc(data.length);
-    downloaded.copy(expected, 0, start, Math.min(start + data.length, downloaded.length));
-    if (!expected.equals(Buffer.from(data))) {
-      throw new Error(`segment ${index}: verified bytes differ from the SDK's download`);
+    const owners = nodes.filter((n) => (startSegment + index) % n.numShard === n.shardId);
+    if (owners.length === 0) throw new Error(`segment ${index}: no holder's shard covers it`);
+    for (const { node } of owners) {
+      const segment = await node.downloadSegmentWithProofByTxSeq(txSeq, index);
+      if (segment === null) throw new Error(`segment ${index} of tx ${txSeq}: ${node.url} returned null`);
+      verifySegment(segment, root, index, leaves, totalChunks, downloaded);
+      verified++;
     }
   }
-  return dataSegments;
+  return verified;
+}
+
+function verifySegment(segment, root, index, leaves, totalChunks, downloaded) {
+  if (segment.root !== root) throw new Error(`segment ${index}: root ${segment.root}, expected ${root}`);
+  if (segment.index !== index) throw new Error(`segment ${index}: node sent index ${segment.index}`);
+  const data = ethers.decodeBase64(segment.data);
+  if (data.length === 0 || data.length % CHUNK !== 0) {
+    throw new Error(`segment ${index}: ${data.length} bytes is not whole chunks`);
+  }
+  const chunksInTree = Math.min(SEGMENT_CHUNKS, totalChunks - index * SEGMENT_CHUNKS);
+  const padding = chunksInTree - data.length / CHUNK;
+  if (padding < 0) throw new Error(`segment ${index}: ${data.length} bytes, more than the segment`);
+  const segmentRoot = sdk.ZgFile.segmentRoot(data, padding);
+  const proof = new sdk.Proof(segment.proof.lemma, segment.proof.path);
+  const proofError = proof.validateHash(root, segmentRoot, index, leaves);
+  if (proofError !== null) throw new Error(`segment ${index}: proof rejected: ${proofError}`);
+  const start = index * SEGMENT;
+  const expected = Buffer.alloc(data.length);
+  downloaded.copy(expected, 0, start, Math.min(start + data.length, downloaded.length));
+  if (!expected.equals(Buffer.from(data))) {
+    throw new Error(`segment ${index}: verified bytes differ from the SDK's download`);
+  }
 }
 
 async function main() {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-use types::{SEGMENT_BYTES, SegmentIndex};
+use types::SEGMENT_BYTES;
 
 #[derive(Parser)]
 struct Args {
@@ -155,16 +155,8 @@ async fn main() -> anyhow::Result<()> {
     drop(downloads);
     let download_seconds = started.elapsed().as_secs_f64();
     for (index, answer) in &answers {
-        let bytes =
-            base64_simd::STANDARD.decode_to_vec(answer["data"].as_str().context("data")?)?;
-        let proof = serde_json::from_value(answer["proof"].clone())?;
-        merkle::file::verify_segment(
-            &tree.root(),
-            size as u64,
-            SegmentIndex(*index),
-            &bytes,
-            &proof,
-        )?;
+        let bytes = harness::verified_segment(answer, &tree.root(), size as u64, *index)
+            .map_err(anyhow::Error::msg)?;
         let start = *index as usize * SEGMENT_BYTES;
         if bytes[..layout.segment_data_bytes(*index) as usize]
             != data[start..start + layout.segment_data_bytes(*index) as usize]

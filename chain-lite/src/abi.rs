@@ -154,6 +154,34 @@ pub mod da_registry {
     }
 }
 
+/// Storage-node registry: which nodes store which shard of the flow, and where they answer
+/// (chain-lite's own interface; 0G's nodes find each other by gossip instead).
+pub mod storage_registry {
+    use super::sol;
+
+    sol! {
+        event NodeRegistered(address indexed node, string endpoint, uint64 shardId, uint64 numShard, uint256 stake);
+        event NodeUpdated(address indexed node, string endpoint, uint64 shardId, uint64 numShard);
+        event NodeLeft(address indexed node, uint256 stake);
+
+        /// Registers the sender as a storage node that stores shard `shardId` of `numShard`
+        /// (flow segment k iff k mod numShard == shardId; numShard a power of two) and answers
+        /// 0G's storage RPC at `endpoint`; `value` is its stake.
+        function register(string endpoint, uint64 shardId, uint64 numShard) external payable;
+        /// Changes the sender's endpoint or shard.
+        function update(string endpoint, uint64 shardId, uint64 numShard) external;
+        /// Removes the sender and returns its stake.
+        function leave() external;
+        /// A node's record (empty endpoint and zero stake: not registered).
+        function node(address account) external view
+            returns (string endpoint, uint64 shardId, uint64 numShard, uint256 stake, uint64 registeredBlock);
+        /// Every registered node, in address order.
+        function nodes() external view
+            returns (address[] accounts, string[] endpoints, uint64[] shardIds, uint64[] numShards);
+        function nodeCount() external view returns (uint256);
+    }
+}
+
 /// DA entrance: certified blobs (chain-lite's own interface).
 pub mod da_entrance {
     use super::sol;

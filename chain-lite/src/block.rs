@@ -12,9 +12,18 @@ use merkle::keccak::keccak256;
 use serde::{Deserialize, Serialize};
 use types::H256;
 
-/// Prefix of every encoded block header: bump it when the encoding changes.
-/// v2 added receipts, the accounts root and gas used: v1 blocks (no accounts) are refused.
-const BLOCK_ENCODING: &[u8] = b"zerog-chain-lite-block-v2";
+/// Prefix of every encoded block header of version 2: receipts, the accounts root and gas used
+/// (version 1 blocks, without accounts, are refused).
+const BLOCK_ENCODING_V2: &[u8] = b"zerog-chain-lite-block-v2";
+/// Prefix of version 3: version 2 plus the state root and the consensus digest.
+const BLOCK_ENCODING_V3: &[u8] = b"zerog-chain-lite-block-v3";
+
+/// Header version 2: what data folders written before the state root hold. Their blocks keep
+/// replaying as they were sealed; new blocks are sealed at [`HEADER_VERSION`].
+pub const HEADER_V2: u8 = 2;
+/// The header version new blocks are sealed with: it commits to the whole state
+/// ([`BlockHeader::state_root`]) and to the consensus block that ordered it.
+pub const HEADER_VERSION: u8 = 3;
 const TRANSACTION_ENCODING: &[u8] = b"zerog-chain-lite-tx-v1";
 
 /// A state transition: an unsigned dev Flow submission (`zerog_submit`, no fee, no gas, no
@@ -66,6 +75,9 @@ impl Transaction {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockHeader {
+    /// [`HEADER_V2`] or [`HEADER_VERSION`]; headers stored before versions existed are v2.
+    #[serde(default = "header_v2")]
+    pub version: u8,
     pub number: u64,
     pub parent_hash: H256,
     pub timestamp_ms: u64,
@@ -80,14 +92,32 @@ pub struct BlockHeader {
     /// keccak256 over every account (address, balance, nonce) in address order after the block.
     pub accounts_root: H256,
     pub gas_used: u64,
+    /// keccak256 over every module's state after the block (`Chain::state_root`); zero in v2.
+    #[serde(default)]
+    pub state_root: H256,
+    /// The digest of the consensus block this block executes; zero where no consensus engine
+    /// orders blocks (the embedded dev chain) and in v2.
+    #[serde(default)]
+    pub consensus_digest: H256,
     pub hash: H256,
 }
 
+fn header_v2() -> u8 {
+    HEADER_V2
+}
+
 impl BlockHeader {
-    /// The hash of every field but `hash` itself.
+    /// The hash of every field but `hash` itself, in the encoding of the header's version
+    /// (a v2 header hashes exactly as it did before versions existed).
     pub fn compute_hash(&self) -> H256 {
-        let mut encoded = Vec::with_capacity(BLOCK_ENCODING.len() + 8 * 5 + 32 * 5);
-        encoded.extend_from_slice(BLOCK_ENCODING);
+        let v3 = self.version >= HEADER_VERSION;
+        let tag = if v3 {
+            BLOCK_ENCODING_V3
+        } else {
+            BLOCK_ENCODING_V2
+        };
+        let mut encoded = Vec::with_capacity(tag.len() + 8 * 5 + 32 * 7);
+        encoded.extend_from_slice(tag);
         encoded.extend_from_slice(&self.number.to_be_bytes());
         encoded.extend_from_slice(self.parent_hash.as_bytes());
         encoded.extend_from_slice(&self.timestamp_ms.to_be_bytes());
@@ -98,6 +128,10 @@ impl BlockHeader {
         encoded.extend_from_slice(self.receipts_root.as_bytes());
         encoded.extend_from_slice(self.accounts_root.as_bytes());
         encoded.extend_from_slice(&self.gas_used.to_be_bytes());
+        if v3 {
+            encoded.extend_from_slice(self.state_root.as_bytes());
+            encoded.extend_from_slice(self.consensus_digest.as_bytes());
+        }
         keccak256(&encoded)
     }
 }

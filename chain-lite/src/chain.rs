@@ -12,7 +12,7 @@
 //! the gas fee is burned (one validator, no one to pay it to). Every refusal below happens
 //! before any state changes; a revert costs its gas and bumps the nonce and nothing else.
 
-use crate::block::{Block, BlockHeader, Transaction, transactions_root};
+use crate::block::{Block, BlockHeader, HEADER_V2, HEADER_VERSION, Transaction, transactions_root};
 use crate::epoch::{
     EpochInputs, EpochRange, EpochStep, Epochs, MAX_EPOCHS_PER_CALL, MineContext, plan_steps,
 };
@@ -21,6 +21,7 @@ use crate::modules::{
     CallFailure, MODULE_CALL_GAS, MarketTotals, REWARD_ADDRESS, Revert, RewardPool, is_module,
     submit_log,
 };
+use crate::ordered::Prechecked;
 use crate::receipt::{LogEntry, LogFilter, Receipt, receipts_root};
 use crate::submission::{Address, Submission, SubmissionError, SubmitEvent};
 use crate::tx::{SignedTransaction, TX_BASE_GAS, TxError, calldata_gas, decode_transaction};
@@ -120,6 +121,13 @@ pub struct ChainConfig {
     pub da_blob_fee: U256,
     /// How many epochs back a certificate's epoch may be.
     pub da_certificate_window_epochs: u64,
+    /// Least stake a storage node registers with.
+    #[serde(with = "hex_serde::u256", default = "default_storage_min_stake")]
+    pub storage_min_stake: U256,
+}
+
+fn default_storage_min_stake() -> U256 {
+    U256::from(10u64).pow(U256::from(18u64))
 }
 
 /// Largest calldata accepted by default: 128 KiB (a `batchSubmit` of hundreds of files).
@@ -162,6 +170,7 @@ impl Default for ChainConfig {
             da_min_stake: U256::from(10u64).pow(U256::from(18u64)),
             da_blob_fee: U256::from(10u64).pow(U256::from(15u64)),
             da_certificate_window_epochs: 256,
+            storage_min_stake: default_storage_min_stake(),
         }
     }
 }
@@ -257,6 +266,10 @@ pub enum ChainError {
         to_block: u64,
         max_logs: usize,
     },
+    #[error(
+        "the pending block holds {transactions} transactions: an ordered block executes on its own"
+    )]
+    PendingNotEmpty { transactions: usize },
     #[error("replay: block {number}: {reason}")]
     Replay { number: u64, reason: String },
 }
@@ -287,15 +300,17 @@ pub struct Chain {
     pending_events: Vec<SubmitEvent>,
     pub(crate) flow: FlowLog,
     /// `rootByTxSeq`: the flow root right after each submission.
-    flow_roots: Vec<H256>,
+    pub(crate) flow_roots: Vec<H256>,
     /// Ordered, so the accounts root is a plain fold.
-    accounts: BTreeMap<Address, Account>,
+    pub(crate) accounts: BTreeMap<Address, Account>,
     pub(crate) rewards: BTreeMap<u64, RewardPool>,
     pub(crate) market: MarketTotals,
     /// Flow epochs and the mining context.
     pub(crate) epochs: Epochs,
     /// DA signers and certified blobs.
     pub(crate) da: crate::da::DaState,
+    /// Registered storage nodes.
+    pub(crate) storage: crate::storage::StorageRegistryState,
     /// Transaction hash → (block number, index), pending included (for replay protection).
     transactions_by_hash: HashMap<H256, (u64, usize)>,
     blocks_by_hash: HashMap<H256, u64>,
@@ -304,6 +319,11 @@ pub struct Chain {
 impl Chain {
     /// A chain with its genesis block (number 0, no transactions) sealed.
     pub fn new(config: ChainConfig) -> Chain {
+        Chain::with_genesis_version(config, HEADER_VERSION)
+    }
+
+    /// A chain whose genesis header has `version` (replay of a data folder sealed at v2).
+    fn with_genesis_version(config: ChainConfig, version: u8) -> Chain {
         let flow = FlowLog::new();
         let epochs = Epochs::new(flow.root(), flow.length().0);
         let mut accounts: BTreeMap<Address, Account> = BTreeMap::new();
@@ -311,7 +331,8 @@ impl Chain {
             let account = accounts.entry(genesis.address).or_default();
             account.balance = account.balance.saturating_add(genesis.balance);
         }
-        let mut header = BlockHeader {
+        let header = BlockHeader {
+            version,
             number: 0,
             parent_hash: H256::ZERO,
             timestamp_ms: config.genesis_timestamp_ms,
@@ -322,17 +343,17 @@ impl Chain {
             receipts_root: receipts_root(&[]),
             accounts_root: accounts_root(&accounts),
             gas_used: 0,
+            state_root: H256::ZERO,
+            consensus_digest: H256::ZERO,
             hash: H256::ZERO,
         };
-        header.hash = header.compute_hash();
         let genesis = Block {
             header,
             transactions: Vec::new(),
             receipts: Vec::new(),
             submit_events: Vec::new(),
         };
-        let blocks_by_hash = HashMap::from([(genesis.hash(), 0)]);
-        Chain {
+        let mut chain = Chain {
             config,
             blocks: vec![genesis],
             pending_transactions: Vec::new(),
@@ -345,20 +366,30 @@ impl Chain {
             market: MarketTotals::default(),
             epochs,
             da: crate::da::DaState::default(),
+            storage: crate::storage::StorageRegistryState::default(),
             transactions_by_hash: HashMap::new(),
-            blocks_by_hash,
+            blocks_by_hash: HashMap::new(),
+        };
+        let state_root = chain.state_root();
+        let header = &mut chain.blocks[0].header;
+        if version >= HEADER_VERSION {
+            header.state_root = state_root;
         }
+        header.hash = header.compute_hash();
+        chain.blocks_by_hash.insert(header.hash, 0);
+        chain
     }
 
     /// Rebuilds a chain from its sealed blocks (genesis first), re-executing every transaction
     /// and checking each block's header, receipts and events against what execution produces.
     pub fn replay(config: ChainConfig, blocks: Vec<Block>) -> Result<Chain, ChainError> {
-        let mut chain = Chain::new(config);
         let mut blocks = blocks.into_iter();
         let genesis = blocks.next().ok_or(ChainError::Replay {
             number: 0,
             reason: "no genesis block".to_string(),
         })?;
+        check_version(&genesis)?;
+        let mut chain = Chain::with_genesis_version(config, genesis.header.version);
         if genesis != chain.blocks[0] {
             return Err(ChainError::Replay {
                 number: 0,
@@ -374,6 +405,7 @@ impl Chain {
             if number != chain.head().number() + 1 {
                 return Err(mismatch("block numbers are not consecutive"));
             }
+            check_version(&stored)?;
             for transaction in &stored.transactions {
                 let refused = |error: &dyn std::fmt::Display| ChainError::Replay {
                     number,
@@ -392,7 +424,11 @@ impl Chain {
                     }
                 }
             }
-            let sealed = chain.seal_block(stored.header.timestamp_ms);
+            let sealed = chain.seal(
+                stored.header.timestamp_ms,
+                stored.header.version,
+                stored.header.consensus_digest,
+            );
             if sealed.header.timestamp_ms != stored.header.timestamp_ms {
                 return Err(mismatch("timestamp goes backwards"));
             }
@@ -575,12 +611,29 @@ impl Chain {
     /// block. `Err` means refused with nothing changed; `Ok` carries the receipt, which may be
     /// a revert (status 0: gas charged, nonce bumped, nothing else).
     pub fn send_raw_transaction(&mut self, raw: &[u8]) -> Result<Receipt, TxError> {
+        self.check_space_for_signed()?;
+        let tx = self.decode_transaction(raw)?;
+        self.execute_checked(Prechecked {
+            raw: raw.to_vec(),
+            tx,
+        })
+    }
+
+    fn check_space_for_signed(&self) -> Result<(), TxError> {
         if self.pending_transactions.len() >= self.config.max_transactions_per_block {
             return Err(TxError::BlockFull {
                 max: self.config.max_transactions_per_block,
             });
         }
-        let tx = self.decode_transaction(raw)?;
+        Ok(())
+    }
+
+    /// Executes a transaction that passed the stateless checks into the pending block: the
+    /// checks that need state (replay, nonce, balance, calldata a module can decode), then the
+    /// call. `Err` means refused with nothing changed.
+    pub(crate) fn execute_checked(&mut self, prechecked: Prechecked) -> Result<Receipt, TxError> {
+        self.check_space_for_signed()?;
+        let Prechecked { raw, tx } = prechecked;
         if self.transactions_by_hash.contains_key(&tx.hash) {
             return Err(TxError::AlreadyKnown { hash: tx.hash });
         }
@@ -651,7 +704,7 @@ impl Chain {
         account.balance -= U256::from(gas_used) * price;
         account.nonce += 1;
         Ok(self.push_pending(
-            Transaction::Signed { raw: raw.to_vec() },
+            Transaction::Signed { raw },
             tx.from,
             tx.to,
             status,
@@ -769,10 +822,27 @@ impl Chain {
     /// Seals the pending block (possibly empty). Timestamps never go backwards: an earlier
     /// `timestamp_ms` than the parent's is raised to the parent's.
     pub fn seal_block(&mut self, timestamp_ms: u64) -> &Block {
+        self.seal(timestamp_ms, HEADER_VERSION, H256::ZERO)
+    }
+
+    /// Seals the pending block with a header of `version` that names `consensus_digest`.
+    pub(crate) fn seal(
+        &mut self,
+        timestamp_ms: u64,
+        version: u8,
+        consensus_digest: H256,
+    ) -> &Block {
+        let accounts_root = accounts_root(&self.accounts);
+        let state_root = if version >= HEADER_VERSION {
+            self.state_root_with(accounts_root)
+        } else {
+            H256::ZERO
+        };
         let parent = &self.blocks[self.blocks.len() - 1].header;
         let transactions = std::mem::take(&mut self.pending_transactions);
         let receipts = std::mem::take(&mut self.pending_receipts);
         let mut header = BlockHeader {
+            version,
             number: parent.number + 1,
             parent_hash: parent.hash,
             timestamp_ms: timestamp_ms.max(parent.timestamp_ms),
@@ -781,8 +851,10 @@ impl Chain {
             flow_length: self.flow.length().0,
             num_submissions: self.flow_roots.len() as u64,
             receipts_root: receipts_root(&receipts),
-            accounts_root: accounts_root(&self.accounts),
+            accounts_root,
             gas_used: receipts.last().map_or(0, |last| last.cumulative_gas_used),
+            state_root,
+            consensus_digest,
             hash: H256::ZERO,
         };
         header.hash = header.compute_hash();
@@ -975,7 +1047,20 @@ impl Chain {
 }
 
 /// keccak256 over (address, balance, nonce) of every account in address order.
-fn accounts_root(accounts: &BTreeMap<Address, Account>) -> H256 {
+/// Refuses a stored block whose header version this build cannot seal.
+fn check_version(block: &Block) -> Result<(), ChainError> {
+    match block.header.version {
+        HEADER_V2 | HEADER_VERSION => Ok(()),
+        other => Err(ChainError::Replay {
+            number: block.header.number,
+            reason: format!(
+                "header version {other} is not one this build reads ({HEADER_V2} or {HEADER_VERSION})"
+            ),
+        }),
+    }
+}
+
+pub(crate) fn accounts_root(accounts: &BTreeMap<Address, Account>) -> H256 {
     let mut encoded = Vec::with_capacity(accounts.len() * 60);
     for (address, account) in accounts {
         encoded.extend_from_slice(address);

@@ -61,7 +61,28 @@ pub struct CertifiedBlob {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DaState {
     pub signers: BTreeMap<Address, DaSigner>,
-    pub blobs: BTreeMap<H256, CertifiedBlob>,
+    blobs: BTreeMap<H256, CertifiedBlob>,
+    /// Every certified blob folded in certification order (see `state`): the state root
+    /// covers the blobs without hashing all of them at each block.
+    pub(crate) blobs_digest: H256,
+}
+
+impl DaState {
+    /// The blob certified under `blob_id`, if any.
+    pub fn blob(&self, blob_id: &H256) -> Option<&CertifiedBlob> {
+        self.blobs.get(blob_id)
+    }
+
+    /// How many blobs are certified.
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Records a certified blob; the caller checked that `blob_id` is new.
+    pub(crate) fn certify_blob(&mut self, blob_id: H256, blob: CertifiedBlob) {
+        self.blobs_digest = crate::state::fold_blob(self.blobs_digest, blob_id, &blob);
+        self.blobs.insert(blob_id, blob);
+    }
 }
 
 /// One quorum of an epoch: who holds each slot, and the distinct signers in address order
@@ -219,7 +240,7 @@ impl Chain {
     }
 
     pub fn da_blob(&self, blob_id: &H256) -> Option<&CertifiedBlob> {
-        self.da.blobs.get(blob_id)
+        self.da.blob(blob_id)
     }
 
     pub fn da_signer(&self, address: &Address) -> Option<&DaSigner> {
@@ -374,7 +395,7 @@ impl Chain {
                     ))
                     .into());
                 }
-                if self.da.blobs.contains_key(&blob_id) {
+                if self.da.blob(&blob_id).is_some() {
                     return Err(Revert::new(format!("blob {blob_id} is already certified")).into());
                 }
                 let current = self.da_epoch();
@@ -424,13 +445,13 @@ impl Chain {
                 let call: da_entrance::isAvailableCall = decode(input)?;
                 not_payable(value, "isAvailable(bytes32)")?;
                 view(da_entrance::isAvailableCall::abi_encode_returns(
-                    &self.da.blobs.contains_key(&H256(call.blobId.0)),
+                    &self.da.blob(&H256(call.blobId.0)).is_some(),
                 ))
             }
             da_entrance::blobInfoCall::SELECTOR => {
                 let call: da_entrance::blobInfoCall = decode(input)?;
                 not_payable(value, "blobInfo(bytes32)")?;
-                let blob = self.da.blobs.get(&H256(call.blobId.0));
+                let blob = self.da.blob(&H256(call.blobId.0));
                 view(da_entrance::blobInfoCall::abi_encode_returns(
                     &da_entrance::blobInfoReturn {
                         commitment: blob
@@ -490,7 +511,7 @@ impl Chain {
             totalSlots: total_slots,
         }
         .encode_log_data();
-        self.da.blobs.insert(blob_id, blob);
+        self.da.certify_blob(blob_id, blob);
         vec![Log {
             address: crate::modules::DA_ENTRANCE_ADDRESS,
             topics: data.topics().iter().map(|topic| H256(topic.0)).collect(),

@@ -118,6 +118,8 @@ pub(crate) struct EpochStep {
 struct DigestHistory {
     slots: Vec<H256>,
     next_index: u64,
+    /// Every inserted root folded in order: the window is a function of it (see `state`).
+    digest: H256,
 }
 
 impl DigestHistory {
@@ -125,6 +127,7 @@ impl DigestHistory {
         DigestHistory {
             slots: vec![H256::ZERO; ROOT_HISTORY_WINDOW],
             next_index: 0,
+            digest: H256::ZERO,
         }
     }
 
@@ -132,6 +135,10 @@ impl DigestHistory {
         let slot = (self.next_index % self.slots.len() as u64) as usize;
         self.slots[slot] = digest;
         self.next_index += 1;
+        self.digest = crate::state::Encoder::default()
+            .h256(self.digest)
+            .h256(digest)
+            .hash();
     }
 
     fn at(&self, index: u64) -> Option<H256> {
@@ -153,6 +160,8 @@ pub(crate) struct Epochs {
     pub ranges: Vec<EpochRange>,
     /// `epochRanges`: digest → index in `ranges`.
     by_digest: HashMap<H256, usize>,
+    /// `ranges` folded in order (see `state`), so the state root does not rehash them all.
+    ranges_digest: H256,
     root_history: DigestHistory,
 }
 
@@ -172,8 +181,28 @@ impl Epochs {
             },
             ranges: Vec::new(),
             by_digest: HashMap::new(),
+            ranges_digest: H256::ZERO,
             root_history: DigestHistory::new(),
         }
+    }
+
+    /// Writes the epoch state in the state root's encoding (`by_digest` is an index of
+    /// `ranges`, so it is not written).
+    pub(crate) fn encode(&self, encoder: &mut crate::state::Encoder) {
+        let context = &self.context;
+        encoder
+            .u64(self.epoch)
+            .u64(self.start_position)
+            .u64(context.epoch)
+            .u64(context.mine_start)
+            .h256(context.flow_root)
+            .u64(context.flow_length)
+            .h256(context.block_digest)
+            .h256(context.digest)
+            .u64(self.ranges.len() as u64)
+            .h256(self.ranges_digest)
+            .u64(self.root_history.next_index)
+            .h256(self.root_history.digest);
     }
 
     /// `getEpochRange`: the range recorded under `digest`, if any.
@@ -193,6 +222,12 @@ impl Epochs {
         if let Some(range) = step.range {
             self.by_digest.insert(range.digest, self.ranges.len());
             self.ranges.push(range);
+            self.ranges_digest = crate::state::Encoder::default()
+                .h256(self.ranges_digest)
+                .u64(range.start)
+                .u64(range.end)
+                .h256(range.digest)
+                .hash();
             self.start_position = range.end;
         }
         self.epoch = context.epoch;

@@ -45,6 +45,8 @@ pub const REWARD_ADDRESS: Address = address_from_low(0x1002);
 pub const DA_REGISTRY_ADDRESS: Address = address_from_low(0x1003);
 /// The DA entrance: certified blobs (`abi::da_entrance`).
 pub const DA_ENTRANCE_ADDRESS: Address = address_from_low(0x1004);
+/// The storage-node registry (`abi::storage_registry`).
+pub const STORAGE_REGISTRY_ADDRESS: Address = address_from_low(0x1005);
 
 /// Gas of any call into a module, on top of the intrinsic gas: one flat price, so estimates
 /// are exact and cheap to compute.
@@ -73,6 +75,7 @@ pub fn is_module(address: &Address) -> bool {
         REWARD_ADDRESS,
         DA_REGISTRY_ADDRESS,
         DA_ENTRANCE_ADDRESS,
+        STORAGE_REGISTRY_ADDRESS,
     ]
     .contains(address)
 }
@@ -137,6 +140,8 @@ pub(crate) enum Effect {
         total_slots: u64,
         value: U256,
     },
+    /// Register, update or remove the sender as a storage node.
+    Storage(crate::storage::StorageChange),
     /// A view: nothing changes.
     None,
 }
@@ -316,6 +321,8 @@ impl Chain {
             self.plan_reward(from, selector, input, value)
         } else if to == DA_REGISTRY_ADDRESS {
             self.plan_da_registry(from, selector, input, value)
+        } else if to == STORAGE_REGISTRY_ADDRESS {
+            self.plan_storage_registry(from, selector, input, value)
         } else {
             self.plan_da_entrance(selector, input, value)
         }
@@ -759,6 +766,7 @@ impl Chain {
                 logs
             }
             Effect::DaRegister { signer } => self.apply_da_register(from, *signer),
+            Effect::Storage(change) => self.apply_storage(from, change),
             Effect::DaCertify {
                 blob_id,
                 blob,

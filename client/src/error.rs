@@ -49,6 +49,16 @@ pub enum Error {
     Reverted { hash: H256, reason: String },
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
+    #[error(
+        "the network cannot hold {replicas} replicas: flow segments k with k mod {of} = {residue} \
+         have {found} of the {replicas} nodes needed"
+    )]
+    NotEnoughNodes {
+        residue: u64,
+        of: u64,
+        found: usize,
+        replicas: usize,
+    },
     #[error("the file is empty: 0G files hold at least one byte")]
     EmptyFile,
     #[error("the prebuilt tree covers {tree_bytes} bytes but the source holds {source_bytes}")]

@@ -11,6 +11,7 @@
 
 pub mod chain;
 mod error;
+pub mod network;
 pub mod rpc;
 mod source;
 pub mod transfer;
@@ -23,7 +24,7 @@ pub use rpc::Client;
 pub use source::{FileSource, Source};
 pub use transfer::{
     FileRef, PARALLEL_REQUESTS, Uploaded, build_tree, download, locate, read_range, read_segment,
-    upload, upload_with_tree,
+    upload, upload_replicated, upload_with_tree,
 };
 
 /// What a progress callback is told about.

@@ -4,6 +4,7 @@
 //! the same `merkle::file::verify_segment` the node uses before a byte is written.
 
 use crate::chain::{Chain, Payer, Receipt};
+use crate::network::{self, StorageNode};
 use crate::{Client, Error, Phase, Progress, Source};
 use alloy_primitives::U256;
 use alloy_sol_types::{SolCall, SolEvent};
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use types::{H256, SEGMENT_BYTES, SegmentIndex};
+use types::{FlowSegmentIndex, H256, SEGMENT_BYTES, SegmentIndex};
 
 /// Segments per upload request (1 MiB of data).
 const SEGMENTS_PER_REQUEST: usize = 4;
@@ -40,7 +41,7 @@ pub struct Uploaded {
     pub already_stored: bool,
 }
 
-/// Uploads `source` as one 0G file: hash, submit (unless the node already knows the root),
+/// Uploads `source` as one 0G file: hash, submit (unless the network already knows the root),
 /// upload the segments, wait for finalization.
 pub async fn upload(
     client: &Client,
@@ -48,16 +49,27 @@ pub async fn upload(
     payer: &Payer,
     progress: &dyn Progress,
 ) -> Result<Uploaded, Error> {
+    upload_replicated(client, source, payer, progress, 1).await
+}
+
+/// [`upload`] onto `replicas` nodes of every shard of the network `client` indexes.
+pub async fn upload_replicated(
+    client: &Client,
+    source: &dyn Source,
+    payer: &Payer,
+    progress: &dyn Progress,
+    replicas: usize,
+) -> Result<Uploaded, Error> {
     if source.size() == 0 {
         return Err(Error::EmptyFile);
     }
     let tree = build_tree(source, progress)?;
-    upload_with_tree(client, source, &tree, payer, progress).await
+    upload_tree_replicated(client, source, &tree, payer, progress, replicas).await
 }
 
 /// [`upload`] with the file's tree already built (the gateway hashes a body while it
 /// arrives): the same submission and segments, without a pass over `source` to hash it. The
-/// tree must be `source`'s; a tree of another size is refused, and the node refuses segments
+/// tree must be `source`'s; a tree of another size is refused, and the nodes refuse segments
 /// whose proofs do not lead to the root the tree submitted.
 pub async fn upload_with_tree(
     client: &Client,
@@ -65,6 +77,20 @@ pub async fn upload_with_tree(
     tree: &FileTree,
     payer: &Payer,
     progress: &dyn Progress,
+) -> Result<Uploaded, Error> {
+    upload_tree_replicated(client, source, tree, payer, progress, 1).await
+}
+
+/// The upload itself. `client` is the chain (the Flow submission goes there) and an indexer of
+/// the network; the segments go to `replicas` nodes of every shard it lists, each node getting
+/// the segments of its shard, and the upload ends when every chosen node has finalized the file.
+async fn upload_tree_replicated(
+    client: &Client,
+    source: &dyn Source,
+    tree: &FileTree,
+    payer: &Payer,
+    progress: &dyn Progress,
+    replicas: usize,
 ) -> Result<Uploaded, Error> {
     let size = source.size();
     if size == 0 {
@@ -76,38 +102,62 @@ pub async fn upload_with_tree(
             source_bytes: size,
         });
     }
+    let nodes = network::select(&network::storage_nodes(client).await?, replicas)?;
     let root = tree.root();
-    let info = client.call("zgs_getFileInfo", json!([root, false])).await?;
-    let tx_seq = if let Some(tx_seq) = info.pointer("/tx/seq").and_then(Value::as_u64) {
-        if info.get("finalized") == Some(&Value::Bool(true)) {
-            return Ok(Uploaded {
-                file: FileRef {
-                    root,
-                    tx_seq,
-                    size_bytes: size,
-                },
-                already_stored: true,
-            });
-        }
-        tx_seq
-    } else {
-        submit_signed(client, tree, payer).await?
+    let file = |tx_seq| FileRef {
+        root,
+        tx_seq,
+        size_bytes: size,
     };
-    wait_for(client, tx_seq, false).await?;
-    upload_segments(client, source, tree, tx_seq, progress).await?;
-    wait_for(client, tx_seq, true).await?;
+    let info = client.call("zgs_getFileInfo", json!([root, false])).await?;
+    let tx_seq = match info.pointer("/tx/seq").and_then(Value::as_u64) {
+        Some(tx_seq) => {
+            if all_finalized(&nodes, tx_seq).await? {
+                return Ok(Uploaded {
+                    file: file(tx_seq),
+                    already_stored: true,
+                });
+            }
+            tx_seq
+        }
+        None => submit_signed(client, tree, payer).await?,
+    };
+    progress.start(Phase::Upload, size * nodes.len() as u64);
+    for node in &nodes {
+        let info = wait_for(&node.client, tx_seq, false).await?;
+        let start = start_entry_index(&info)?;
+        let first = types::SectorIndex(start).flow_segment();
+        upload_segments(node, first, source, tree, tx_seq, progress).await?;
+    }
+    for node in &nodes {
+        wait_for(&node.client, tx_seq, true).await?;
+    }
+    progress.finish();
     Ok(Uploaded {
-        file: FileRef {
-            root,
-            tx_seq,
-            size_bytes: size,
-        },
+        file: file(tx_seq),
         already_stored: false,
     })
 }
 
+/// Whether every one of `nodes` holds tx `tx_seq` finalized.
+async fn all_finalized(nodes: &[StorageNode], tx_seq: u64) -> Result<bool, Error> {
+    for node in nodes {
+        let info = node
+            .client
+            .call("zgs_getFileInfoByTxSeq", json!([tx_seq]))
+            .await?;
+        if info.get("finalized") != Some(&Value::Bool(true)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Uploads to `node` the segments of the file (starting at flow segment `first`) that its shard
+/// holds, a few per request, several requests at once.
 async fn upload_segments(
-    client: &Client,
+    node: &StorageNode,
+    first: FlowSegmentIndex,
     source: &dyn Source,
     tree: &FileTree,
     tx_seq: u64,
@@ -116,72 +166,64 @@ async fn upload_segments(
     let layout = *tree.layout();
     let root = tree.root();
     let size = layout.size_bytes;
-    progress.start(Phase::Upload, size);
-    let segment_bytes = SEGMENT_BYTES as u64;
-    let requests = (0..layout.data_segments)
-        .step_by(SEGMENTS_PER_REQUEST)
-        .map(|first| first..(first + SEGMENTS_PER_REQUEST as u64).min(layout.data_segments));
+    let owned: Vec<u64> = (0..layout.data_segments)
+        .filter(|index| node.owns(FlowSegmentIndex(first.0 + index)))
+        .collect();
+    // Requests own their indices: a future that borrowed them would not be `Send` for every
+    // lifetime, which the S3 gateway's handlers need.
+    let requests: Vec<Vec<u64>> = owned
+        .chunks(SEGMENTS_PER_REQUEST)
+        .map(<[u64]>::to_vec)
+        .collect();
     let mut results = futures_util::stream::iter(requests)
         .map(|indices| async move {
-            // A request's segments are consecutive: read them with one call, or encode them
-            // where they lie when the source is in memory and no zero fill is needed.
-            let start = indices.start * segment_bytes;
-            let data_end = start
-                + indices
-                    .clone()
-                    .map(|index| layout.segment_data_bytes(index))
-                    .sum::<u64>();
-            let upload_end = start
-                + indices
-                    .clone()
-                    .map(|index| layout.segment_upload_bytes(index))
-                    .sum::<u64>();
-            let in_place = source
-                .in_memory()
-                .filter(|_| upload_end == data_end)
-                .and_then(|all| {
-                    all.get(usize::try_from(start).ok()?..usize::try_from(upload_end).ok()?)
-                });
-            let read;
-            let data = match in_place {
-                Some(data) => data,
-                None => {
-                    let mut buffer = vec![0u8; (upload_end - start) as usize];
-                    source
-                        .read_at(&mut buffer[..(data_end - start) as usize], start)
-                        .map_err(|source| Error::Read {
-                            what: format!("segments {indices:?}"),
-                            source,
-                        })?;
-                    read = buffer;
-                    &read[..]
-                }
-            };
-            let mut segments = Vec::with_capacity(SEGMENTS_PER_REQUEST);
-            for index in indices.clone() {
-                let from = ((index - indices.start) * segment_bytes) as usize;
-                let length = layout.segment_upload_bytes(index) as usize;
+            let mut segments = Vec::with_capacity(indices.len());
+            let mut bytes = 0;
+            for index in indices {
+                let data = segment_bytes(source, &layout, index)?;
                 let proof = tree
                     .proof(SegmentIndex(index))
                     .map_err(|source| Error::Merkle { source })?;
-                segments.push(segment_json(
-                    root,
-                    &data[from..from + length],
-                    index,
-                    &proof,
-                    size,
-                ));
+                segments.push(segment_json(root, &data, index, &proof, size));
+                bytes += layout.segment_data_bytes(index);
             }
-            upload_request(client, &segments, tx_seq).await?;
-            progress.advance(data_end - start);
+            upload_request(&node.client, &segments, tx_seq).await?;
+            progress.advance(bytes);
             Ok::<(), Error>(())
         })
         .buffer_unordered(PARALLEL_REQUESTS);
     while let Some(result) = results.next().await {
         result?;
     }
-    progress.finish();
     Ok(())
+}
+
+/// What a client uploads for segment `index`: its bytes, zero-filled to whole chunks; borrowed
+/// from the source when it is in memory and needs no fill.
+fn segment_bytes<'a>(
+    source: &'a dyn Source,
+    layout: &FileLayout,
+    index: u64,
+) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
+    let start = index * SEGMENT_BYTES as u64;
+    let data_bytes = layout.segment_data_bytes(index);
+    let upload_bytes = layout.segment_upload_bytes(index);
+    if upload_bytes == data_bytes
+        && let Some(all) = source.in_memory()
+        && let Some(slice) = usize::try_from(start)
+            .ok()
+            .and_then(|from| all.get(from..from + upload_bytes as usize))
+    {
+        return Ok(std::borrow::Cow::Borrowed(slice));
+    }
+    let mut buffer = vec![0u8; upload_bytes as usize];
+    source
+        .read_at(&mut buffer[..data_bytes as usize], start)
+        .map_err(|source| Error::Read {
+            what: format!("segment {index}"),
+            source,
+        })?;
+    Ok(std::borrow::Cow::Owned(buffer))
 }
 
 /// Submits the file to the Flow contract as any wallet would: a signed EIP-1559 transaction
@@ -459,18 +501,31 @@ pub fn read_range(
 }
 
 /// Downloads the finalized file with `root` to `out` (through `out.partial`, renamed when
-/// every segment is verified and synced). Returns its size.
+/// every segment is verified and synced), each segment from a node that holds it: the holders
+/// the indexer at `client` names, or `client` itself. Returns its size.
 pub async fn download(
     client: &Client,
     root: H256,
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<u64, Error> {
-    let file = locate(client, root)
-        .await?
-        .ok_or(Error::UnknownFile { root })?;
+    let holders = network::holders(client, root).await?;
+    let (file, first) = locate_on(&holders, root).await?;
     let size = file.size_bytes;
     let layout = FileLayout::new(size).map_err(|source| Error::Merkle { source })?;
+    // Each segment from a holder of its shard, the holders taking turns.
+    let sources: Vec<&Client> = (0..layout.data_segments)
+        .map(|index| {
+            let owners: Vec<&StorageNode> = holders
+                .iter()
+                .filter(|node| node.owns(FlowSegmentIndex(first.0 + index)))
+                .collect();
+            owners
+                .get(index as usize % owners.len().max(1))
+                .map(|node| &node.client)
+                .ok_or(Error::MissingSegment { root, index })
+        })
+        .collect::<Result<_, _>>()?;
     let partial = out.with_extension("partial");
     let io = |operation: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -485,9 +540,10 @@ pub async fn download(
     progress.start(Phase::Download, size);
     let output_ref = &output;
     let partial_ref = &partial;
+    let sources_ref = &sources;
     let mut results = futures_util::stream::iter(0..layout.data_segments)
         .map(|index| async move {
-            let data = read_segment(client, &file, index).await?;
+            let data = read_segment(sources_ref[index as usize], &file, index).await?;
             output_ref
                 .write_all_at(&data, index * SEGMENT_BYTES as u64)
                 .map_err(io("writing", partial_ref))?;
@@ -506,4 +562,37 @@ pub async fn download(
     std::fs::rename(&partial, out).map_err(io("renaming to", out))?;
     progress.finish();
     Ok(size)
+}
+
+/// The finalized file `root` as its first holder knows it, and the flow segment it starts at.
+async fn locate_on(
+    holders: &[StorageNode],
+    root: H256,
+) -> Result<(FileRef, FlowSegmentIndex), Error> {
+    let node = holders.first().ok_or(Error::UnknownFile { root })?;
+    let info = node
+        .client
+        .call("zgs_getFileInfo", json!([root, true]))
+        .await?;
+    if info.is_null() {
+        return Err(Error::UnknownFile { root });
+    }
+    if info.get("finalized") != Some(&Value::Bool(true)) {
+        return Err(Error::NotFinalized { root });
+    }
+    let start = start_entry_index(&info)?;
+    Ok((
+        file_ref(root, &info)?,
+        types::SectorIndex(start).flow_segment(),
+    ))
+}
+
+/// The first flow sector of a file, from its `zgs_getFileInfo` answer.
+fn start_entry_index(info: &Value) -> Result<u64, Error> {
+    info.pointer("/tx/startEntryIndex")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Answer {
+            what: "file info tx.startEntryIndex",
+            detail: info.to_string(),
+        })
 }

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a storage node.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Upload a file: compute its root, submit it on chain, upload its segments, wait until finalized.
     Upload {
         file: PathBuf,
@@ -34,6 +34,10 @@ pub enum Command {
         /// dev account of `zerog node --dev`.
         #[arg(long, env = "ZEROG_KEY", hide_env_values = true)]
         key: Option<String>,
+        /// Nodes of every shard that get the file (through the indexer at --rpc; a single node
+        /// is a network of itself).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -59,6 +63,8 @@ pub enum Command {
         #[arg(long, env = "ZEROG_RPC", default_value = "http://127.0.0.1:5678")]
         rpc: String,
     },
+    /// Run a local storage network: a chain node and N storage nodes sharing the flow by shard.
+    Devnet(crate::commands::devnet::DevnetArgs),
     /// Run an S3-compatible gateway in front of a node (through its public JSON-RPC API).
     Gateway(GatewayArgs),
     /// Data availability: disperse, retrieve and sample blobs.
@@ -137,6 +143,10 @@ pub struct NodeArgs {
     /// Data-plane shards (glommio executors); default one per core.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Which part of the flow this node stores, as 0G's `ID/NUM`: flow segment k iff
+    /// k mod NUM == ID (NUM a power of two). Recorded in the data folder; default everything.
+    #[arg(long, value_name = "ID/NUM", default_value = "0/1")]
+    pub shard_position: types::ShardConfig,
     /// Size of each pre-allocated extent file, in MiB.
     #[arg(long, default_value_t = 1024)]
     pub extent_mib: u64,
@@ -146,10 +156,50 @@ pub struct NodeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
-    /// The node's chain account (hex private key): pays DA registration and certificates.
-    /// With --dev it defaults to the first dev account.
+    /// The node's chain account (hex private key): registers the node in the chain's
+    /// storage registry and pays DA registration and certificates. With --dev it defaults to
+    /// the first dev account (which pays for DA only: a dev node registers nothing unless given
+    /// a key).
     #[arg(long, env = "ZEROG_CHAIN_KEY", hide_env_values = true)]
     pub chain_key: Option<String>,
+    /// The URL other nodes and clients reach this storage node at, as registered on the chain;
+    /// default: the RPC address.
+    #[arg(long, value_name = "URL")]
+    pub storage_endpoint: Option<String>,
+    /// Stake (wei) a storage node registers with.
+    #[arg(long, default_value = "1000000000000000000")]
+    pub storage_stake_wei: String,
+    /// Peers for chains without the storage registry: a file of `URL ID/NUM` lines.
+    #[arg(long, value_name = "FILE")]
+    pub peers: Option<PathBuf>,
+    /// How often the peer list is re-read and every peer probed, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub peer_probe_ms: u64,
+    /// How often repair looks for missing segments of this node's shard, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub repair_interval_ms: u64,
+    /// How long after learning of a file repair waits before pulling its segments (the
+    /// uploader is sending them meanwhile), in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub repair_grace_ms: u64,
+    /// Most MB per second repair pulls (default: no limit beyond yielding to client uploads).
+    #[arg(long)]
+    pub repair_max_mbps: Option<u64>,
+    /// Most MB per second the background scrub re-reads stored segments at (CRC, segment
+    /// root and kept proof checked; damaged ones are dropped and pulled again); 0 turns it off.
+    #[arg(long, default_value_t = 8)]
+    pub scrub_max_mbps: u64,
+    /// Pause between two scrub passes over every finalized file, in milliseconds.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub scrub_pause_ms: u64,
+    /// How long a peer that served a segment failing verification is not asked again, in
+    /// seconds.
+    #[arg(long, default_value_t = 600)]
+    pub peer_quarantine_secs: u64,
+    /// With --dev: serve the chain only; store no segments and never be listed as a storage
+    /// node (the chain of a local network, `zerog devnet`).
+    #[arg(long, requires = "dev")]
+    pub chain_only: bool,
     /// Serve as a DA node: register on the chain, store and serve coded shards, sign.
     #[arg(long)]
     pub da: bool,

@@ -26,6 +26,11 @@ pub struct ShardLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    pub peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModeLabel {
     pub mode: String,
 }
@@ -63,6 +68,14 @@ pub struct Metrics {
     pub io_memory_desired_bytes: Gauge,
     pub io_memory_planned_bytes: Gauge,
     pub process_pinned_bytes: Gauge,
+    pub peers_healthy: Gauge,
+    pub repair_missing_segments: Gauge,
+    pub repair_pulled_bytes: Counter,
+    pub repair_pulled_segments: Counter,
+    pub scrubbed_bytes: Counter,
+    pub scrubbed_segments: Counter,
+    pub segments_damaged: Counter,
+    pub peer_errors: Family<PeerLabel, Counter>,
     pub shard_io_memory_bytes: Family<ShardLabel, Gauge>,
     pub shard_io_memory_registered: Family<ShardLabel, Gauge>,
     pub shard_pinned_bytes: Family<ShardLabel, Gauge>,
@@ -70,7 +83,7 @@ pub struct Metrics {
 }
 
 /// Counters, in the order `Metrics::new` takes them: name and help.
-const COUNTERS: [(&str, &str); 9] = [
+const COUNTERS: [(&str, &str); 14] = [
     ("ingest_bytes", "Segment bytes acknowledged durable"),
     ("ingest_segments", "Segments acknowledged durable"),
     ("download_bytes", "Segment bytes served to clients"),
@@ -92,9 +105,29 @@ const COUNTERS: [(&str, &str); 9] = [
         "da_blobs_dispersed",
         "Blobs this node dispersed and certified",
     ),
+    (
+        "repair_pulled_bytes",
+        "Segment bytes pulled from peers and stored",
+    ),
+    (
+        "repair_pulled_segments",
+        "Segments pulled from peers and stored",
+    ),
+    (
+        "scrubbed_bytes",
+        "Stored segment bytes the scrub re-read and found intact",
+    ),
+    (
+        "scrubbed_segments",
+        "Stored segments the scrub re-read and found intact",
+    ),
+    (
+        "segments_damaged",
+        "Stored segments found damaged (checksum, root or proof) or missing from a finalized file, dropped and left to repair",
+    ),
 ];
 /// Node-wide gauges.
-const GAUGES: [(&str, &str); 7] = [
+const GAUGES: [(&str, &str); 9] = [
     ("files", "Files known from the chain"),
     ("files_finalized", "Files whose data is completely stored"),
     (
@@ -116,6 +149,14 @@ const GAUGES: [(&str, &str); 7] = [
     (
         "process_pinned_bytes",
         "The process's pinned memory (VmPin) once the data plane started",
+    ),
+    (
+        "peers_healthy",
+        "Other storage nodes that answered the last probe",
+    ),
+    (
+        "repair_missing_segments",
+        "Segments of this node's shard that files lack: not yet uploaded or pulled, or lost since finalization",
     ),
 ];
 /// Gauges per data-plane shard.
@@ -190,6 +231,11 @@ impl Metrics {
             da_shards_served,
             da_shards_pruned,
             da_blobs_dispersed,
+            repair_pulled_bytes,
+            repair_pulled_segments,
+            scrubbed_bytes,
+            scrubbed_segments,
+            segments_damaged,
         ] = COUNTERS.map(|(name, help)| add(&mut registry, name, help, Counter::default()));
         let [
             files,
@@ -199,6 +245,8 @@ impl Metrics {
             io_memory_desired_bytes,
             io_memory_planned_bytes,
             process_pinned_bytes,
+            peers_healthy,
+            repair_missing_segments,
         ] = GAUGES.map(|(name, help)| add(&mut registry, name, help, Gauge::default()));
         let [
             shard_queue_depth,
@@ -257,6 +305,19 @@ impl Metrics {
             io_memory_desired_bytes,
             io_memory_planned_bytes,
             process_pinned_bytes,
+            peers_healthy,
+            repair_missing_segments,
+            repair_pulled_bytes,
+            repair_pulled_segments,
+            scrubbed_bytes,
+            scrubbed_segments,
+            segments_damaged,
+            peer_errors: add(
+                &mut registry,
+                "peer_errors",
+                "Failed or false answers of a peer (timeouts, refusals, segments that failed verification)",
+                Family::default(),
+            ),
             shard_io_memory_bytes,
             shard_io_memory_registered,
             shard_pinned_bytes,
@@ -303,6 +364,15 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+
+    /// Counts an error of the peer at `url`.
+    pub fn peer_error(&self, url: &str) {
+        self.peer_errors
+            .get_or_create(&PeerLabel {
+                peer: url.to_string(),
+            })
+            .inc();
     }
 
     pub fn error(&self, kind: &str) {
@@ -354,6 +424,7 @@ mod tests {
                 mode: "registered".into(),
             })
             .set(1);
+        metrics.peer_error("http://peer");
         for family in [
             &metrics.shard_io_memory_bytes,
             &metrics.shard_io_memory_registered,

@@ -16,6 +16,9 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// Server-defined: the node is temporarily unable to take more (rings full, shutting down).
 pub const BUSY: i64 = -32001;
+/// Server-defined: the node has no room for the data (its disk or its cap is full); nothing
+/// was written, and reads go on.
+pub const STORAGE_FULL: i64 = -32002;
 
 /// Most requests in one JSON-RPC batch.
 pub const MAX_BATCH_REQUESTS: usize = 1000;

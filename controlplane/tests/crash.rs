@@ -169,18 +169,8 @@ fn acknowledged_segments_survive_kill_9() {
                 "zgs_downloadSegmentWithProofByTxSeq",
                 json!([tx_seq, index]),
             );
-            let bytes = base64_simd::STANDARD
-                .decode_to_vec(answer["data"].as_str().expect("data"))
-                .expect("base64");
-            let proof = serde_json::from_value(answer["proof"].clone()).expect("proof");
-            merkle::file::verify_segment(
-                &file.tree.root(),
-                size as u64,
-                SegmentIndex(index),
-                &bytes,
-                &proof,
-            )
-            .expect("served proof verifies");
+            common::verified_segment(&answer, &file.tree.root(), size as u64, index)
+                .expect("served proof verifies");
         }
         eprintln!(
             "round {round}: {} of {segments} segments acknowledged before kill -9",

@@ -6,20 +6,12 @@
 
 mod common;
 
-use common::{NodeProcess, Rpc, cli, cli_fails, random_bytes, segment_json};
+use common::{
+    NodeProcess, Rpc, cli, cli_fails, random_bytes, segment_json, submit_on_chain, wait_finalized,
+};
 use merkle::file::FileTree;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Submits `tree` on the chain node (dev shortcut: a Flow submission without a signed
-/// transaction, announced by the same Submit log); its tx seq.
-fn submit_on_chain(chain: &Rpc, tree: &FileTree) -> u64 {
-    let receipt = chain.call(
-        "zerog_submit",
-        json!([{ "length": tree.size_bytes(), "tags": "0x", "nodes": tree.nodes() }]),
-    );
-    receipt["txSeq"].as_u64().expect("txSeq")
-}
 
 fn upload_all(node: &Rpc, tree: &FileTree, data: &[u8], tx_seq: u64) {
     let layout = tree.layout();
@@ -28,17 +20,6 @@ fn upload_all(node: &Rpc, tree: &FileTree, data: &[u8], tx_seq: u64) {
         .collect();
     for batch in segments.chunks(16) {
         node.call("zgs_uploadSegmentsByTxSeq", json!([batch, tx_seq]));
-    }
-}
-
-fn wait_finalized(node: &Rpc, tx_seq: u64) {
-    let started = Instant::now();
-    while node.call("zgs_checkFileFinalized", json!([tx_seq])) != json!(true) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "tx {tx_seq} never finalized"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

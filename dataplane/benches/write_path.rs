@@ -75,6 +75,7 @@ fn run(shards: usize, pipelined: bool, variant: Variant, file: &TestFile) -> Out
     let dir = common::data_dir();
     let config = DataPlaneConfig {
         shards,
+        position: types::ShardConfig::ALL,
         extent_bytes: 256 << 20,
         ring_capacity: 256,
         pipelined,

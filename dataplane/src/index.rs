@@ -29,13 +29,18 @@ use std::path::{Path, PathBuf};
 use types::{FlowSegmentIndex, H256, SegmentIndex, TxSeq};
 
 /// Version of the index's encoding; bump on any change to the tables or [`RecordEntry`].
-pub(crate) const INDEX_FORMAT_VERSION: u64 = 2;
-/// The format before the DA tables; it is read as version 2 with no DA shards.
+pub(crate) const INDEX_FORMAT_VERSION: u64 = 3;
+/// The format before segment proofs; it is read as version 3 with no proofs kept.
+const INDEX_FORMAT_VERSION_BEFORE_PROOFS: u64 = 2;
+/// The format before the DA tables; it is read as version 3 with no DA shards.
 const INDEX_FORMAT_VERSION_BEFORE_DA: u64 = 1;
 /// redb page cache per shard.
 const INDEX_CACHE_BYTES: usize = 64 << 20;
 
 const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+/// A segment's proof against its file root (`merkle::file::Proof::to_bytes`), kept by a node
+/// that holds only a shard of the flow: it cannot rebuild proofs from the other segments.
+const SEGMENT_PROOFS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segment_proofs");
 const EXTENT_ENDS: TableDefinition<u64, u64> = TableDefinition::new("extent_ends");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const DA_SHARDS: TableDefinition<([u8; 32], u32), &[u8]> = TableDefinition::new("da_shards");
@@ -51,6 +56,8 @@ const META_DA_PAYLOAD_BYTES: &str = "da_payload_bytes";
 const META_DA_RECORD_BYTES: &str = "da_record_bytes";
 const META_DA_DEAD_RECORD_BYTES: &str = "da_dead_record_bytes";
 const META_DA_SHARDS_PRUNED: &str = "da_shards_pruned";
+const META_SEGMENTS_DROPPED: &str = "segments_dropped";
+const META_SEGMENT_DEAD_RECORD_BYTES: &str = "segment_dead_record_bytes";
 
 /// Where one segment's bytes lie and how to check them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +200,9 @@ pub(crate) struct IndexTotals {
     /// Extent bytes of pruned DA records (dead space) and how many were pruned, ever.
     pub(crate) da_dead_record_bytes: u64,
     pub(crate) da_shards_pruned: u64,
+    /// Damaged segments dropped from the index, ever, and the extent bytes they leave dead.
+    pub(crate) segments_dropped: u64,
+    pub(crate) segment_dead_record_bytes: u64,
 }
 
 impl IndexTotals {
@@ -205,6 +215,11 @@ impl IndexTotals {
             (META_DA_RECORD_BYTES, self.da_record_bytes),
             (META_DA_DEAD_RECORD_BYTES, self.da_dead_record_bytes),
             (META_DA_SHARDS_PRUNED, self.da_shards_pruned),
+            (META_SEGMENTS_DROPPED, self.segments_dropped),
+            (
+                META_SEGMENT_DEAD_RECORD_BYTES,
+                self.segment_dead_record_bytes,
+            ),
         ] {
             meta.insert(key, value)?;
         }
@@ -252,7 +267,11 @@ impl ShardIndex {
             };
             match stored(META_FORMAT)? {
                 None => {}
-                Some(INDEX_FORMAT_VERSION | INDEX_FORMAT_VERSION_BEFORE_DA) => {
+                Some(
+                    INDEX_FORMAT_VERSION
+                    | INDEX_FORMAT_VERSION_BEFORE_PROOFS
+                    | INDEX_FORMAT_VERSION_BEFORE_DA,
+                ) => {
                     let stored_shard = stored(META_SHARD)?.unwrap_or(u64::MAX);
                     let stored_shards = stored(META_SHARDS)?.unwrap_or(u64::MAX);
                     if (stored_shard, stored_shards) != (shard, shards) {
@@ -282,6 +301,8 @@ impl ShardIndex {
                 da_record_bytes: stored(META_DA_RECORD_BYTES)?.unwrap_or(0),
                 da_dead_record_bytes: stored(META_DA_DEAD_RECORD_BYTES)?.unwrap_or(0),
                 da_shards_pruned: stored(META_DA_SHARDS_PRUNED)?.unwrap_or(0),
+                segments_dropped: stored(META_SEGMENTS_DROPPED)?.unwrap_or(0),
+                segment_dead_record_bytes: stored(META_SEGMENT_DEAD_RECORD_BYTES)?.unwrap_or(0),
             };
             for (key, value) in [
                 (META_FORMAT, INDEX_FORMAT_VERSION),
@@ -293,6 +314,8 @@ impl ShardIndex {
             }
             txn.open_table(SEGMENTS)
                 .map_err(|error| index.error("open segments", error))?;
+            txn.open_table(SEGMENT_PROOFS)
+                .map_err(|error| index.error("open segment proofs", error))?;
             txn.open_table(DA_SHARDS)
                 .map_err(|error| index.error("open DA shards", error))?;
             txn.open_table(DA_EXPIRY)
@@ -379,11 +402,27 @@ impl ShardIndex {
             .collect()
     }
 
+    /// The proof kept for a segment, if this shard keeps proofs and holds the segment.
+    pub(crate) fn proof(&self, key: SegmentKey) -> Result<Option<Vec<u8>>, DataPlaneError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|error| self.error("begin read", error))?;
+        let table = txn
+            .open_table(SEGMENT_PROOFS)
+            .map_err(|error| self.error("open segment proofs", error))?;
+        Ok(table
+            .get(raw_key(key))
+            .map_err(|error| self.error("read segment proof", error))?
+            .map(|value| value.value().to_vec()))
+    }
+
     /// Commits the entries of one batch (segments and DA shards), the new committed ends of the
     /// extents they touched and the new totals, durably, in one transaction.
     pub(crate) fn commit(
         &self,
         entries: &[(SegmentKey, RecordEntry)],
+        proofs: &[(SegmentKey, Box<[u8]>)],
         da_entries: &[(DaKey, DaEntry)],
         extent_ends: &BTreeMap<u64, u64>,
         totals: &IndexTotals,
@@ -400,6 +439,16 @@ impl ShardIndex {
                 segments
                     .insert(raw_key(*key), entry.encode().as_slice())
                     .map_err(|error| self.error("insert segment", error))?;
+            }
+            if !proofs.is_empty() {
+                let mut table = txn
+                    .open_table(SEGMENT_PROOFS)
+                    .map_err(|error| self.error("open segment proofs", error))?;
+                for (key, proof) in proofs {
+                    table
+                        .insert(raw_key(*key), &**proof)
+                        .map_err(|error| self.error("insert segment proof", error))?;
+                }
             }
             if !da_entries.is_empty() {
                 let mut da_shards = txn
@@ -433,6 +482,65 @@ impl ShardIndex {
                 .map_err(|error| self.error("write meta", error))?;
         }
         txn.commit().map_err(|error| self.error("commit", error))
+    }
+
+    /// Drops damaged segments (and their kept proofs) from the index in one durable
+    /// transaction, so that they are never served again and a fresh copy can be written;
+    /// their extent bytes stay dead. Returns the new totals; keys not in the index are skipped.
+    pub(crate) fn drop_segments(
+        &self,
+        keys: &[SegmentKey],
+        totals: &IndexTotals,
+    ) -> Result<IndexTotals, DataPlaneError> {
+        let mut totals = totals.clone();
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|error| self.error("begin write", error))?;
+        {
+            let mut segments = txn
+                .open_table(SEGMENTS)
+                .map_err(|error| self.error("open segments", error))?;
+            let mut proofs = txn
+                .open_table(SEGMENT_PROOFS)
+                .map_err(|error| self.error("open segment proofs", error))?;
+            for key in keys {
+                let removed = segments
+                    .remove(raw_key(*key))
+                    .map_err(|error| self.error("remove segment", error))?;
+                let Some(removed) = removed else {
+                    continue;
+                };
+                let entry =
+                    RecordEntry::decode(removed.value()).map_err(|reason| self.corrupt(reason))?;
+                drop(removed);
+                proofs
+                    .remove(raw_key(*key))
+                    .map_err(|error| self.error("remove segment proof", error))?;
+                let (Some(segments_left), Some(payload_left)) = (
+                    totals.segments.checked_sub(1),
+                    totals.payload_bytes.checked_sub(u64::from(entry.length)),
+                ) else {
+                    return Err(self.corrupt(format!(
+                        "dropping segment {} of tx {} from totals of {} segments and {} bytes: the totals do not match the entries",
+                        key.1, key.0, totals.segments, totals.payload_bytes
+                    )));
+                };
+                totals.segments = segments_left;
+                totals.payload_bytes = payload_left;
+                totals.segments_dropped += 1;
+                totals.segment_dead_record_bytes +=
+                    u64::from(entry.length).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
+            }
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|error| self.error("open meta", error))?;
+            totals
+                .write(&mut meta)
+                .map_err(|error| self.error("write meta", error))?;
+        }
+        txn.commit().map_err(|error| self.error("commit", error))?;
+        Ok(totals)
     }
 
     /// Looks up many DA shards in one read transaction.
@@ -638,7 +746,7 @@ mod tests {
                 ..IndexTotals::default()
             };
             index
-                .commit(&[(key, entry(0, 0))], &[], &ends, &totals)
+                .commit(&[(key, entry(0, 0))], &[], &[], &ends, &totals)
                 .expect("commit");
             assert_eq!(
                 index.lookup_many(&[key]).expect("lookup"),
@@ -715,7 +823,7 @@ mod tests {
             let (index, _, totals) = open_file(&path, 0, 1).expect("create");
             assert_eq!(totals, IndexTotals::default());
             index
-                .commit(&[], &entries, &BTreeMap::from([(0, 32_768)]), &stored)
+                .commit(&[], &[], &entries, &BTreeMap::from([(0, 32_768)]), &stored)
                 .expect("commit");
             let found = index
                 .da_lookup_many(&[key(1, 1), key(9, 0)])
@@ -772,6 +880,7 @@ mod tests {
             index
                 .commit(
                     &[(key, entry(0, 0))],
+                    &[],
                     &[],
                     &BTreeMap::from([(0, 4096)]),
                     &totals,

@@ -104,8 +104,12 @@ const _: () = assert!(DEFAULT_RING_CAPACITY <= MAX_RING_CAPACITY);
 pub struct DataPlaneConfig {
     /// Root of all shard directories.
     pub data_dir: PathBuf,
-    /// Number of shards (executors); flow segment k goes to shard `k % shards`.
+    /// Number of shards (executors); the node's flow segment k goes to
+    /// [`shard_for`]`(k, position, shards)`.
     pub shards: usize,
+    /// The flow segments this node stores (0G's shard position; every segment by default).
+    /// A node that stores part of the flow also keeps each segment's proof.
+    pub position: types::ShardConfig,
     /// Size of each pre-allocated extent file: a multiple of 4096, at least one record.
     pub extent_bytes: u64,
     /// Limit on extent bytes for the whole data plane, split evenly between shards; `None`
@@ -133,6 +137,7 @@ impl DataPlaneConfig {
         DataPlaneConfig {
             data_dir: data_dir.into(),
             shards: cores.min(MAX_SHARDS),
+            position: types::ShardConfig::ALL,
             extent_bytes: DEFAULT_EXTENT_BYTES,
             max_disk_bytes: None,
             ring_capacity: DEFAULT_RING_CAPACITY,
@@ -224,7 +229,22 @@ pub enum Request {
     Stored {
         tx_seq: TxSeq,
     },
+    /// The proof kept with a stored segment (a node that holds part of the flow keeps them).
+    Proof {
+        tx_seq: TxSeq,
+        segment: SegmentIndex,
+    },
     Stats,
+    /// Re-read a stored segment and check it: its CRC, its segment root against the one
+    /// indexed at write time, and the kept proof (where the shard keeps one) against
+    /// `file_root`. A segment that fails is dropped, as a read that fails its CRC drops it.
+    Scrub {
+        tx_seq: TxSeq,
+        segment: SegmentIndex,
+        flow_segment: FlowSegmentIndex,
+        file_root: H256,
+        file_size: u64,
+    },
     /// Code `payload` into committed shards under `params`; any shard may be asked.
     DaEncode {
         params: DaParams,
@@ -260,10 +280,23 @@ pub enum Response {
     Rejected(ProofError),
     Data(Vec<u8>),
     NotFound,
+    /// A stored segment failed its check on a read or a scrub: it was never served, and the
+    /// shard has dropped it from its index durably (the reason says what failed), so a fresh
+    /// copy can be written in its place.
+    Damaged(String),
+    /// A scrubbed segment passed every check; `bytes` were read.
+    Scrubbed {
+        bytes: u64,
+    },
     Stored(Vec<(SegmentIndex, H256)>),
+    /// The kept proof, or `None` when the segment or its proof is not here.
+    Proof(Option<Box<Proof>>),
     Stats(ShardStats),
-    /// IO failure (disk full included): nothing acknowledged.
+    /// IO failure: nothing acknowledged.
     Failed(String),
+    /// No room for the record (the disk, or the `max_disk_bytes` cap): nothing written, and
+    /// reads and other writes that fit go on. The message says what did not fit.
+    StorageFull(String),
     /// The coded blob, owned, for dispersal.
     DaEncoded(Box<DaEncoded>),
     /// Durable: record synced and indexed.
@@ -317,6 +350,13 @@ pub struct ShardStats {
     /// still counted in `record_bytes_used`. Persisted, as is the count of pruned shards.
     pub da_record_bytes_dead: u64,
     pub da_shards_pruned: u64,
+    /// Damaged segments dropped from the index, ever, and the extent bytes their records
+    /// leave dead (never reused, still counted in `record_bytes_used`). Persisted.
+    pub segments_dropped: u64,
+    pub segment_record_bytes_dead: u64,
+    /// Since start: segments scrubbed and their bytes.
+    pub segments_scrubbed: u64,
+    pub scrubbed_bytes: u64,
     /// Since start: DA shards written, puts rejected (bad input), puts failed (IO), blobs
     /// encoded.
     pub da_shards_written: u64,
@@ -390,10 +430,18 @@ pub enum DataPlaneError {
     },
 }
 
-/// The shard that owns `flow_segment` among `shards`.
-pub fn shard_for(flow_segment: FlowSegmentIndex, shards: usize) -> usize {
+/// The data-plane shard (core) that stores `flow_segment` on a node at `position` with
+/// `shards` cores: the node's own segments are numbered `k >> log2(num_shard)` (0, 1, 2, … in
+/// flow order) and dealt round robin, so every core gets its share whatever the position. A
+/// node that stores everything (`0/1`) routes `k mod shards`, as it always has.
+pub fn shard_for(
+    flow_segment: FlowSegmentIndex,
+    position: types::ShardConfig,
+    shards: usize,
+) -> usize {
     assert!(shards > 0, "a data plane has at least one shard");
-    (flow_segment.0 % shards as u64) as usize
+    let own_number = flow_segment.0 >> position.num_shard.trailing_zeros();
+    (own_number % shards as u64) as usize
 }
 
 struct ShardThread {
@@ -405,6 +453,7 @@ struct ShardThread {
 /// how they stopped.
 pub struct DataPlane {
     shards: Vec<ShardThread>,
+    position: types::ShardConfig,
     buffers: BufferReport,
 }
 
@@ -455,6 +504,7 @@ impl DataPlane {
 
         let mut data_plane = DataPlane {
             shards: Vec::new(),
+            position: config.position,
             buffers: BufferReport::new(desired, planned, budget, Vec::new(), None, None),
         };
         let mut clients = Vec::with_capacity(config.shards);
@@ -525,9 +575,9 @@ impl DataPlane {
         self.shards.len()
     }
 
-    /// The shard that owns `flow_segment`: `flow_segment % shards`.
+    /// The shard that owns `flow_segment` on this node: see [`shard_for`].
     pub fn shard_for(&self, flow_segment: FlowSegmentIndex) -> usize {
-        shard_for(flow_segment, self.shards.len())
+        shard_for(flow_segment, self.position, self.shards.len())
     }
 
     /// The shard that stores coded shard `index` of `blob`: see [`da_shard_for`].
@@ -614,6 +664,7 @@ fn start_shard<P: StorageProvider>(
         let settings = shard::ShardSettings {
             shard,
             shards: config.shards,
+            position: config.position,
             dir: config.data_dir.join(format!("shard-{shard}")),
             extent_bytes: config.extent_bytes,
             max_extents: config.max_extents_per_shard(),
@@ -722,10 +773,19 @@ mod tests {
 
     #[test]
     fn routing_is_modulo_shards() {
-        assert_eq!(shard_for(FlowSegmentIndex(0), 2), 0);
-        assert_eq!(shard_for(FlowSegmentIndex(7), 2), 1);
-        assert_eq!(shard_for(FlowSegmentIndex(7), 4), 3);
-        assert_eq!(shard_for(FlowSegmentIndex(u64::MAX), 1), 0);
+        let all = types::ShardConfig::ALL;
+        assert_eq!(shard_for(FlowSegmentIndex(0), all, 2), 0);
+        assert_eq!(shard_for(FlowSegmentIndex(7), all, 2), 1);
+        assert_eq!(shard_for(FlowSegmentIndex(7), all, 4), 3);
+        assert_eq!(shard_for(FlowSegmentIndex(u64::MAX), all, 1), 0);
+        // A node of shard 1/4 owns segments 1, 5, 9, 13, …: its two cores take turns, where
+        // `k mod 2` would put every one on core 1.
+        let quarter = types::ShardConfig::new(4, 1).expect("valid");
+        let cores: Vec<usize> = [1u64, 5, 9, 13]
+            .iter()
+            .map(|&k| shard_for(FlowSegmentIndex(k), quarter, 2))
+            .collect();
+        assert_eq!(cores, [0, 1, 0, 1]);
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub(crate) const POOL_BATCHES: usize = 2;
 pub(crate) struct ShardSettings {
     pub(crate) shard: usize,
     pub(crate) shards: usize,
+    /// The flow segments this node stores; the shard stores those routed to it.
+    pub(crate) position: types::ShardConfig,
     pub(crate) dir: PathBuf,
     pub(crate) extent_bytes: u64,
     pub(crate) max_extents: Option<u64>,
@@ -141,6 +143,22 @@ struct RecordAt {
     offset: u64,
     length: usize,
     crc32c: u32,
+}
+
+/// Why a stored record could not be served.
+enum RecordDamage {
+    /// Its bytes are not the ones written: it must be dropped and fetched again.
+    Damaged(String),
+    /// The read itself failed.
+    Unreadable(String),
+}
+
+impl RecordDamage {
+    fn into_message(self) -> String {
+        match self {
+            RecordDamage::Damaged(message) | RecordDamage::Unreadable(message) => message,
+        }
+    }
 }
 
 /// A blob id in hex, for messages.
@@ -226,6 +244,8 @@ enum Stored {
 struct IssuedWrite<S: Storage> {
     request_id: u64,
     record: PendingRecord,
+    /// The segment's proof, kept in the index when the node holds only part of the flow.
+    proof: Option<Box<[u8]>>,
     record_bytes: u64,
     file: S::Extent,
     io: WriteTask<S>,
@@ -244,6 +264,7 @@ impl<S: Storage> StartedRecord<S> {
         IssuedWrite {
             request_id,
             record,
+            proof: None,
             record_bytes: self.record_bytes,
             file: self.file,
             io: self.io,
@@ -293,11 +314,23 @@ struct Counters {
     sync_ns: u64,
     commit_ns: u64,
     settle_wait_ns: u64,
+    segments_scrubbed: u64,
+    scrubbed_bytes: u64,
+}
+
+/// One segment read: for a client, or a scrub that also checks the segment root and the
+/// kept proof against the file root and file size it carries.
+struct SegmentRead {
+    request_id: u64,
+    key: SegmentKey,
+    flow_segment: FlowSegmentIndex,
+    scrub: Option<(H256, u64)>,
 }
 
 struct Shard<S: Storage> {
     id: usize,
     shards: usize,
+    position: types::ShardConfig,
     /// Where the shard's files are (extents, index), through `storage`.
     dir: PathBuf,
     storage: S,
@@ -364,6 +397,7 @@ impl<S: Storage> Shard<S> {
         let mut shard = Shard {
             id: settings.shard,
             shards: settings.shards,
+            position: settings.position,
             dir: settings.dir,
             storage,
             layout: ExtentLayout {
@@ -481,9 +515,24 @@ impl<S: Storage> Shard<S> {
                     tx_seq,
                     segment,
                     flow_segment,
-                } => {
-                    reads.push((request_id, (tx_seq, segment), flow_segment));
-                }
+                } => reads.push(SegmentRead {
+                    request_id,
+                    key: (tx_seq, segment),
+                    flow_segment,
+                    scrub: None,
+                }),
+                Request::Scrub {
+                    tx_seq,
+                    segment,
+                    flow_segment,
+                    file_root,
+                    file_size,
+                } => reads.push(SegmentRead {
+                    request_id,
+                    key: (tx_seq, segment),
+                    flow_segment,
+                    scrub: Some((file_root, file_size)),
+                }),
                 Request::DaGet { blob, index } => da_reads.push((request_id, (blob, index))),
                 Request::DaEncode { params, payload } => {
                     encodes.push((request_id, params, payload));
@@ -511,7 +560,7 @@ impl<S: Storage> Shard<S> {
         if !queries.is_empty()
             || reads
                 .iter()
-                .any(|(_, key, _)| self.in_flight.contains_key(&RecordKey::Segment(*key)))
+                .any(|read| self.in_flight.contains_key(&RecordKey::Segment(read.key)))
             || da_reads
                 .iter()
                 .any(|(_, key)| self.in_flight.contains_key(&RecordKey::Da(*key)))
@@ -519,7 +568,12 @@ impl<S: Storage> Shard<S> {
             self.settle(rings).await;
         }
         if !reads.is_empty() {
-            self.read_batch(reads, &mut answers).await;
+            let damaged = self.read_batch(reads, &mut answers).await;
+            if !damaged.is_empty() {
+                // Dropping writes the totals: nothing may settle meanwhile.
+                self.settle(rings).await;
+                self.drop_damaged(damaged, &mut answers).await;
+            }
         }
         if !da_reads.is_empty() {
             self.read_da_batch(da_reads, &mut answers).await;
@@ -531,9 +585,20 @@ impl<S: Storage> Shard<S> {
                     Err(error) => self.failed(error.to_string()),
                 },
                 Request::Stats => Response::Stats(self.stats()),
+                Request::Proof { tx_seq, segment } => match self.index.proof((tx_seq, segment)) {
+                    Ok(None) => Response::Proof(None),
+                    Ok(Some(bytes)) => match merkle::file::Proof::from_bytes(&bytes) {
+                        Some(proof) => Response::Proof(Some(Box::new(proof))),
+                        None => self.failed(format!(
+                            "the kept proof of segment {segment} of tx {tx_seq} is corrupt"
+                        )),
+                    },
+                    Err(error) => self.failed(error.to_string()),
+                },
                 Request::DaPrune { now_unix_s } => self.da_prune(now_unix_s).await,
                 Request::Write(_)
                 | Request::Read { .. }
+                | Request::Scrub { .. }
                 | Request::DaPut(_)
                 | Request::DaGet { .. }
                 | Request::DaEncode { .. } => {
@@ -779,7 +844,12 @@ impl<S: Storage> Shard<S> {
                 segment_root,
             };
             self.in_flight.insert(RecordKey::Segment(key), Vec::new());
-            issued.push(started_write.issued(request_id, PendingRecord::Segment { key, entry }));
+            let mut issued_write =
+                started_write.issued(request_id, PendingRecord::Segment { key, entry });
+            if self.keeps_proofs() {
+                issued_write.proof = Some(write.proof.to_bytes().into_boxed_slice());
+            }
+            issued.push(issued_write);
             if self.needs_turn(turn) {
                 reactor_turn().await;
                 turn = Instant::now();
@@ -945,6 +1015,7 @@ impl<S: Storage> Shard<S> {
             let mut outcomes = Vec::with_capacity(issued.len());
             let mut buffers = Vec::new();
             let mut written = Vec::with_capacity(issued.len());
+            let mut proofs = Vec::new();
             for write in issued {
                 let (result, buffer) = write.io.await;
                 if let Ok(buffer) = Rc::try_unwrap(buffer)
@@ -954,6 +1025,11 @@ impl<S: Storage> Shard<S> {
                 }
                 let failure = match result {
                     Ok(bytes) if bytes as u64 == write.record_bytes => {
+                        if let (Some(proof), PendingRecord::Segment { key, .. }) =
+                            (write.proof, write.record)
+                        {
+                            proofs.push((key, proof));
+                        }
                         written.push((
                             write.request_id,
                             write.record,
@@ -1043,7 +1119,7 @@ impl<S: Storage> Shard<S> {
                 let commit_totals = totals.clone();
                 let result = glommio::executor()
                     .spawn_blocking(move || {
-                        index.commit(&entries, &da_entries, &commit_ends, &commit_totals)
+                        index.commit(&entries, &proofs, &da_entries, &commit_ends, &commit_totals)
                     })
                     .await;
                 match result {
@@ -1076,15 +1152,28 @@ impl<S: Storage> Shard<S> {
     }
 
     /// Routing is the control plane's invariant, not client input: a segment that reaches the
-    /// wrong shard means a bug upstream, and writing it here would hide it forever.
+    /// wrong shard, or a node that does not own it, means a bug upstream, and writing it here
+    /// would hide it forever.
     fn assert_owned(&self, flow_segment: FlowSegmentIndex) {
+        assert!(
+            self.position.owns(flow_segment),
+            "flow segment {flow_segment} reached a node that stores shard {}/{}",
+            self.position.shard_id,
+            self.position.num_shard
+        );
         assert_eq!(
-            crate::shard_for(flow_segment, self.shards),
+            crate::shard_for(flow_segment, self.position, self.shards),
             self.id,
             "flow segment {flow_segment} was routed to shard {} of {}",
             self.id,
             self.shards
         );
+    }
+
+    /// A node that holds only part of the flow keeps each segment's proof: it cannot rebuild
+    /// proofs from segment roots it never sees.
+    fn keeps_proofs(&self) -> bool {
+        self.position.num_shard > 1
     }
 
     /// DA routing is the control plane's invariant, like segment routing.
@@ -1120,7 +1209,7 @@ impl<S: Storage> Shard<S> {
     fn io_refused(&mut self, message: String) -> Response {
         if message.starts_with("disk full") {
             tracing::warn!(shard = self.id, %message, "write refused");
-            Response::Failed(message)
+            Response::StorageFull(message)
         } else {
             self.failed(message)
         }
@@ -1187,52 +1276,58 @@ impl<S: Storage> Shard<S> {
         Ok(())
     }
 
+    /// Reads segments, all reads in flight at once; each is CRC-checked, and a scrub also
+    /// checks the segment root and kept proof. Returns the damaged ones, unanswered: they are
+    /// answered once dropped.
     async fn read_batch(
         &mut self,
-        reads: Vec<(u64, SegmentKey, FlowSegmentIndex)>,
+        reads: Vec<SegmentRead>,
         answers: &mut Vec<(u64, Response)>,
-    ) {
-        for (_, _, flow_segment) in &reads {
-            self.assert_owned(*flow_segment);
+    ) -> Vec<(u64, SegmentKey, String)> {
+        for read in &reads {
+            self.assert_owned(read.flow_segment);
         }
-        let keys: Vec<SegmentKey> = reads.iter().map(|(_, key, _)| *key).collect();
+        let keys: Vec<SegmentKey> = reads.iter().map(|read| read.key).collect();
         let entries = match self.index.lookup_many(&keys) {
             Ok(entries) => entries,
             Err(error) => {
                 let message = error.to_string();
-                for (request_id, _, _) in reads {
-                    answers.push((request_id, self.failed(message.clone())));
+                for read in reads {
+                    answers.push((read.request_id, self.failed(message.clone())));
                 }
-                return;
+                return Vec::new();
             }
         };
         let mut tasks = Vec::new();
-        for ((position, key, flow_segment), entry) in reads.into_iter().zip(entries) {
+        for (read, entry) in reads.into_iter().zip(entries) {
             let Some(entry) = entry else {
-                answers.push((position, Response::NotFound));
+                answers.push((read.request_id, Response::NotFound));
                 continue;
             };
-            if entry.flow_segment != flow_segment {
+            let (tx_seq, segment) = read.key;
+            if entry.flow_segment != read.flow_segment {
                 let answer = self.failed(format!(
-                    "tx {} segment {} is stored as flow segment {}, asked for {flow_segment}",
-                    key.0, key.1, entry.flow_segment
+                    "tx {tx_seq} segment {segment} is stored as flow segment {}, asked for {}",
+                    entry.flow_segment, read.flow_segment
                 ));
-                answers.push((position, answer));
+                answers.push((read.request_id, answer));
                 continue;
             }
             let file = match self.extent_file(entry.extent, false).await {
                 Ok(file) => file,
                 Err(message) => {
-                    answers.push((position, self.failed(message)));
+                    answers.push((read.request_id, self.failed(message)));
                     continue;
                 }
             };
             let record_bytes =
                 u64::from(entry.length).div_ceil(RECORD_ALIGNMENT) * RECORD_ALIGNMENT;
             let task = glommio::spawn_local(file.read_at(entry.offset, record_bytes as usize));
-            tasks.push((position, key, entry, task));
+            tasks.push((read, entry, task));
         }
-        for (position, key, entry, task) in tasks {
+        let mut damaged = Vec::new();
+        for (read, entry, task) in tasks {
+            let (tx_seq, segment) = read.key;
             let checked = self.checked_record(
                 task.await,
                 RecordAt {
@@ -1241,23 +1336,121 @@ impl<S: Storage> Shard<S> {
                     length: entry.length as usize,
                     crc32c: entry.crc32c,
                 },
-                || format!("tx {} segment {}", key.0, key.1),
+                || format!("tx {tx_seq} segment {segment}"),
             );
-            let answer = match checked {
-                Ok(data) => Response::Data(data),
-                Err(message) => self.failed(message),
+            let checked = match (checked, read.scrub) {
+                (Ok(data), Some((file_root, file_size))) => self
+                    .scrub_check(read.key, &entry, &data, file_root, file_size)
+                    .map(|()| Response::Scrubbed {
+                        bytes: data.len() as u64,
+                    }),
+                (Ok(data), None) => Ok(Response::Data(data)),
+                (Err(damage), _) => Err(damage),
             };
-            answers.push((position, answer));
+            match checked {
+                Ok(answer) => answers.push((read.request_id, answer)),
+                Err(RecordDamage::Damaged(reason)) => {
+                    tracing::error!(shard = self.id, %tx_seq, %segment, %reason, "stored segment damaged; dropping it");
+                    damaged.push((read.request_id, read.key, reason));
+                }
+                Err(RecordDamage::Unreadable(message)) => {
+                    answers.push((read.request_id, self.failed(message)));
+                }
+            }
+        }
+        damaged
+    }
+
+    /// A scrub's checks beyond the CRC: the segment root of the bytes is the one indexed at
+    /// write time, and the kept proof (if this shard keeps proofs) still proves them against
+    /// the file root.
+    fn scrub_check(
+        &mut self,
+        key: SegmentKey,
+        entry: &RecordEntry,
+        data: &[u8],
+        file_root: H256,
+        file_size: u64,
+    ) -> Result<(), RecordDamage> {
+        let (tx_seq, segment) = key;
+        let layout = merkle::file::FileLayout::new(file_size).map_err(|error| {
+            RecordDamage::Unreadable(format!(
+                "scrub of tx {tx_seq}: file size {file_size}: {error}"
+            ))
+        })?;
+        let padded_chunks = usize::try_from(layout.segment_padded_chunks(segment.0))
+            .expect("a segment has at most 1024 chunks");
+        let root = merkle::file::segment_root(data, padded_chunks);
+        if root != entry.segment_root {
+            return Err(RecordDamage::Damaged(format!(
+                "tx {tx_seq} segment {segment} hashes to {root}, indexed as {}",
+                entry.segment_root
+            )));
+        }
+        let kept = self
+            .index
+            .proof(key)
+            .map_err(|error| RecordDamage::Unreadable(error.to_string()))?;
+        if let Some(bytes) = kept {
+            let proof = merkle::file::Proof::from_bytes(&bytes).ok_or_else(|| {
+                RecordDamage::Damaged(format!(
+                    "the kept proof of tx {tx_seq} segment {segment} does not decode"
+                ))
+            })?;
+            merkle::file::verify_segment(&file_root, file_size, segment, data, &proof).map_err(
+                |error| {
+                    RecordDamage::Damaged(format!(
+                        "tx {tx_seq} segment {segment} no longer proves against root {file_root}: {error}"
+                    ))
+                },
+            )?;
+        }
+        self.counters.segments_scrubbed += 1;
+        self.counters.scrubbed_bytes += data.len() as u64;
+        Ok(())
+    }
+
+    /// Drops damaged segments from the index in one commit and answers their requests:
+    /// `Damaged` once the drop is durable, `Failed` if it could not be made.
+    async fn drop_damaged(
+        &mut self,
+        damaged: Vec<(u64, SegmentKey, String)>,
+        answers: &mut Vec<(u64, Response)>,
+    ) {
+        debug_assert!(self.settling.is_none());
+        let index = Arc::clone(&self.index);
+        let totals = self.totals.clone();
+        let mut keys: Vec<SegmentKey> = damaged.iter().map(|(_, key, _)| *key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let result = glommio::executor()
+            .spawn_blocking(move || index.drop_segments(&keys, &totals))
+            .await;
+        match result {
+            Ok(totals) => {
+                self.totals = totals;
+                for (request_id, _, reason) in damaged {
+                    answers.push((request_id, Response::Damaged(reason)));
+                }
+            }
+            Err(error) => {
+                let message = format!("dropping damaged segments: {error}");
+                for (request_id, _, reason) in damaged {
+                    answers.push((request_id, self.failed(format!("{reason}; {message}"))));
+                }
+            }
         }
     }
 
     /// The bytes of a finished record read, CRC-checked; `what` names the record in messages.
+    /// A record that reads back short or with another checksum is damaged; a failed read is
+    /// not (the disk may answer next time).
     fn checked_record(
         &self,
         read: io::Result<<S::Extent as Extent>::Read>,
         record: RecordAt,
         what: impl FnOnce() -> String,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, RecordDamage> {
         let path = self.extent_path(record.extent);
         let length = record.length;
         match read {
@@ -1267,22 +1460,26 @@ impl<S: Storage> Shard<S> {
                 if crc == record.crc32c {
                     Ok(data)
                 } else {
-                    Err(format!(
+                    Err(RecordDamage::Damaged(format!(
                         "checksum mismatch for {} in {} at offset {}: stored {:#010x}, read {crc:#010x}",
                         what(),
                         path.display(),
                         record.offset,
                         record.crc32c
-                    ))
+                    )))
                 }
             }
-            Ok(read) => Err(format!(
-                "short read from {}: {} of {length} bytes at offset {}",
+            Ok(read) => Err(RecordDamage::Damaged(format!(
+                "short read of {} from {}: {} of {length} bytes at offset {}",
+                what(),
                 path.display(),
                 read.len(),
                 record.offset
-            )),
-            Err(error) => Err(format!("read {}: {error}", path.display())),
+            ))),
+            Err(error) => Err(RecordDamage::Unreadable(format!(
+                "read {}: {error}",
+                path.display()
+            ))),
         }
     }
 
@@ -1343,7 +1540,7 @@ impl<S: Storage> Shard<S> {
                         expires_at_unix_s: entry.expires_at_unix_s,
                     }
                 }
-                Err(message) => self.failed(message),
+                Err(damage) => self.failed(damage.into_message()),
             };
             answers.push((request_id, answer));
         }
@@ -1367,6 +1564,10 @@ impl<S: Storage> Shard<S> {
             da_record_bytes_live: self.totals.da_record_bytes,
             da_record_bytes_dead: self.totals.da_dead_record_bytes,
             da_shards_pruned: self.totals.da_shards_pruned,
+            segments_dropped: self.totals.segments_dropped,
+            segment_record_bytes_dead: self.totals.segment_dead_record_bytes,
+            segments_scrubbed: self.counters.segments_scrubbed,
+            scrubbed_bytes: self.counters.scrubbed_bytes,
             da_shards_written: self.counters.da_shards_written,
             da_puts_rejected: self.counters.da_puts_rejected,
             da_puts_failed: self.counters.da_puts_failed,

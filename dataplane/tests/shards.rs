@@ -288,14 +288,14 @@ fn disk_full_fails_only_what_does_not_fit() {
             "{:?}",
             answers[1]
         );
-        let Response::Failed(reason) = &answers[2] else {
+        let Response::StorageFull(reason) = &answers[2] else {
             panic!("expected disk full, got {:?}", answers[2]);
         };
         assert!(reason.starts_with("disk full"), "{reason}");
         // Even a small record no longer fits: the one extent is full.
         assert!(matches!(
             call(client, file.write(3, 3)),
-            Response::Failed(_)
+            Response::StorageFull(_)
         ));
         // Nothing half-indexed; what was written still reads back; duplicates still answer.
         let stats = stats(client);
@@ -387,6 +387,73 @@ fn two_shards_own_alternate_flow_segments() {
                 .exists()
         );
     }
+    plane.shutdown().expect("clean shutdown");
+}
+
+/// A node that stores shard 1/2 of the flow: its odd flow segments spread over both cores,
+/// each keeps its proof, and proofs survive a restart (the node cannot rebuild them from
+/// segment roots it never sees).
+#[test]
+fn a_node_of_half_the_flow_spreads_its_segments_and_keeps_their_proofs() {
+    let dir = data_dir();
+    let position = types::ShardConfig::new(2, 1).expect("valid");
+    let start = || {
+        DataPlane::start(DataPlaneConfig {
+            position,
+            ..config(dir.path(), 2)
+        })
+        .expect("start")
+    };
+    let (plane, mut clients) = start();
+    let file = TestFile::new(21, 8 * SEGMENT_BYTES);
+    // The file starts at flow segment 10: this node owns its segments 1, 3, 5, 7 (flow 11, 13,
+    // 15, 17), numbered 5, 6, 7, 8 among the node's own: cores 1, 0, 1, 0.
+    let owned: Vec<u64> = (0..8).filter(|segment| (10 + segment) % 2 == 1).collect();
+    let cores: Vec<usize> = owned
+        .iter()
+        .map(|segment| plane.shard_for(FlowSegmentIndex(10 + segment)))
+        .collect();
+    assert_eq!(cores, [1, 0, 1, 0]);
+    for &segment in &owned {
+        let core = plane.shard_for(FlowSegmentIndex(10 + segment));
+        assert_eq!(
+            call(&mut clients[core], file.write(segment, 10 + segment)),
+            Response::Written {
+                segment_root: file.segment_root(segment)
+            }
+        );
+    }
+    plane.shutdown().expect("clean shutdown");
+    let (plane, mut clients) = start();
+    for &segment in &owned {
+        let core = plane.shard_for(FlowSegmentIndex(10 + segment));
+        let proof = file.tree.proof(SegmentIndex(segment)).expect("in range");
+        assert_eq!(
+            call(
+                &mut clients[core],
+                Request::Proof {
+                    tx_seq: file.tx_seq,
+                    segment: SegmentIndex(segment)
+                }
+            ),
+            Response::Proof(Some(Box::new(proof)))
+        );
+        assert_eq!(
+            call(&mut clients[core], file.read(segment, 10 + segment)),
+            Response::Data(file.upload(segment))
+        );
+    }
+    // A segment it does not hold has no proof here.
+    assert_eq!(
+        call(
+            &mut clients[0],
+            Request::Proof {
+                tx_seq: file.tx_seq,
+                segment: SegmentIndex(0)
+            }
+        ),
+        Response::Proof(None)
+    );
     plane.shutdown().expect("clean shutdown");
 }
 
@@ -736,5 +803,149 @@ fn pipelined_batches_place_records_apart_and_restart_from_the_index() {
         .chain((0..3).map(|segment| Response::Data(more.upload(segment))))
         .collect();
     assert_eq!(call_all(client, reads), expected);
+    plane.shutdown().expect("clean shutdown");
+}
+
+/// Where the record of `segment` of `file` starts in `extent`: its first bytes, found.
+fn record_offset(extent: &std::path::Path, file: &TestFile, segment: u64) -> u64 {
+    let bytes = std::fs::read(extent).expect("read the extent");
+    let needle = &file.upload(segment)[..256];
+    bytes
+        .windows(needle.len())
+        .step_by(4096)
+        .position(|window| window == needle)
+        .map(|at| at as u64 * 4096)
+        .expect("the record is in the extent")
+}
+
+#[test]
+fn a_damaged_segment_is_never_served_and_is_dropped_so_it_can_be_written_again() {
+    use std::os::unix::fs::FileExt;
+    let dir = data_dir();
+    let position = types::ShardConfig::new(2, 1).expect("valid");
+    let start = || {
+        DataPlane::start(DataPlaneConfig {
+            position,
+            extent_bytes: 8 * SEGMENT_BYTES as u64,
+            ..config(dir.path(), 1)
+        })
+        .expect("start")
+    };
+    let file = TestFile::new(22, 4 * SEGMENT_BYTES);
+    // From flow segment 10 on, this node owns the file's segments 1 and 3.
+    let scrub = |segment: u64| Request::Scrub {
+        tx_seq: file.tx_seq,
+        segment: SegmentIndex(segment),
+        flow_segment: FlowSegmentIndex(10 + segment),
+        file_root: file.tree.root(),
+        file_size: file.data.len() as u64,
+    };
+    let (plane, mut clients) = start();
+    for segment in [1, 3] {
+        assert!(matches!(
+            call(&mut clients[0], file.write(segment, 10 + segment)),
+            Response::Written { .. }
+        ));
+    }
+    assert_eq!(
+        call(&mut clients[0], scrub(1)),
+        Response::Scrubbed {
+            bytes: SEGMENT_BYTES as u64
+        }
+    );
+    plane.shutdown().expect("clean shutdown");
+
+    // One flipped bit in each record while the node is down.
+    let extent_path = dir.path().join("shard-0").join("extent-0.dat");
+    let offsets = [1, 3].map(|segment| record_offset(&extent_path, &file, segment));
+    let extent = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&extent_path)
+        .expect("extent 0");
+    for offset in offsets {
+        let mut byte = [0u8; 1];
+        extent
+            .read_exact_at(&mut byte, offset + 1000)
+            .expect("read");
+        extent
+            .write_all_at(&[byte[0] ^ 0x10], offset + 1000)
+            .expect("flip a bit");
+    }
+    extent.sync_all().expect("sync");
+    drop(extent);
+
+    let (plane, mut clients) = start();
+    // A scrub finds one, a client read the other: neither is served, both are dropped.
+    let scrubbed = call(&mut clients[0], scrub(1));
+    assert!(
+        matches!(&scrubbed, Response::Damaged(reason) if reason.contains("checksum mismatch")),
+        "{scrubbed:?}"
+    );
+    let read = call(&mut clients[0], file.read(3, 13));
+    assert!(
+        matches!(&read, Response::Damaged(reason) if reason.contains("checksum mismatch")),
+        "{read:?}"
+    );
+    for segment in [1, 3] {
+        assert_eq!(
+            call(&mut clients[0], file.read(segment, 10 + segment)),
+            Response::NotFound
+        );
+        assert_eq!(
+            call(
+                &mut clients[0],
+                Request::Proof {
+                    tx_seq: file.tx_seq,
+                    segment: SegmentIndex(segment)
+                }
+            ),
+            Response::Proof(None)
+        );
+    }
+    assert_eq!(
+        call(
+            &mut clients[0],
+            Request::Stored {
+                tx_seq: file.tx_seq
+            }
+        ),
+        Response::Stored(Vec::new())
+    );
+    let after = stats(&mut clients[0]);
+    assert_eq!(after.segments_stored, 0);
+    assert_eq!(after.payload_bytes_stored, 0);
+    assert_eq!(after.segments_dropped, 2);
+    assert_eq!(after.segment_record_bytes_dead, 2 * SEGMENT_BYTES as u64);
+    // A fresh copy is written in the damaged one's place.
+    assert!(matches!(
+        call(&mut clients[0], file.write(1, 11)),
+        Response::Written { .. }
+    ));
+    assert_eq!(
+        call(&mut clients[0], file.read(1, 11)),
+        Response::Data(file.upload(1))
+    );
+    plane.shutdown().expect("clean shutdown");
+
+    // The drop and the fresh copy are durable.
+    let (plane, mut clients) = start();
+    assert_eq!(
+        call(&mut clients[0], file.read(1, 11)),
+        Response::Data(file.upload(1))
+    );
+    assert_eq!(call(&mut clients[0], file.read(3, 13)), Response::NotFound);
+    assert_eq!(
+        call(&mut clients[0], scrub(1)),
+        Response::Scrubbed {
+            bytes: SEGMENT_BYTES as u64
+        }
+    );
+    let last = stats(&mut clients[0]);
+    assert_eq!((last.segments_stored, last.segments_dropped), (1, 2));
+    assert_eq!(
+        (last.segments_scrubbed, last.scrubbed_bytes),
+        (1, SEGMENT_BYTES as u64)
+    );
     plane.shutdown().expect("clean shutdown");
 }

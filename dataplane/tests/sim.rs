@@ -98,7 +98,7 @@ fn acknowledged_segments_survive_crashes_at_any_point() {
                         assert_eq!(segment_root, file.segment_root(*segment));
                         acknowledged.insert(*segment);
                     }
-                    Response::Failed(_) => {}
+                    Response::Failed(_) | Response::StorageFull(_) => {}
                     other => panic!("seed {seed}: segment {segment}: {other:?}"),
                 }
             }
@@ -208,7 +208,10 @@ fn each_failed_write_sync_or_commit_acknowledges_nothing() {
         disk.set_faults(faults).expect("valid rates");
         let writes = (1..5).map(|s| file.write(s, s)).collect();
         for answer in call_all(client, writes) {
-            assert!(matches!(answer, Response::Failed(_)), "{kind}: {answer:?}");
+            assert!(
+                matches!(answer, Response::Failed(_) | Response::StorageFull(_)),
+                "{kind}: {answer:?}"
+            );
         }
         disk.set_faults(SimFaults::NONE).expect("valid rates");
         plane.shutdown().expect("clean shutdown");
@@ -270,7 +273,7 @@ fn a_refused_allocation_fails_only_the_records_that_need_the_new_extent() {
         answers[0]
     );
     for answer in &answers[1..] {
-        let Response::Failed(reason) = answer else {
+        let Response::StorageFull(reason) = answer else {
             panic!("expected disk full, got {answer:?}");
         };
         assert!(reason.starts_with("disk full"), "{reason}");

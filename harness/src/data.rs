@@ -62,6 +62,27 @@ pub fn segment_json(tree: &merkle::file::FileTree, data: &[u8], index: u64) -> V
     })
 }
 
+/// The bytes of a `zgs_downloadSegmentWithProof*` answer for segment `index` of the file of
+/// `root` and `size` bytes, once its proof verifies; the error says what is wrong.
+pub fn verified_segment(
+    answer: &Value,
+    root: &types::H256,
+    size: u64,
+    index: u64,
+) -> Result<Vec<u8>, String> {
+    let data = answer["data"]
+        .as_str()
+        .ok_or_else(|| format!("segment {index}: no data in {answer}"))?;
+    let bytes = base64_simd::STANDARD
+        .decode_to_vec(data)
+        .map_err(|error| format!("segment {index}: {error}"))?;
+    let proof: merkle::file::Proof = serde_json::from_value(answer["proof"].clone())
+        .map_err(|error| format!("segment {index}: proof: {error}"))?;
+    merkle::file::verify_segment(root, size, types::SegmentIndex(index), &bytes, &proof)
+        .map_err(|error| format!("segment {index}: {error}"))?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,12 +13,14 @@
 
 mod cli;
 mod data;
+mod faults;
 mod process;
 mod rpc;
 mod workspace;
 
 pub use cli::{cli, cli_fails};
-pub use data::{SEED_ENV, random_bytes, segment_json, test_seed};
+pub use data::{SEED_ENV, random_bytes, segment_json, test_seed, verified_segment};
+pub use faults::{Host, SmallDisk};
 pub use process::{BIN_ENV, Error, Launch, Process, S3Keys, Transcript, Zerog};
 pub use rpc::Rpc;
 pub use workspace::{require_node_js, sdk_with_package, workspace_root};

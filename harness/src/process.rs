@@ -116,6 +116,7 @@ impl Zerog {
             stderr_log: None,
             ready_on: vec!["rpc".to_string()],
             timeout: READY_TIMEOUT,
+            netns: None,
         }
     }
 
@@ -143,6 +144,26 @@ impl Zerog {
             stderr_log: None,
             ready_on: vec!["s3".to_string()],
             timeout: READY_TIMEOUT,
+            netns: None,
+        }
+    }
+}
+
+impl Zerog {
+    /// `zerog devnet --data-dir DIR`: a chain-only node and storage nodes; add `--nodes`,
+    /// `--replicas` and the rest with [`Launch::args`]. Ready once it prints its `rpc` endpoint
+    /// (the chain and indexer), which it does after every node is listed.
+    pub fn devnet(&self, data_dir: &Path) -> Launch {
+        Launch {
+            zerog: self.clone(),
+            kind: Kind::Devnet,
+            args: vec!["devnet".into(), "--data-dir".into(), data_dir.into()],
+            defaults: &[("--rpc", ANY_LOOPBACK_PORT)],
+            env: Vec::new(),
+            stderr_log: None,
+            ready_on: vec!["rpc".to_string()],
+            timeout: READY_TIMEOUT,
+            netns: None,
         }
     }
 }
@@ -161,6 +182,7 @@ fn build_command(profile_dir: &Path) -> String {
 enum Kind {
     Node,
     Gateway,
+    Devnet,
 }
 
 /// A `zerog` process to start: its flags, its environment and what it must print to be ready.
@@ -177,9 +199,18 @@ pub struct Launch {
     stderr_log: Option<PathBuf>,
     ready_on: Vec<String>,
     timeout: Duration,
+    /// The network namespace it runs in (`ip netns exec`), if not this one.
+    netns: Option<String>,
 }
 
 impl Launch {
+    /// Runs the process in the network namespace `name` (a [`crate::Host`]'s), through
+    /// `ip netns exec`, which execs it: the process id is still zerog's.
+    pub fn in_netns(mut self, name: &str) -> Launch {
+        self.netns = Some(name.to_string());
+        self
+    }
+
     /// One more argument.
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Launch {
         self.args.push(arg.as_ref().to_os_string());
@@ -253,7 +284,15 @@ impl Launch {
                 })?
                 .into(),
         };
-        let mut child = Command::new(&self.zerog.path)
+        let mut command_to_run = match &self.netns {
+            None => Command::new(&self.zerog.path),
+            Some(name) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", name]).arg(&self.zerog.path);
+                ip
+            }
+        };
+        let mut child = command_to_run
             .args(&args)
             .env("RUST_LOG", "warn")
             .envs(self.env)
@@ -811,6 +850,7 @@ mod tests {
             stderr_log: None,
             ready_on: vec!["rpc".to_string()],
             timeout: Duration::from_secs(20),
+            netns: None,
         }
     }
 }

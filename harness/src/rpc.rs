@@ -45,6 +45,21 @@ impl Rpc {
         )
     }
 
+    /// The whole JSON-RPC answer, or why none came (the node is gone, the answer is not
+    /// JSON): for a client that outlives the node it talks to.
+    pub fn try_raw(&self, method: &str, params: Value) -> Result<Value, String> {
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(
+                json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params })
+                    .to_string(),
+            )
+            .send()
+            .and_then(reqwest::blocking::Response::json)
+            .map_err(|error| format!("the node at {} did not answer: {error}", self.url))
+    }
+
     /// Posts `body` as it is and returns the JSON answer.
     ///
     /// # Panics

@@ -33,6 +33,46 @@ pub struct Proof {
     pub path: Vec<bool>,
 }
 
+/// Most hashes a segment proof holds: leaf, one sibling per level of a tree over the largest
+/// file (2^31 segments of 512 GiB at most fit in 32 levels) and the root.
+pub const MAX_PROOF_HASHES: usize = 64;
+
+impl Proof {
+    /// Compact bytes: the number of lemma hashes, the hashes, then one byte per path step.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.lemma.len() * 32 + self.path.len());
+        out.push(u8::try_from(self.lemma.len()).unwrap_or(u8::MAX));
+        for hash in &self.lemma {
+            out.extend_from_slice(&hash.0);
+        }
+        out.extend(self.path.iter().map(|&left| u8::from(left)));
+        out
+    }
+
+    /// The inverse of [`Proof::to_bytes`]; `None` for bytes it cannot have written.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Proof> {
+        let (&count, rest) = bytes.split_first()?;
+        let count = usize::from(count);
+        if count == 0 || count > MAX_PROOF_HASHES || rest.len() < count * 32 {
+            return None;
+        }
+        let (hashes, path) = rest.split_at(count * 32);
+        let lemma = hashes
+            .chunks_exact(32)
+            .map(|hash| H256(hash.try_into().expect("chunks of 32 bytes")))
+            .collect();
+        let path = path
+            .iter()
+            .map(|&step| match step {
+                0 => Some(false),
+                1 => Some(true),
+                _ => None,
+            })
+            .collect::<Option<Vec<bool>>>()?;
+        Some(Proof { lemma, path })
+    }
+}
+
 /// One submission node: the root of `2^height` consecutive chunks of the padded file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmissionNode {

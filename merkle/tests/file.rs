@@ -454,3 +454,29 @@ fn forged_padding_over_several_segments_is_caught_higher_up() {
         })
     );
 }
+
+#[test]
+fn proofs_round_trip_through_their_compact_bytes_and_refuse_others() {
+    let data = harness::random_bytes(9, 5 * types::SEGMENT_BYTES + 100);
+    let tree = FileTree::from_bytes(&data).expect("a tree");
+    for index in 0..tree.layout().data_segments {
+        let proof = tree.proof(SegmentIndex(index)).expect("in range");
+        let bytes = proof.to_bytes();
+        assert_eq!(Proof::from_bytes(&bytes), Some(proof));
+    }
+    assert_eq!(Proof::from_bytes(&[]), None);
+    assert_eq!(Proof::from_bytes(&[0]), None);
+    assert_eq!(Proof::from_bytes(&[1, 0, 0]), None, "a hash cut short");
+    let mut one = vec![1u8];
+    one.extend_from_slice(&[7; 32]);
+    one.push(2);
+    assert_eq!(Proof::from_bytes(&one), None, "a path step is 0 or 1");
+    one.pop();
+    assert_eq!(
+        Proof::from_bytes(&one),
+        Some(Proof {
+            lemma: vec![H256([7; 32])],
+            path: vec![]
+        })
+    );
+}

@@ -210,6 +210,53 @@ impl ShardConfig {
     pub fn owns(&self, segment: FlowSegmentIndex) -> bool {
         segment.0 % self.num_shard == self.shard_id
     }
+
+    /// Whether this is a node that stores every segment (`0/1`).
+    pub fn is_all(&self) -> bool {
+        self.num_shard == 1
+    }
+}
+
+/// 0G's `shard_position` notation: `ID/NUM`.
+impl fmt::Display for ShardConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.shard_id, self.num_shard)
+    }
+}
+
+/// Why `ID/NUM` text is not a shard position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardPositionError {
+    Syntax { text: String },
+    Invalid(ShardConfigError),
+}
+
+impl fmt::Display for ShardPositionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardPositionError::Syntax { text } => write!(
+                f,
+                "{text:?} is not a shard position: write ID/NUM, e.g. 0/1 (everything) or 1/4"
+            ),
+            ShardPositionError::Invalid(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ShardPositionError {}
+
+impl std::str::FromStr for ShardConfig {
+    type Err = ShardPositionError;
+
+    fn from_str(text: &str) -> Result<ShardConfig, ShardPositionError> {
+        let syntax = || ShardPositionError::Syntax {
+            text: text.to_string(),
+        };
+        let (id, num) = text.split_once('/').ok_or_else(syntax)?;
+        let id: u64 = id.trim().parse().map_err(|_| syntax())?;
+        let num: u64 = num.trim().parse().map_err(|_| syntax())?;
+        ShardConfig::new(num, id).map_err(ShardPositionError::Invalid)
+    }
 }
 
 /// Number of 256-byte chunks that hold `size_bytes` bytes (the last one zero-filled).
@@ -255,6 +302,12 @@ mod tests {
             serde_json::to_string(&config).expect("serializes"),
             r#"{"numShard":4,"shardId":1}"#
         );
+        assert_eq!("1/4".parse::<ShardConfig>(), Ok(config));
+        assert_eq!(config.to_string(), "1/4");
+        assert_eq!("0/1".parse::<ShardConfig>(), Ok(ShardConfig::ALL));
+        for bad in ["1", "a/2", "1/3", "2/2", "1/-2", ""] {
+            assert!(bad.parse::<ShardConfig>().is_err(), "{bad}");
+        }
     }
 
     #[test]

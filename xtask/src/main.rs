@@ -36,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "client",
             "gateway",
             "kvstore",
+            "harness",
         ],
     ),
     (

@@ -1,18 +1,21 @@
-//! The indexer methods the official SDK's `Indexer` client calls, served by the node itself:
-//! a single node is its own indexer.
+//! The indexer methods the official SDK's `Indexer` client calls, served by every node: any
+//! node is an indexer of its network.
 //!
 //! The SDK asks the indexer which storage nodes exist (`indexer_getShardedNodes`, then builds a
-//! `StorageNode` client for each trusted node's `url`) and which nodes hold a file
-//! (`indexer_getFileLocations`, for downloads). Here the answer is always this node, with the
-//! shard configuration it serves (`zgs_getShardConfig`: every segment), so the URL the node
-//! reports must be one the client can reach: `main` sets it once the listener is bound.
+//! `StorageNode` client for each trusted node's `url` and spreads segments over them by shard)
+//! and which nodes hold a file (`indexer_getFileLocations`, for downloads). The answer is this
+//! node (unless it stores nothing) and every peer that answered its last probe (`node/peers.rs`:
+//! the chain's storage registry, or `--peers`); file locations are those of them that report
+//! the file finalized. The URL this node reports for itself is set once the listener is bound.
 //!
 //! Shapes follow 0G's indexer (`0g-storage-client`): a `ShardedNode` is
 //! `{url, config: {numShard, shardId}, latency, since}` (latency in ms, since a Unix time in
 //! seconds); node locations are a map from IP to `{city, region, country, loc, timezone}`.
 
 use crate::node::Node;
+use crate::node::files::FileState;
 use crate::rpc::{Params, RpcError};
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -53,22 +56,16 @@ pub struct ShardedNode {
 }
 
 /// This node as an indexer entry.
-pub fn this_node(url: &str, now_unix: i64) -> ShardedNode {
+pub fn this_node(url: &str, config: ShardConfig, now_unix: i64) -> ShardedNode {
     ShardedNode {
         url: url.to_string(),
-        config: ShardConfig::ALL,
+        config,
         latency: 0,
         since: now_unix,
     }
 }
 
-/// `indexer_getShardedNodes`: `{trusted, discovered}`; the SDK selects upload nodes from
-/// `trusted` only.
-pub fn sharded_nodes(url: &str, now_unix: i64) -> Value {
-    json!({ "trusted": [this_node(url, now_unix)], "discovered": [] })
-}
-
-/// `indexer_getNodeLocations`: IP → location. A dev appliance knows no geography, so the one
+/// One entry of `indexer_getNodeLocations` (IP → location). A node knows no geography, so the
 /// entry (keyed by the host of its URL) carries empty fields.
 pub fn node_locations(url: &str) -> Value {
     let host = url
@@ -87,13 +84,64 @@ pub fn node_locations(url: &str) -> Value {
     })
 }
 
-/// `indexer_getFileLocations`: the nodes that hold the whole file, or `null` when none does
-/// (0G's indexer lists a node only once the file is finalized there).
-pub fn file_locations(url: &str, now_unix: i64, finalized_here: bool) -> Value {
-    if finalized_here {
-        json!([this_node(url, now_unix)])
-    } else {
+/// How long a peer has to say whether it holds a file.
+const FILE_LOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Peers asked at once about a file.
+const FILE_LOCATION_QUERIES: usize = 16;
+
+/// This node, if it stores segments, and every usable peer, as indexer entries.
+fn network(node: &Node, url: &str, now: i64) -> Vec<ShardedNode> {
+    let mut nodes = Vec::new();
+    if node.stores_segments {
+        nodes.push(this_node(url, node.position, now));
+    }
+    let instant = std::time::Instant::now();
+    nodes.extend(
+        node.peers
+            .list()
+            .into_iter()
+            .filter(|peer| peer.usable(instant))
+            .map(|peer| ShardedNode {
+                url: peer.url,
+                config: peer.shard,
+                latency: i64::try_from(peer.latency_ms).unwrap_or(i64::MAX),
+                since: peer.last_seen_unix,
+            }),
+    );
+    nodes
+}
+
+/// `indexer_getFileLocations`: the nodes that hold the file finalized (this one, and peers that
+/// say so), or `null` when none does (0G's indexer lists a node only once the file is
+/// finalized there).
+async fn file_locations(node: &Node, url: &str, root: H256) -> Value {
+    let now = now_unix();
+    let mut found = Vec::new();
+    if node.stores_segments && finalized_here(node, &root) {
+        found.push(this_node(url, node.position, now));
+    }
+    let peers = network(node, url, now)
+        .into_iter()
+        .filter(|entry| entry.url != url);
+    let mut asked = futures_util::stream::iter(peers)
+        .map(|entry| async move {
+            let rpc = client::Client::build(&entry.url, "storage node", FILE_LOCATION_TIMEOUT)
+                .ok()?
+                .with_response_limit(64 << 10);
+            let info = rpc
+                .call("zgs_getFileInfo", json!([root, true]))
+                .await
+                .ok()?;
+            (info.get("finalized") == Some(&Value::Bool(true))).then_some(entry)
+        })
+        .buffered(FILE_LOCATION_QUERIES);
+    while let Some(answer) = asked.next().await {
+        found.extend(answer);
+    }
+    if found.is_empty() {
         Value::Null
+    } else {
+        json!(found)
     }
 }
 
@@ -117,25 +165,31 @@ fn now_unix() -> i64 {
 fn finalized_here(node: &Node, root: &H256) -> bool {
     node.files
         .readable_tx_for_root(root)
-        .and_then(|tx_seq| node.files.with_file(tx_seq, |file| file.record.finalized))
+        .and_then(|tx_seq| node.files.with_file(tx_seq, FileState::complete))
         .unwrap_or(false)
 }
 
-pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
+pub async fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
     match method {
         "indexer_getShardedNodes" => {
             params.at_most(0)?;
-            Ok(sharded_nodes(public_url()?, now_unix()))
+            let trusted = network(node, public_url()?, now_unix());
+            Ok(json!({ "trusted": trusted, "discovered": [] }))
         }
         "indexer_getNodeLocations" => {
             params.at_most(0)?;
-            Ok(node_locations(public_url()?))
+            let mut locations = serde_json::Map::new();
+            for entry in network(node, public_url()?, now_unix()) {
+                if let Value::Object(location) = node_locations(&entry.url) {
+                    locations.extend(location);
+                }
+            }
+            Ok(Value::Object(locations))
         }
         "indexer_getFileLocations" => {
             params.at_most(1)?;
             let root: H256 = params.required(0, "root")?;
-            let url = public_url()?;
-            Ok(file_locations(url, now_unix(), finalized_here(node, &root)))
+            Ok(file_locations(node, public_url()?, root).await)
         }
         _ => Err(RpcError::method_not_found(method)),
     }
@@ -146,29 +200,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sharded_nodes_have_the_shape_the_sdk_reads() {
-        let value = sharded_nodes("http://127.0.0.1:5678", 1_700_000_000);
+    fn entries_have_the_shape_the_sdk_reads() {
+        let value = json!([this_node(
+            "http://127.0.0.1:5678",
+            ShardConfig::ALL,
+            1_700_000_000
+        )]);
         assert_eq!(
             value,
-            json!({
-                "trusted": [{
-                    "url": "http://127.0.0.1:5678",
-                    "config": { "numShard": 1, "shardId": 0 },
-                    "latency": 0,
-                    "since": 1_700_000_000,
-                }],
-                "discovered": [],
-            })
-        );
-    }
-
-    #[test]
-    fn file_locations_list_this_node_only_once_finalized() {
-        assert_eq!(file_locations("http://h:1", 5, false), Value::Null);
-        assert_eq!(
-            file_locations("http://h:1", 5, true),
-            json!([{ "url": "http://h:1", "config": { "numShard": 1, "shardId": 0 },
-                     "latency": 0, "since": 5 }])
+            json!([{
+                "url": "http://127.0.0.1:5678",
+                "config": { "numShard": 1, "shardId": 0 },
+                "latency": 0,
+                "since": 1_700_000_000,
+            }])
         );
     }
 

@@ -42,6 +42,7 @@ pub const METHODS: &[&str] = &[
     "indexer_getNodeLocations",
     "indexer_getShardedNodes",
     "net_version",
+    "zerog_nodeStatus",
     "zerog_submit",
     "zgs_checkFileFinalized",
     "zgs_downloadSegment",
@@ -76,10 +77,10 @@ pub async fn dispatch(node: &Node, method: &str, params: Value) -> Result<Reply,
     }
     let params = Params::new(method, params)?;
     let value = match method {
-        _ if method.starts_with("zgs_") || method == "zerog_submit" => {
+        _ if method.starts_with("zgs_") || method.starts_with("zerog_") => {
             return zgs::dispatch(node, method, params).await;
         }
-        _ if method.starts_with("indexer_") => indexer::dispatch(node, method, params),
+        _ if method.starts_with("indexer_") => indexer::dispatch(node, method, params).await,
         _ if method.starts_with("da_") => da::dispatch(node, method, params).await,
         _ if method.starts_with("eth_") || method == "net_version" => {
             eth::dispatch(node, method, params)

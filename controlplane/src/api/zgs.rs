@@ -2,13 +2,14 @@
 //! and JSON shapes (the official SDK's `StorageNode` client depends on both).
 
 use super::Reply;
+use crate::node::files::FileState;
 use crate::node::ingest::SegmentUpload;
 use crate::node::{Node, ingest, merkle_nodes, producer, reads};
 use crate::rpc::{Params, RpcError, to_value};
 use merkle::file::Proof;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use types::{H256, ShardConfig, TxSeq};
+use types::{H256, TxSeq};
 
 /// Most segments in one `zgs_uploadSegments*` call.
 pub const MAX_SEGMENTS_PER_CALL: usize = 64;
@@ -106,7 +107,11 @@ pub async fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<R
 async fn dispatch_value(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
     match method {
         "zgs_getStatus" => status(node),
-        "zgs_getShardConfig" => to_value(ShardConfig::ALL),
+        "zerog_nodeStatus" => {
+            params.at_most(0)?;
+            Ok(node_status(node))
+        }
+        "zgs_getShardConfig" => to_value(node.position),
         "zgs_uploadSegment" => {
             params.at_most(1)?;
             let segment: SegmentWithProofJson = params.required(0, "segment")?;
@@ -158,7 +163,7 @@ async fn dispatch_value(node: &Node, method: &str, mut params: Params) -> Result
                 TxSeqOrRoot::Root(root) => node.files.readable_tx_for_root(&root),
             };
             Ok(tx_seq
-                .and_then(|tx_seq| node.files.with_file(tx_seq, |file| file.record.finalized))
+                .and_then(|tx_seq| node.files.with_file(tx_seq, FileState::complete))
                 .map(Value::Bool)
                 .unwrap_or(Value::Null))
         }
@@ -268,7 +273,7 @@ fn file_info(node: &Node, tx_seq: TxSeq) -> Value {
                     "size": file.record.size_bytes,
                     "seq": file.record.tx_seq,
                 },
-                "finalized": file.record.finalized,
+                "finalized": file.complete(),
                 "isCached": false,
                 "uploadedSegNum": file.uploaded_segments(),
                 "pruned": false,
@@ -282,8 +287,15 @@ fn status(node: &Node) -> Result<Value, RpcError> {
     let synced = node.sync.next_block().saturating_sub(1);
     let block_hash = chain.block_hash(synced).unwrap_or(H256::ZERO);
     let (chain_id, flow_address) = (chain.chain_id(), chain.flow_address());
+    let now = std::time::Instant::now();
+    let connected = node
+        .peers
+        .list()
+        .iter()
+        .filter(|peer| peer.usable(now))
+        .count();
     Ok(json!({
-        "connectedPeers": 0,
+        "connectedPeers": connected,
         "logSyncHeight": synced,
         "logSyncBlock": block_hash,
         "nextTxSeq": node.files.next_tx_seq(),
@@ -293,4 +305,52 @@ fn status(node: &Node) -> Result<Value, RpcError> {
             "p2pProtocolVersion": { "major": 0, "minor": 1, "build": 0 },
         },
     }))
+}
+
+/// What a storage provider watches: the node's shard, its files, repair and scrub progress, and
+/// each peer as this node sees it (`zerog status` prints it).
+fn node_status(node: &Node) -> Value {
+    let now = std::time::Instant::now();
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let (known, finalized) = node.files.counts();
+    let metrics = &node.metrics;
+    let peers: Vec<Value> = node
+        .peers
+        .list()
+        .iter()
+        .map(|peer| {
+            json!({
+                "url": peer.url,
+                "shard": peer.shard.to_string(),
+                "healthy": peer.healthy,
+                "usable": peer.usable(now),
+                "quarantinedSecs": peer
+                    .quarantined_until
+                    .map_or(0, |until| until.saturating_duration_since(now).as_secs()),
+                "latencyMs": peer.latency_ms,
+                "lastSeenSecsAgo": (peer.last_seen_unix > 0).then(|| {
+                    unix_now.saturating_sub(u64::try_from(peer.last_seen_unix).unwrap_or(0))
+                }),
+                "errors": peer.errors,
+            })
+        })
+        .collect();
+    json!({
+        "shard": node.position.to_string(),
+        "storesSegments": node.stores_segments,
+        "files": { "known": known, "finalized": finalized },
+        "repair": {
+            "missingSegments": node.files.missing_count(),
+            "pulledSegments": metrics.repair_pulled_segments.get(),
+            "pulledBytes": metrics.repair_pulled_bytes.get(),
+        },
+        "scrub": {
+            "scrubbedSegments": metrics.scrubbed_segments.get(),
+            "scrubbedBytes": metrics.scrubbed_bytes.get(),
+            "damagedSegments": metrics.segments_damaged.get(),
+        },
+        "peers": peers,
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod da;
 pub mod da_client;
+pub mod devnet;
 pub mod gateway;
 pub mod progress;
 
@@ -15,16 +16,18 @@ use serde_json::json;
 /// Runs a subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Node(args) => crate::node::boot::run(args),
+        Command::Node(args) => crate::node::boot::run(*args),
         Command::Gateway(args) => {
             init_logging(false);
             gateway::run(args)
         }
         Command::Da(command) => client_runtime()?.block_on(da::run(command)),
+        Command::Devnet(args) => devnet::run(args),
         Command::Upload {
             file,
             rpc,
             key,
+            replicas,
             quiet,
         } => client_runtime()?.block_on(async {
             let client = client::Client::new(&rpc)?;
@@ -33,7 +36,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 .unwrap_or(chain_lite::DEV_ACCOUNTS[0].private_key);
             let payer = client::Payer::from_hex(key).context("--key")?;
             let source = client::FileSource::open(&file)?;
-            let uploaded = client::upload(&client, &source, &payer, &Bars::new(quiet)).await?;
+            let bars = Bars::new(quiet);
+            let uploaded =
+                client::upload_replicated(&client, &source, &payer, &bars, replicas).await?;
             if uploaded.already_stored {
                 eprintln!("already stored and finalized");
             }
@@ -65,8 +70,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             let client = client::Client::new(&rpc)?;
             let status = client.call("zgs_getStatus", json!([])).await?;
             let shard = client.call("zgs_getShardConfig", json!([])).await?;
-            let both = json!({ "status": status, "shardConfig": shard });
-            println!("{}", serde_json::to_string_pretty(&both)?);
+            let node = client.call("zerog_nodeStatus", json!([])).await?;
+            let all = json!({ "status": status, "shardConfig": shard, "node": node });
+            println!("{}", serde_json::to_string_pretty(&all)?);
             Ok(())
         }),
     }

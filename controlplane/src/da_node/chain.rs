@@ -23,7 +23,7 @@ const QUORUM_CACHE: usize = 64;
 pub struct DaChain {
     chain: Chain,
     /// The account that pays for registrations and certificates; `None`: read-only.
-    payer: Option<Payer>,
+    payer: Option<Rc<Payer>>,
     quorums: RefCell<BTreeMap<(u64, u32), Rc<ChainQuorum>>>,
 }
 
@@ -70,7 +70,7 @@ pub struct BlobRecord {
 }
 
 impl DaChain {
-    pub async fn connect(url: &str, payer: Option<Payer>) -> anyhow::Result<DaChain> {
+    pub async fn connect(url: &str, payer: Option<Rc<Payer>>) -> anyhow::Result<DaChain> {
         let chain = Chain::connect(client::Client::chain(url)?).await?;
         Ok(DaChain {
             chain,
@@ -85,7 +85,7 @@ impl DaChain {
 
     /// The paying account's address, if this node has one.
     pub fn address(&self) -> Option<Address> {
-        self.payer.as_ref().map(Payer::address)
+        self.payer.as_deref().map(Payer::address)
     }
 
     /// The current DA epoch (the one the next block belongs to) and how many epochs back

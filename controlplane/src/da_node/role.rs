@@ -348,6 +348,13 @@ async fn write_shards(
                     "storing shard {index}: {reason}"
                 )));
             }
+            Response::StorageFull(reason) => {
+                return Err(RpcError::new(
+                    crate::rpc::STORAGE_FULL,
+                    "storage_full",
+                    format!("storage full: shard {index} was not stored ({reason})"),
+                ));
+            }
             other => {
                 return Err(RpcError::internal(format!(
                     "storing shard {index}: unexpected answer {other:?}"

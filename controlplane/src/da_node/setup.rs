@@ -26,7 +26,7 @@ const MAX_CONNECT_BACKOFF: Duration = Duration::from_secs(30);
 /// What the DA side of a node needs once its RPC server runs.
 pub struct DaSetup {
     chain_url: String,
-    chain_key: Option<String>,
+    payer: Option<Rc<client::Payer>>,
     /// Whether `da_putBlob` is served (it spends the chain account).
     disperse: bool,
     role: Option<RoleSetup>,
@@ -48,23 +48,20 @@ pub struct RoleSetup {
 }
 
 impl DaSetup {
-    pub fn from_args(args: &NodeArgs, address: SocketAddr) -> anyhow::Result<DaSetup> {
+    /// The DA side of `args`; `payer` is the node's account (`--chain-key`, or the first dev
+    /// account with `--dev`).
+    pub fn from_args(
+        args: &NodeArgs,
+        address: SocketAddr,
+        payer: Option<Rc<client::Payer>>,
+    ) -> anyhow::Result<DaSetup> {
         let own_url = crate::api::indexer::url_for_listen_address(address);
         let chain_url = args.chain_rpc.clone().unwrap_or_else(|| own_url.clone());
-        let chain_key = match (&args.chain_key, args.dev) {
-            (Some(key), _) => Some(key.clone()),
-            (None, true) => Some(chain_lite::DEV_ACCOUNTS[0].private_key.to_string()),
-            (None, false) => None,
-        };
-        if let Some(key) = &chain_key {
-            client::Payer::from_hex(key)
-                .map_err(|_| anyhow::anyhow!("--chain-key is not a 32-byte hex private key"))?;
-        }
         let disperse = args.dev || args.da_disperse;
-        if args.da_disperse && chain_key.is_none() {
+        if args.da_disperse && payer.is_none() {
             bail!("--da-disperse needs --chain-key: the disperser pays for certificates");
         }
-        if args.da && chain_key.is_none() {
+        if args.da && payer.is_none() {
             bail!("--da needs --chain-key: a DA node registers itself and pays its stake");
         }
         let dev_lazy = args.dev && !args.da;
@@ -93,22 +90,17 @@ impl DaSetup {
         };
         Ok(DaSetup {
             chain_url,
-            chain_key,
+            payer,
             disperse,
             role,
             dev_lazy,
         })
     }
 
-    fn payer(&self) -> Option<client::Payer> {
-        let key = self.chain_key.as_deref()?;
-        client::Payer::from_hex(key).ok()
-    }
-
     /// What the node can tell from its flags alone, before the chain is reached: whether it
     /// disperses and whether it has an account to pay with.
     pub fn configure(&self, node: &Node) {
-        node.da.configure(self.disperse, self.chain_key.is_some());
+        node.da.configure(self.disperse, self.payer.is_some());
     }
 
     /// Connects DA to the chain and, with `--da`, registers the role and starts its pruner. A
@@ -137,7 +129,7 @@ impl DaSetup {
             return;
         }
         let result = async {
-            let chain = DaChain::connect(&self.chain_url, self.payer()).await?;
+            let chain = DaChain::connect(&self.chain_url, self.payer.clone()).await?;
             let role = self.role.expect("checked above: --da has a role");
             start_role(&node, Rc::new(chain), role).await
         }
@@ -151,7 +143,7 @@ impl DaSetup {
     async fn connect_until_reachable(&self) -> DaChain {
         let mut delay = Duration::from_millis(100);
         loop {
-            match DaChain::connect(&self.chain_url, self.payer()).await {
+            match DaChain::connect(&self.chain_url, self.payer.clone()).await {
                 Ok(chain) => return chain,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "cannot reach the chain for DA yet; retrying");

@@ -31,6 +31,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     let index = Index::open(&args.data_dir.join("node.redb"))?;
     let loaded = index.load()?;
+    claim_shard_position(&index, args.shard_position, !loaded.files.is_empty())?;
     let runtime = client_runtime()?;
     let remote = match &args.chain_rpc {
         Some(url) => {
@@ -47,6 +48,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let remote = remote.map(|(chain, _)| chain);
     let config = dataplane::DataPlaneConfig {
         shards: shard_count,
+        position: args.shard_position,
         extent_bytes: args.extent_mib * 1024 * 1024,
         max_disk_bytes: args.max_disk_mib.map(|mib| mib * 1024 * 1024),
         ..dataplane::DataPlaneConfig::new(args.data_dir.join("shards"))
@@ -71,6 +73,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             shards,
             loaded.files,
             loaded.log_sync_next_block,
+            super::StorageRole {
+                position: args.shard_position,
+                stores_segments: !args.chain_only,
+            },
             compute_pool,
         ));
         node.metrics.publish_io_memory(&io_memory);
@@ -82,6 +88,48 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     drop(runtime);
     data_plane.shutdown().context("stopping the data plane")?;
     result
+}
+
+/// Meta keys of the shard position a data folder was made for.
+const META_SHARD_ID: &str = "shard_position_id";
+const META_NUM_SHARD: &str = "shard_position_num";
+
+/// Records the part of the flow a data folder stores, and refuses to open it for another: its
+/// segments and finalized files would not be the ones the new position promises.
+fn claim_shard_position(
+    index: &Index,
+    position: types::ShardConfig,
+    has_files: bool,
+) -> anyhow::Result<()> {
+    match (index.meta(META_SHARD_ID)?, index.meta(META_NUM_SHARD)?) {
+        (Some(shard_id), Some(num_shard)) => {
+            let stored = types::ShardConfig {
+                num_shard,
+                shard_id,
+            };
+            if stored != position {
+                bail!(
+                    "this data folder stores shard {stored} of the flow, not --shard-position \
+                     {position}: start it with --shard-position {stored}, or use another \
+                     --data-dir (a node that changes shard fills a new folder from its peers)"
+                );
+            }
+            Ok(())
+        }
+        _ => {
+            // Folders of earlier releases store everything; they are claimed as such only if
+            // asked for that.
+            if has_files && position != types::ShardConfig::ALL {
+                bail!(
+                    "this data folder stores the whole flow (shard 0/1), not --shard-position \
+                     {position}; use another --data-dir"
+                );
+            }
+            index.put_meta(META_SHARD_ID, position.shard_id)?;
+            index.put_meta(META_NUM_SHARD, position.num_shard)?;
+            Ok(())
+        }
+    }
 }
 
 /// The chain the data folder follows: the embedded dev chain replayed from its blocks, or a
@@ -138,10 +186,13 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", args.rpc))?;
     let address = listener.local_addr()?;
-    api::indexer::set_public_url(api::indexer::url_for_listen_address(address));
-    // DA flags are checked before the node says it is ready.
-    let da_setup = DaSetup::from_args(args, address)?;
+    // The node's account: one payer (one nonce lock) for every transaction it sends.
+    let payer = payer_from_args(args)?;
+    // DA and membership flags are checked before the node says it is ready.
+    let da_setup = DaSetup::from_args(args, address, payer.clone())?;
     da_setup.configure(&node);
+    let membership = membership_settings(args, address, payer)?;
+    api::indexer::set_public_url(membership.endpoint.clone());
     print_ready(&node, args, address, shard_count);
     let _gateway = if args.dev && args.s3 != "off" {
         start_dev_gateway(&format!("http://{address}"), &args.data_dir, &args.s3)
@@ -150,12 +201,74 @@ async fn serve(
     };
     tracing::info!(%address, shards = shard_count, "node ready");
     tokio::task::spawn_local(da_setup.run(node.clone()));
+    tokio::task::spawn_local(super::peers::run(node.clone(), membership));
+    if node.stores_segments {
+        tokio::task::spawn_local(super::repair::run(node.clone(), repair_settings(args)));
+        tokio::task::spawn_local(super::scrub::run(
+            node.clone(),
+            super::scrub::ScrubSettings {
+                max_bytes_per_sec: args.scrub_max_mbps.saturating_mul(1_000_000),
+                pause: Duration::from_millis(args.scrub_pause_ms),
+            },
+        ));
+    }
     tokio::select! {
         () = server::serve(listener, node.clone()) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
         () = terminated => tracing::info!("terminated, shutting down"),
     }
     Ok(())
+}
+
+/// The node's chain account: `--chain-key`, or with `--dev` the first dev account.
+fn payer_from_args(args: &NodeArgs) -> anyhow::Result<Option<Rc<client::Payer>>> {
+    let key = match (&args.chain_key, args.dev) {
+        (Some(key), _) => key.as_str(),
+        (None, true) => chain_lite::DEV_ACCOUNTS[0].private_key,
+        (None, false) => return Ok(None),
+    };
+    let payer = client::Payer::from_hex(key)
+        .map_err(|_| anyhow::anyhow!("--chain-key is not a 32-byte hex private key"))?;
+    Ok(Some(Rc::new(payer)))
+}
+
+/// Membership from the flags: a storage node with an explicit `--chain-key` registers itself.
+fn membership_settings(
+    args: &NodeArgs,
+    address: SocketAddr,
+    payer: Option<Rc<client::Payer>>,
+) -> anyhow::Result<super::peers::MembershipSettings> {
+    let own_url = api::indexer::url_for_listen_address(address);
+    let stake: alloy_primitives::U256 = args
+        .storage_stake_wei
+        .parse()
+        .context("--storage-stake-wei")?;
+    let register = match payer {
+        Some(payer) if args.chain_key.is_some() && !args.chain_only => Some((payer, stake)),
+        _ => None,
+    };
+    if let Some(path) = &args.peers {
+        super::peers::read_peers_file(path).context("--peers")?;
+    }
+    Ok(super::peers::MembershipSettings {
+        endpoint: args.storage_endpoint.clone().unwrap_or(own_url.clone()),
+        register,
+        chain_url: args.chain_rpc.clone().unwrap_or(own_url),
+        peers_file: args.peers.clone(),
+        probe_every: Duration::from_millis(args.peer_probe_ms.max(10)),
+    })
+}
+
+fn repair_settings(args: &NodeArgs) -> super::repair::RepairSettings {
+    super::repair::RepairSettings {
+        every: Duration::from_millis(args.repair_interval_ms.max(10)),
+        grace: Duration::from_millis(args.repair_grace_ms),
+        segments_in_flight: 64,
+        per_peer: 16,
+        request_timeout: Duration::from_secs(15),
+        quarantine: Duration::from_secs(args.peer_quarantine_secs),
+        max_bytes_per_sec: args.repair_max_mbps.map(|mbps| mbps * 1_000_000),
+    }
 }
 
 /// What a user (and the test launcher) reads: every endpoint, then the dev accounts.
@@ -178,6 +291,7 @@ fn print_ready(node: &Node, args: &NodeArgs, address: SocketAddr, shard_count: u
     println!("  metrics  http://{address}/metrics");
     println!("  data     {}", args.data_dir.display());
     println!("  shards   {shard_count}");
+    println!("  position {} of the flow", node.position);
     println!("  chain    {chain_line}");
     println!("  flow     0x{}", hex::encode(chain.flow_address()));
     if args.dev {

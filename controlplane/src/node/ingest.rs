@@ -6,7 +6,7 @@
 
 use super::Node;
 use crate::metrics::ShardLabel;
-use crate::rpc::{BUSY, INTERNAL_ERROR, RpcError};
+use crate::rpc::{BUSY, INTERNAL_ERROR, RpcError, STORAGE_FULL};
 use crate::shards::ResponseFuture;
 use dataplane::{Request, Response, WriteSegment};
 use merkle::file::Proof;
@@ -31,6 +31,12 @@ pub async fn upload(
     tx_seq: TxSeq,
     segments: Vec<SegmentUpload>,
 ) -> Result<(), RpcError> {
+    if !node.stores_segments {
+        return Err(RpcError::invalid_params(
+            "no_storage",
+            "this node serves the chain only and stores no segments: upload to the storage nodes its indexer lists",
+        ));
+    }
     let mut seen = HashSet::new();
     for segment in &segments {
         check(node, tx_seq, segment)?;
@@ -84,7 +90,7 @@ fn send_writes(
             .files
             .with_file(tx_seq, |f| f.flow_segment(SegmentIndex(index)))
             .expect("the file was checked above");
-        let shard = flow_segment.0 as usize % node.shards.count();
+        let shard = node.core_for(flow_segment);
         let bytes = segment.data.len() as u64;
         let request = Request::Write(WriteSegment {
             tx_seq,
@@ -147,6 +153,13 @@ fn settle(
             "storage_failed",
             format!("segment {index}: {reason}"),
         )),
+        Response::StorageFull(reason) => Err(RpcError::new(
+            STORAGE_FULL,
+            "storage_full",
+            format!(
+                "storage full: segment {index} of tx {tx_seq} was not stored ({reason}); reads go on, retry once space is freed"
+            ),
+        )),
         other => Err(RpcError::internal(format!(
             "unexpected shard answer to a write: {other:?}"
         ))),
@@ -174,7 +187,8 @@ fn check(node: &Node, tx_seq: TxSeq, segment: &SegmentUpload) -> Result<(), RpcE
             ),
         ));
     }
-    if record.finalized {
+    // A finalized file takes only the segments this node lost (repair, or a client healing it).
+    if record.finalized && !node.files.is_lost(tx_seq, SegmentIndex(segment.index)) {
         return Err(RpcError::already_finalized());
     }
     if segment.index >= layout.data_segments {
@@ -194,6 +208,27 @@ fn check(node: &Node, tx_seq: TxSeq, segment: &SegmentUpload) -> Result<(), RpcE
                 "segment {} must carry {expected} bytes, got {}",
                 segment.index,
                 segment.data.len()
+            ),
+        ));
+    }
+    let flow_segment = node
+        .files
+        .with_file(tx_seq, |file| {
+            file.flow_segment(SegmentIndex(segment.index))
+        })
+        .expect("the file was found above");
+    if !node.position.owns(flow_segment) {
+        let position = node.position;
+        return Err(RpcError::invalid_params(
+            "not_in_shard",
+            format!(
+                "segment {} of tx {tx_seq} is flow segment {flow_segment}, which belongs to shard {}/{}: \
+                 this node stores shard {position} (flow segments k with k mod {} = {})",
+                segment.index,
+                flow_segment.0 % position.num_shard,
+                position.num_shard,
+                position.num_shard,
+                position.shard_id
             ),
         ));
     }

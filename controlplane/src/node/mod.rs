@@ -14,8 +14,11 @@
 pub mod boot;
 pub mod files;
 pub mod ingest;
+pub mod peers;
 pub mod producer;
 pub mod reads;
+pub mod repair;
+pub mod scrub;
 pub mod sync;
 
 use crate::chain::{ChainSource, EmbeddedChain};
@@ -34,8 +37,23 @@ use std::sync::Arc;
 use sync::LogSync;
 use types::H256;
 
+/// What part of the flow a node stores: its shard, or nothing at all (a chain-only node).
+#[derive(Clone, Copy, Debug)]
+pub struct StorageRole {
+    pub position: types::ShardConfig,
+    pub stores_segments: bool,
+}
+
 pub struct Node {
     pub index: Index,
+    /// The part of the flow this node stores (`--shard-position`).
+    pub position: types::ShardConfig,
+    /// `false` for a chain-only node: it stores no segments and is listed nowhere.
+    pub stores_segments: bool,
+    /// The other storage nodes and their health.
+    pub peers: peers::Peers,
+    /// What healing by pull remembers between rounds.
+    pub repair: repair::Repair,
     pub chain: RefCell<ChainSource>,
     pub shards: Rc<Shards>,
     pub metrics: Metrics,
@@ -55,14 +73,23 @@ impl Node {
         shards: Rc<Shards>,
         files: Vec<FileRecord>,
         log_sync_next_block: u64,
+        role: StorageRole,
         compute: Arc<compute::Pool>,
     ) -> Node {
+        let StorageRole {
+            position,
+            stores_segments,
+        } = role;
         let node = Node {
             index,
+            position,
+            stores_segments,
+            peers: peers::Peers::default(),
+            repair: repair::Repair::default(),
             chain: RefCell::new(chain),
             shards,
             metrics: Metrics::new(),
-            files: FileTable::new(files),
+            files: FileTable::new(files, position),
             sync: LogSync::new(log_sync_next_block),
             producer: Producer::default(),
             da: DaHandles::default(),
@@ -88,6 +115,11 @@ impl Node {
             ChainSource::Remote(_) => None,
         })
         .map_err(|_| no_embedded_chain())
+    }
+
+    /// The data-plane shard (core) that stores `flow_segment`, which this node must own.
+    pub fn core_for(&self, flow_segment: types::FlowSegmentIndex) -> usize {
+        dataplane::shard_for(flow_segment, self.position, self.shards.count())
     }
 
     /// Publishes the file counts, the sync height and the chain height.

@@ -22,7 +22,10 @@ pub async fn read_segment(
         .ok_or_else(|| {
             RpcError::invalid_params("unknown_file", format!("no file with tx seq {tx_seq}"))
         })?;
-    let shard = flow_segment.0 as usize % node.shards.count();
+    if !node.stores_segments || !node.position.owns(flow_segment) {
+        return Ok(None);
+    }
+    let shard = node.core_for(flow_segment);
     let started = Instant::now();
     let request = Request::Read {
         tx_seq,
@@ -46,7 +49,21 @@ pub async fn read_segment(
             node.metrics.download_segments.inc();
             Ok(Some(data))
         }
-        Response::NotFound => Ok(None),
+        Response::NotFound => {
+            // An owned segment of a final file that the shard does not hold was lost (dropped
+            // as damaged before a restart): repair fetches it again.
+            if node.files.with_file(tx_seq, |f| f.record.finalized) == Some(true)
+                && node.files.mark_lost(tx_seq, segment)
+            {
+                tracing::warn!(%tx_seq, %segment, "a segment of a finalized file is missing here; repair fetches it again");
+                node.metrics.segments_damaged.inc();
+            }
+            Ok(None)
+        }
+        Response::Damaged(reason) => {
+            lost(node, tx_seq, segment, &reason);
+            Ok(None)
+        }
         Response::Failed(reason) => Err(RpcError::new(
             INTERNAL_ERROR,
             "storage_failed",
@@ -58,7 +75,17 @@ pub async fn read_segment(
     }
 }
 
-/// One segment with its proof against the file root.
+/// A stored segment failed its check and its shard dropped it: never served, counted, and
+/// pulled again by repair.
+pub fn lost(node: &Node, tx_seq: TxSeq, segment: SegmentIndex, reason: &str) {
+    tracing::error!(%tx_seq, %segment, %reason, "stored segment damaged and dropped; repair fetches it again");
+    node.files.mark_lost(tx_seq, segment);
+    node.metrics.segments_damaged.inc();
+}
+
+/// One segment with its proof against the file root, once the file is finalized here: from the
+/// file's tree on a node of the whole flow, from the proof kept with the segment on a node of a
+/// shard; `None` when this node does not hold the segment.
 pub async fn segment_with_proof(
     node: &Node,
     tx_seq: TxSeq,
@@ -74,14 +101,70 @@ pub async fn segment_with_proof(
             ),
         ));
     }
-    let tree = node.files.tree(tx_seq, &node.index)?;
-    let proof = tree
-        .proof(SegmentIndex(index))
-        .map_err(|error| RpcError::internal(error.to_string()))?;
-    let Some(data) = read_segment(node, tx_seq, SegmentIndex(index)).await? else {
+    let segment = SegmentIndex(index);
+    let proof = if node.position.is_all() {
+        let tree = node.files.tree(tx_seq, &node.index)?;
+        tree.proof(segment)
+            .map_err(|error| RpcError::internal(error.to_string()))?
+    } else {
+        if !record.finalized {
+            return Err(not_finalized(tx_seq));
+        }
+        match kept_proof(node, tx_seq, segment).await? {
+            Some(proof) => proof,
+            None => return Ok(None),
+        }
+    };
+    let Some(data) = read_segment(node, tx_seq, segment).await? else {
         return Ok(None);
     };
     Ok(Some((record, data, proof)))
+}
+
+/// The proof a node of a shard kept with a segment it holds.
+async fn kept_proof(
+    node: &Node,
+    tx_seq: TxSeq,
+    segment: SegmentIndex,
+) -> Result<Option<Proof>, RpcError> {
+    let flow_segment = node
+        .files
+        .with_file(tx_seq, |f| f.flow_segment(segment))
+        .ok_or_else(|| {
+            RpcError::invalid_params("unknown_file", format!("no file with tx seq {tx_seq}"))
+        })?;
+    if !node.position.owns(flow_segment) {
+        return Ok(None);
+    }
+    let request = Request::Proof { tx_seq, segment };
+    let future = node
+        .shards
+        .call(node.core_for(flow_segment), request)
+        .map_err(|busy| {
+            RpcError::new(
+                BUSY,
+                "busy",
+                format!("shard {} queue is full, retry", busy.shard),
+            )
+        })?;
+    match future.await {
+        Response::Proof(proof) => Ok(proof.map(|proof| *proof)),
+        Response::Failed(reason) => Err(RpcError::new(
+            INTERNAL_ERROR,
+            "storage_failed",
+            format!("reading the proof of segment {segment} of tx {tx_seq}: {reason}"),
+        )),
+        other => Err(RpcError::internal(format!(
+            "unexpected shard answer to a proof query: {other:?}"
+        ))),
+    }
+}
+
+fn not_finalized(tx_seq: TxSeq) -> RpcError {
+    RpcError::invalid_params(
+        "not_finalized",
+        format!("tx {tx_seq} is not finalized yet: proofs are served once every segment is stored"),
+    )
 }
 
 /// Chunks `[start, end)` of a file, at most one segment's worth.

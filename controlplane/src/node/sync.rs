@@ -89,11 +89,16 @@ pub fn apply(node: &Node, events: Vec<FileRecord>, next_block: u64) -> anyhow::R
         }
         return Err(error.into());
     }
+    node.sync.next_block.set(next_block);
     for record in records {
         tracing::info!(tx_seq = %record.tx_seq, root = %record.root, size = record.size_bytes, "file announced");
+        let tx_seq = record.tx_seq;
         node.files.insert(record);
+        // A node whose shard holds none of the file's segments has all of them: final at once,
+        // as 0G's nodes report it, so clients that wait for every node of a covering set do not
+        // wait forever.
+        node.files.finalize_if_complete(tx_seq, &node.index)?;
     }
-    node.sync.next_block.set(next_block);
     node.refresh_gauges();
     Ok(())
 }

@@ -5,9 +5,11 @@
 #![allow(dead_code, unused_imports)]
 
 pub use harness::{
-    Rpc, random_bytes, require_node_js, sdk_with_package, segment_json, test_seed, workspace_root,
+    Rpc, random_bytes, require_node_js, sdk_with_package, segment_json, test_seed,
+    verified_segment, workspace_root,
 };
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The `zerog` binary cargo built for this package's tests.
 pub const ZEROG: &str = env!("CARGO_BIN_EXE_zerog");
@@ -100,4 +102,35 @@ pub fn cli(args: &[&str]) -> String {
 /// Runs the zerog CLI expecting failure; returns stderr.
 pub fn cli_fails(args: &[&str]) -> String {
     harness::cli_fails(&zerog(), args)
+}
+
+/// Submits `tree` on the chain node (dev shortcut: a Flow submission without a signed
+/// transaction, announced by the same Submit log); its tx seq.
+pub fn submit_on_chain(chain: &Rpc, tree: &merkle::file::FileTree) -> u64 {
+    let receipt = chain.call(
+        "zerog_submit",
+        serde_json::json!([{ "length": tree.size_bytes(), "tags": "0x", "nodes": tree.nodes() }]),
+    );
+    receipt["txSeq"].as_u64().expect("txSeq")
+}
+
+/// Waits (bounded) until `node` reports tx `tx_seq` finalized.
+pub fn wait_finalized(node: &Rpc, tx_seq: u64) {
+    let started = std::time::Instant::now();
+    while node.call("zgs_checkFileFinalized", serde_json::json!([tx_seq]))
+        != serde_json::json!(true)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "tx {tx_seq} never finalized"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Held by a test that starts a network of processes, so the tests of one crate that do run one
+/// at a time: each such network needs both cores of a CI machine to converge within its limits.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }

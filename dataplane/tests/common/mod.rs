@@ -32,6 +32,7 @@ pub fn config(dir: &Path, shards: usize) -> DataPlaneConfig {
     DataPlaneConfig {
         data_dir: dir.to_path_buf(),
         shards,
+        position: types::ShardConfig::ALL,
         extent_bytes: 2 * SEGMENT_BYTES as u64,
         max_disk_bytes: None,
         ring_capacity: 64,

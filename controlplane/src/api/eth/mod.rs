@@ -287,7 +287,12 @@ fn block_json(chain: &chain_lite::Chain, block: &Block, full: bool) -> Value {
         "sha3Uncles": EMPTY_UNCLES_HASH,
         "logsBloom": data(&[0u8; 256]),
         "transactionsRoot": header.transactions_root,
-        "stateRoot": header.accounts_root,
+        // v3 headers commit to every module's state; v2 headers only to the accounts.
+        "stateRoot": if header.version >= chain_lite::HEADER_VERSION {
+            header.state_root
+        } else {
+            header.accounts_root
+        },
         "receiptsRoot": header.receipts_root,
         "miner": data(&[0u8; 20]),
         "difficulty": "0x0",
