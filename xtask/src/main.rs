@@ -24,12 +24,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("compute", &["types", "da"]),
     ("client", &["types", "merkle", "chain-lite"]),
+    // Orders chain-lite blocks with a BFT engine; the control plane drives it.
+    ("consensus", &["types", "chain-lite"]),
     (
         "controlplane",
         &[
             "types",
             "merkle",
             "chain-lite",
+            "consensus",
             "dataplane",
             "compute",
             "da",

@@ -1,0 +1,233 @@
+//! The seam between consensus and the executed chain: [`Ledger`].
+//!
+//! The node's control plane owns chain-lite and its index and implements [`Ledger`] over them
+//! (persisting each executed block before `apply` returns); [`MemoryLedger`] implements it over
+//! an in-memory chain-lite whose "disk" is a [`BlockStore`] that outlives a simulated crash.
+
+use crate::heads::ExecutedHead;
+use crate::{Address, Finalization};
+use chain_lite::{Block, Chain, ChainConfig, ChainError, Dropped, OrderedTransaction};
+use commonware_utils::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use types::H256;
+
+/// A finalized block handed to the ledger, in height order.
+#[derive(Clone, Debug)]
+pub struct FinalizedBlock {
+    pub height: u64,
+    pub timestamp_ms: u64,
+    /// The ordered block's digest, which the executed header records.
+    pub consensus_digest: H256,
+    /// Raw transactions, or already prechecked ones (from the mempool), in block order.
+    pub transactions: Vec<OrderedTransaction>,
+    /// The certificate that finalized it, for followers to check (absent only where marshal
+    /// started from a floor and never saw it).
+    pub finalization: Option<Finalization>,
+}
+
+/// What executing a block did.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub head: ExecutedHead,
+    /// Hashes of the transactions the block included, in order.
+    pub included: Vec<H256>,
+    /// Transactions the state refused (nonce gap, replay, funds), with why.
+    pub dropped: Vec<Dropped>,
+    /// Account nonce after the block of every sender the block touched.
+    pub nonces: Vec<(Address, u64)>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LedgerError {
+    #[error("height {height} cannot execute: the ledger is at {head}")]
+    OutOfOrder { height: u64, head: u64 },
+    #[error("executing height {height}: {source}")]
+    Execution {
+        height: u64,
+        #[source]
+        source: ChainError,
+    },
+    #[error("the ledger's storage failed: {reason}")]
+    Storage { reason: String },
+    #[error("the ledger is unavailable: {reason}")]
+    Unavailable { reason: String },
+}
+
+/// The executed chain as consensus needs it. Reads may be answered from another thread (the
+/// control plane's), so every method is asynchronous; none may block the runtime.
+pub trait Ledger: Clone + Send + Sync + 'static {
+    /// The highest executed height (0 = genesis) and its header.
+    fn head(&self) -> impl Future<Output = Result<ExecutedHead, LedgerError>> + Send;
+
+    /// The executed header at `height`, if executed.
+    fn executed(
+        &self,
+        height: u64,
+    ) -> impl Future<Output = Result<Option<ExecutedHead>, LedgerError>> + Send;
+
+    /// The account nonce of `address` after the executed head.
+    fn nonce(&self, address: Address) -> impl Future<Output = Result<u64, LedgerError>> + Send;
+
+    /// Executes `block` (height = head + 1) and returns only once the result is durable: after
+    /// a crash, `head` reports it. An error leaves the ledger unchanged.
+    fn apply(
+        &self,
+        block: FinalizedBlock,
+    ) -> impl Future<Output = Result<Applied, LedgerError>> + Send;
+}
+
+/// Sealed blocks as a node's index would hold them: what survives a crash of a simulated
+/// validator (the engine's own journals live in the runtime's storage).
+#[derive(Clone, Default)]
+pub struct BlockStore {
+    blocks: Arc<Mutex<Vec<Block>>>,
+    finalizations: Arc<Mutex<BTreeMap<u64, Finalization>>>,
+}
+
+impl BlockStore {
+    pub fn blocks(&self) -> Vec<Block> {
+        self.blocks.lock().clone()
+    }
+
+    pub fn finalization(&self, height: u64) -> Option<Finalization> {
+        self.finalizations.lock().get(&height).cloned()
+    }
+}
+
+struct MemoryState {
+    chain: Chain,
+    store: BlockStore,
+}
+
+/// chain-lite in memory behind [`Ledger`], persisting into a [`BlockStore`].
+#[derive(Clone)]
+pub struct MemoryLedger {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+impl MemoryLedger {
+    /// A fresh chain at genesis.
+    pub fn new(config: ChainConfig) -> MemoryLedger {
+        let chain = Chain::new(config);
+        let store = BlockStore::default();
+        store.blocks.lock().push(chain.head().clone());
+        MemoryLedger {
+            state: Arc::new(Mutex::new(MemoryState { chain, store })),
+        }
+    }
+
+    /// The chain rebuilt from `store` (replaying and checking every block), as a restarted
+    /// node rebuilds it from its index.
+    pub fn recover(config: ChainConfig, store: BlockStore) -> Result<MemoryLedger, LedgerError> {
+        let chain =
+            Chain::replay(config, store.blocks()).map_err(|error| LedgerError::Storage {
+                reason: format!("replaying the stored blocks: {error}"),
+            })?;
+        Ok(MemoryLedger {
+            state: Arc::new(Mutex::new(MemoryState { chain, store })),
+        })
+    }
+
+    /// What survives a crash of this ledger.
+    pub fn store(&self) -> BlockStore {
+        self.state.lock().store.clone()
+    }
+
+    /// Reads the chain (for checks; never from consensus code).
+    pub fn with_chain<R>(&self, read: impl FnOnce(&Chain) -> R) -> R {
+        read(&self.state.lock().chain)
+    }
+}
+
+fn executed_head(block: &Block) -> ExecutedHead {
+    ExecutedHead {
+        height: block.number(),
+        header_hash: block.hash(),
+        consensus_digest: block.header.consensus_digest,
+    }
+}
+
+impl Ledger for MemoryLedger {
+    fn head(&self) -> impl Future<Output = Result<ExecutedHead, LedgerError>> + Send {
+        let head = executed_head(self.state.lock().chain.head());
+        async move { Ok(head) }
+    }
+
+    fn executed(
+        &self,
+        height: u64,
+    ) -> impl Future<Output = Result<Option<ExecutedHead>, LedgerError>> + Send {
+        let executed = self.state.lock().chain.block(height).map(executed_head);
+        async move { Ok(executed) }
+    }
+
+    fn nonce(&self, address: Address) -> impl Future<Output = Result<u64, LedgerError>> + Send {
+        let nonce = self.state.lock().chain.nonce(&address);
+        async move { Ok(nonce) }
+    }
+
+    fn apply(
+        &self,
+        block: FinalizedBlock,
+    ) -> impl Future<Output = Result<Applied, LedgerError>> + Send {
+        let result = apply_in_memory(&mut self.state.lock(), block);
+        async move { result }
+    }
+}
+
+fn apply_in_memory(state: &mut MemoryState, block: FinalizedBlock) -> Result<Applied, LedgerError> {
+    let head = state.chain.head().number();
+    if block.height != head + 1 {
+        return Err(LedgerError::OutOfOrder {
+            height: block.height,
+            head,
+        });
+    }
+    let mut senders: BTreeSet<Address> = block
+        .transactions
+        .iter()
+        .filter_map(|transaction| match transaction {
+            OrderedTransaction::Prechecked(prechecked) => Some(prechecked.transaction().from),
+            OrderedTransaction::Raw(_) => None,
+        })
+        .collect();
+    let (sealed, dropped) = state
+        .chain
+        .execute_ordered(
+            block.timestamp_ms,
+            block.consensus_digest,
+            block.transactions,
+        )
+        .map_err(|source| LedgerError::Execution {
+            height: block.height,
+            source,
+        })?;
+    let sealed = sealed.clone();
+    senders.extend(sealed.receipts.iter().map(|receipt| receipt.from));
+    let nonces = senders
+        .into_iter()
+        .map(|sender| (sender, state.chain.nonce(&sender)))
+        .collect();
+    let included = sealed
+        .transactions
+        .iter()
+        .map(chain_lite::Transaction::hash)
+        .collect();
+    let head = executed_head(&sealed);
+    state.store.blocks.lock().push(sealed);
+    if let Some(finalization) = block.finalization {
+        state
+            .store
+            .finalizations
+            .lock()
+            .insert(block.height, finalization);
+    }
+    Ok(Applied {
+        head,
+        included,
+        dropped,
+        nonces,
+    })
+}

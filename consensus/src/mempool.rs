@@ -1,0 +1,495 @@
+//! The mempool: signed transactions waiting for a block, bounded by count, bytes and depth per
+//! sender, with what proposers select and what execution evicts.
+//!
+//! Transactions enter through [`MempoolHandle::submit`] (the node's `eth_sendRawTransaction`)
+//! or from another validator's gossip; either way they pass chain-lite's stateless prechecks
+//! first, so a proposer never builds on a transaction a verifier refuses. Submitted ones are
+//! gossiped to every validator in batches, once (validators are fully connected, nobody
+//! re-gossips), so whoever leads next can include them. A sender's transactions are kept by
+//! nonce, from the account nonce the ledger reports up to [`MempoolLimits::max_per_sender`]
+//! beyond it; a nonce below the account's is a replay and refused, one already taken by a
+//! pending transaction too (chain-lite's gas price is fixed: there is nothing to outbid).
+
+use crate::ledger::{Applied, Ledger, LedgerError};
+use crate::{Address, PublicKey};
+use bytes::{Buf as _, BufMut};
+use chain_lite::{ChainConfig, Prechecked, TxError};
+use commonware_codec::{Error as CodecError, ReadExt, Write, varint::UInt};
+use commonware_cryptography::{Hasher, Keccak256};
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_runtime::Clock;
+use commonware_utils::sync::Mutex;
+use futures::StreamExt;
+use futures::channel::mpsc;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, warn};
+use types::H256;
+
+/// Most transactions in one gossip message.
+pub const MAX_GOSSIP_TRANSACTIONS: usize = 256;
+/// Most bytes of transactions in one gossip message (a single larger transaction goes alone).
+pub const MAX_GOSSIP_BYTES: usize = 1024 * 1024;
+/// Submitted transactions waiting to be gossiped; past it, a submission is kept locally only
+/// (it is still proposed when this validator leads).
+const MAX_OUTBOUND: usize = 16 * MAX_GOSSIP_TRANSACTIONS;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolLimits {
+    pub max_transactions: usize,
+    pub max_bytes: usize,
+    /// Nonces accepted beyond a sender's account nonce.
+    pub max_per_sender: u64,
+}
+
+impl MempoolLimits {
+    /// 100 000 transactions, 256 MiB, 64 per sender.
+    pub const DEFAULT: MempoolLimits = MempoolLimits {
+        max_transactions: 100_000,
+        max_bytes: 256 * 1024 * 1024,
+        max_per_sender: 64,
+    };
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        MempoolLimits::DEFAULT
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MempoolError {
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    #[error("already known: transaction {hash} is pending")]
+    AlreadyKnown { hash: H256 },
+    #[error("nonce too low: expected at least {expected}, got {got}")]
+    NonceTooLow { expected: u64, got: u64 },
+    #[error("nonce {got} is more than {max_depth} ahead of the account nonce {expected}")]
+    NonceTooFarAhead {
+        expected: u64,
+        got: u64,
+        max_depth: u64,
+    },
+    #[error("another transaction with nonce {nonce} from this sender is pending")]
+    NonceTaken { nonce: u64 },
+    #[error("the mempool is full ({what})")]
+    Full { what: &'static str },
+    #[error("the ledger could not answer: {source}")]
+    Ledger {
+        #[source]
+        source: LedgerError,
+    },
+}
+
+struct SenderQueue {
+    /// The account nonce as of the last execution (or ledger query).
+    account_nonce: u64,
+    by_nonce: BTreeMap<u64, H256>,
+}
+
+/// The pool itself, shared by the proposer, the executor and the admission paths.
+pub struct Mempool {
+    limits: MempoolLimits,
+    /// Ordered by address so selection does not depend on hash-map order (simulations replay).
+    senders: BTreeMap<Address, SenderQueue>,
+    by_hash: HashMap<H256, Arc<Prechecked>>,
+    total_bytes: usize,
+}
+
+impl Mempool {
+    pub fn new(limits: MempoolLimits) -> Mempool {
+        Mempool {
+            limits,
+            senders: BTreeMap::new(),
+            by_hash: HashMap::new(),
+            total_bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.total_bytes
+    }
+
+    pub fn contains(&self, hash: &H256) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    pub fn get(&self, hash: &H256) -> Option<Arc<Prechecked>> {
+        self.by_hash.get(hash).cloned()
+    }
+
+    /// The account nonce the pool knows for `sender` (it forgets senders with nothing pending).
+    pub fn known_nonce(&self, sender: &Address) -> Option<u64> {
+        self.senders.get(sender).map(|queue| queue.account_nonce)
+    }
+
+    /// The nonce `sender`'s next transaction should carry: its account nonce plus the pending
+    /// transactions that follow it without a gap. `None` if the pool holds nothing of it.
+    pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
+        let queue = self.senders.get(sender)?;
+        let mut next = queue.account_nonce;
+        while queue.by_nonce.contains_key(&next) {
+            next += 1;
+        }
+        Some(next)
+    }
+
+    /// Admits a prechecked transaction of a sender whose account nonce is `account_nonce`.
+    pub fn insert(
+        &mut self,
+        prechecked: Prechecked,
+        account_nonce: u64,
+    ) -> Result<H256, MempoolError> {
+        let hash = prechecked.hash();
+        if self.by_hash.contains_key(&hash) {
+            return Err(MempoolError::AlreadyKnown { hash });
+        }
+        let transaction = prechecked.transaction();
+        let (sender, nonce) = (transaction.from, transaction.nonce);
+        let expected = self
+            .known_nonce(&sender)
+            .map_or(account_nonce, |known| known.max(account_nonce));
+        if nonce < expected {
+            return Err(MempoolError::NonceTooLow {
+                expected,
+                got: nonce,
+            });
+        }
+        if nonce - expected >= self.limits.max_per_sender {
+            return Err(MempoolError::NonceTooFarAhead {
+                expected,
+                got: nonce,
+                max_depth: self.limits.max_per_sender,
+            });
+        }
+        if self
+            .senders
+            .get(&sender)
+            .is_some_and(|queue| queue.by_nonce.contains_key(&nonce))
+        {
+            return Err(MempoolError::NonceTaken { nonce });
+        }
+        if self.by_hash.len() >= self.limits.max_transactions {
+            return Err(MempoolError::Full {
+                what: "transaction count",
+            });
+        }
+        let bytes = prechecked.raw().len();
+        if self.total_bytes + bytes > self.limits.max_bytes {
+            return Err(MempoolError::Full { what: "bytes" });
+        }
+        let queue = self.senders.entry(sender).or_insert(SenderQueue {
+            account_nonce: expected,
+            by_nonce: BTreeMap::new(),
+        });
+        queue.account_nonce = expected;
+        queue.by_nonce.insert(nonce, hash);
+        self.total_bytes += bytes;
+        self.by_hash.insert(hash, Arc::new(prechecked));
+        Ok(hash)
+    }
+
+    fn remove(&mut self, hash: &H256) {
+        let Some(prechecked) = self.by_hash.remove(hash) else {
+            return;
+        };
+        self.total_bytes -= prechecked.raw().len();
+        let transaction = prechecked.transaction();
+        if let Some(queue) = self.senders.get_mut(&transaction.from) {
+            if queue.by_nonce.get(&transaction.nonce) == Some(hash) {
+                queue.by_nonce.remove(&transaction.nonce);
+            }
+            if queue.by_nonce.is_empty() {
+                self.senders.remove(&transaction.from);
+            }
+        }
+    }
+
+    /// Forgets what a block executed: its transactions, those it dropped, and every pending
+    /// transaction whose nonce the new account nonces passed.
+    pub fn on_executed(&mut self, applied: &Applied) {
+        for hash in applied.included.iter() {
+            self.remove(hash);
+        }
+        for dropped in applied.dropped.iter() {
+            // A transaction waiting for an earlier nonce may still execute later.
+            if !matches!(dropped.error, TxError::NonceTooHigh { .. }) {
+                self.remove(&dropped.hash);
+            }
+        }
+        for (sender, nonce) in applied.nonces.iter() {
+            let stale: Vec<H256> = match self.senders.get_mut(sender) {
+                Some(queue) => {
+                    queue.account_nonce = queue.account_nonce.max(*nonce);
+                    queue
+                        .by_nonce
+                        .range(..*nonce)
+                        .map(|(_, hash)| *hash)
+                        .collect()
+                }
+                None => continue,
+            };
+            for hash in stale {
+                self.remove(&hash);
+            }
+        }
+    }
+
+    /// Transactions for a block: per sender, consecutive nonces from the later of its account
+    /// nonce and `next_nonces` (what unexecuted ancestors already include), skipping `skip`;
+    /// senders take turns one transaction at a time, so one busy sender cannot fill a block.
+    pub fn select(
+        &self,
+        skip: &HashSet<H256>,
+        next_nonces: &BTreeMap<Address, u64>,
+        max_transactions: usize,
+        max_bytes: usize,
+    ) -> Vec<Arc<Prechecked>> {
+        let mut cursors: Vec<(u64, &BTreeMap<u64, H256>)> = self
+            .senders
+            .iter()
+            .map(|(sender, queue)| {
+                let from = next_nonces
+                    .get(sender)
+                    .map_or(queue.account_nonce, |next| (*next).max(queue.account_nonce));
+                (from, &queue.by_nonce)
+            })
+            .collect();
+        let mut selected = Vec::new();
+        let mut bytes = 0usize;
+        loop {
+            let mut progressed = false;
+            for (next, by_nonce) in cursors.iter_mut() {
+                if selected.len() >= max_transactions {
+                    return selected;
+                }
+                let Some(hash) = by_nonce.get(next) else {
+                    continue;
+                };
+                let Some(prechecked) = self.by_hash.get(hash) else {
+                    continue;
+                };
+                *next += 1;
+                if skip.contains(hash) {
+                    progressed = true;
+                    continue;
+                }
+                if bytes + prechecked.raw().len() > max_bytes {
+                    return selected;
+                }
+                bytes += prechecked.raw().len();
+                selected.push(prechecked.clone());
+                progressed = true;
+            }
+            if !progressed {
+                return selected;
+            }
+        }
+    }
+}
+
+/// Submission and queries, shared by everyone outside consensus that holds transactions.
+#[derive(Clone)]
+pub struct MempoolHandle<L: Ledger> {
+    pool: Arc<Mutex<Mempool>>,
+    config: Arc<ChainConfig>,
+    max_transaction_bytes: usize,
+    ledger: L,
+    outbound: Arc<Mutex<VecDeque<Vec<u8>>>>,
+    wake: mpsc::Sender<()>,
+}
+
+impl<L: Ledger> MempoolHandle<L> {
+    /// Checks a raw signed transaction and admits it; gossips it to the other validators.
+    /// Answers its hash (what `eth_sendRawTransaction` returns).
+    pub async fn submit(&self, raw: Vec<u8>) -> Result<H256, MempoolError> {
+        self.admit(raw.clone()).await?;
+        let hash = H256(Keccak256::hash(&[&raw]).0);
+        let queued = {
+            let mut outbound = self.outbound.lock();
+            if outbound.len() < MAX_OUTBOUND {
+                outbound.push_back(raw);
+                true
+            } else {
+                false
+            }
+        };
+        if queued {
+            // A full wake-up channel already holds a wake-up.
+            let _ = self.wake.clone().try_send(());
+        } else {
+            debug!(%hash, "gossip queue full: the transaction stays local");
+        }
+        Ok(hash)
+    }
+
+    async fn admit(&self, raw: Vec<u8>) -> Result<H256, MempoolError> {
+        if raw.len() > self.max_transaction_bytes {
+            return Err(MempoolError::Invalid(TxError::TooLarge {
+                bytes: raw.len(),
+                max: self.max_transaction_bytes,
+            }));
+        }
+        let hash = H256(Keccak256::hash(&[&raw]).0);
+        if self.pool.lock().contains(&hash) {
+            return Err(MempoolError::AlreadyKnown { hash });
+        }
+        let prechecked = Prechecked::new(&self.config, raw)?;
+        let sender = prechecked.transaction().from;
+        let known = self.pool.lock().known_nonce(&sender);
+        let account_nonce = match known {
+            Some(nonce) => nonce,
+            None => self
+                .ledger
+                .nonce(sender)
+                .await
+                .map_err(|source| MempoolError::Ledger { source })?,
+        };
+        self.pool.lock().insert(prechecked, account_nonce)
+    }
+
+    /// The nonce of `sender`'s next transaction counting what the pool holds
+    /// (`eth_getTransactionCount(addr, "pending")`).
+    pub async fn pending_nonce(&self, sender: Address) -> Result<u64, MempoolError> {
+        if let Some(nonce) = self.pool.lock().pending_nonce(&sender) {
+            return Ok(nonce);
+        }
+        self.ledger
+            .nonce(sender)
+            .await
+            .map_err(|source| MempoolError::Ledger { source })
+    }
+
+    /// Transactions pending.
+    pub fn len(&self) -> usize {
+        self.pool.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pool.lock().is_empty()
+    }
+}
+
+/// The pool, its handle and the receiving end of its wake-ups (for the gossip task).
+pub(crate) fn new<L: Ledger>(
+    limits: MempoolLimits,
+    config: Arc<ChainConfig>,
+    max_transaction_bytes: usize,
+    ledger: L,
+) -> (Arc<Mutex<Mempool>>, MempoolHandle<L>, mpsc::Receiver<()>) {
+    let pool = Arc::new(Mutex::new(Mempool::new(limits)));
+    let (wake, woken) = mpsc::channel(1);
+    let handle = MempoolHandle {
+        pool: pool.clone(),
+        config,
+        max_transaction_bytes,
+        ledger,
+        outbound: Arc::new(Mutex::new(VecDeque::new())),
+        wake,
+    };
+    (pool, handle, woken)
+}
+
+/// Encodes a batch of raw transactions for the mempool channel.
+fn encode_batch(batch: &[Vec<u8>]) -> Vec<u8> {
+    let mut message = Vec::new();
+    UInt(batch.len() as u32).write(&mut message);
+    for raw in batch {
+        UInt(raw.len() as u32).write(&mut message);
+        message.put_slice(raw);
+    }
+    message
+}
+
+/// Decodes a gossip batch, refusing one past the limits before allocating for it.
+pub(crate) fn decode_batch(
+    mut message: bytes::Bytes,
+    max_transaction_bytes: usize,
+) -> Result<Vec<Vec<u8>>, CodecError> {
+    let count: u32 = UInt::read(&mut message)?.into();
+    if count as usize > MAX_GOSSIP_TRANSACTIONS {
+        return Err(CodecError::InvalidLength(count as usize));
+    }
+    let mut batch = Vec::with_capacity((count as usize).min(message.remaining()));
+    for _ in 0..count {
+        let length: u32 = UInt::read(&mut message)?.into();
+        if length as usize > max_transaction_bytes {
+            return Err(CodecError::InvalidLength(length as usize));
+        }
+        if message.remaining() < length as usize {
+            return Err(CodecError::EndOfBuffer);
+        }
+        batch.push(message.split_to(length as usize).to_vec());
+    }
+    if message.has_remaining() {
+        return Err(CodecError::ExtraData(message.remaining()));
+    }
+    Ok(batch)
+}
+
+/// Sends what was submitted here to every validator, in batches, `interval` after the first
+/// transaction of a batch arrived.
+pub(crate) async fn gossip<L: Ledger>(
+    clock: impl Clock,
+    handle: MempoolHandle<L>,
+    mut woken: mpsc::Receiver<()>,
+    mut sender: impl Sender<PublicKey = PublicKey>,
+    interval: Duration,
+) {
+    while woken.next().await.is_some() {
+        clock.sleep(interval).await;
+        loop {
+            let batch: Vec<Vec<u8>> = {
+                let mut outbound = handle.outbound.lock();
+                let mut batch = Vec::new();
+                let mut bytes = 0;
+                while let Some(raw) = outbound.front() {
+                    if batch.len() >= MAX_GOSSIP_TRANSACTIONS
+                        || (!batch.is_empty() && bytes + raw.len() > MAX_GOSSIP_BYTES)
+                    {
+                        break;
+                    }
+                    bytes += raw.len();
+                    batch.extend(outbound.pop_front());
+                }
+                batch
+            };
+            if batch.is_empty() {
+                break;
+            }
+            sender.send(Recipients::All, encode_batch(&batch), false);
+        }
+    }
+}
+
+/// Admits what other validators gossip. A message that does not decode is logged and
+/// dropped; transactions that fail admission are dropped quietly (duplicates are normal).
+pub(crate) async fn receive<L: Ledger>(
+    handle: MempoolHandle<L>,
+    mut receiver: impl Receiver<PublicKey = PublicKey>,
+) {
+    while let Ok((peer, message)) = receiver.recv().await {
+        let batch = match decode_batch(message.into(), handle.max_transaction_bytes) {
+            Ok(batch) => batch,
+            Err(error) => {
+                warn!(%peer, %error, "refused a malformed mempool message");
+                continue;
+            }
+        };
+        for raw in batch {
+            if let Err(error) = handle.admit(raw).await {
+                debug!(%peer, %error, "gossiped transaction not admitted");
+            }
+        }
+    }
+}
