@@ -174,7 +174,8 @@ impl<L: Ledger> Application<L> {
                     },
                 };
                 let next = next_nonces.entry(transaction.from).or_default();
-                *next = (*next).max(transaction.nonce + 1);
+                // A Byzantine proposer may include a nonce of u64::MAX; execution drops it.
+                *next = (*next).max(transaction.nonce.saturating_add(1));
             }
             block = ancestry.next().await?;
         }

@@ -59,17 +59,13 @@ impl Genesis {
                 chain: chain.max_transactions_per_block,
             });
         }
-        let count = validators.len();
-        let validators = Set::from_iter_dedup(validators);
-        if validators.len() != count {
-            let mut seen = std::collections::BTreeSet::new();
-            let key = validators
-                .iter()
-                .find(|key| !seen.insert(*key))
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            return Err(GenesisError::DuplicateValidator { key });
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(key) = validators.iter().find(|key| !seen.insert(*key)) {
+            return Err(GenesisError::DuplicateValidator {
+                key: key.to_string(),
+            });
         }
+        let validators = Set::from_iter_dedup(validators);
         let config_json = serde_json::to_vec(&chain).map_err(|error| GenesisError::Config {
             reason: error.to_string(),
         })?;
@@ -236,9 +232,11 @@ mod tests {
         );
         let mut twice = validators.clone();
         twice.push(validators[0].clone());
-        assert!(matches!(
-            Genesis::new(ChainConfig::default(), twice, BlockLimits::DEFAULT),
-            Err(GenesisError::DuplicateValidator { .. })
-        ));
+        match Genesis::new(ChainConfig::default(), twice, BlockLimits::DEFAULT) {
+            Err(GenesisError::DuplicateValidator { key }) => {
+                assert_eq!(key, validators[0].to_string(), "the error names the key");
+            }
+            other => panic!("a validator listed twice: {other:?}"),
+        }
     }
 }

@@ -671,6 +671,13 @@ pub fn check(scenario: &Scenario, report: &Report) {
             chain.len() - 1
         );
     }
+    // Not vacuous: the workload's transactions were ordered and executed.
+    let executed = executed_transactions(report);
+    assert!(
+        executed > 0,
+        "seed {seed}: no transaction executed out of {} sent",
+        report.sent.len()
+    );
     assert!(
         report.certificates_checked > 0,
         "seed {seed}: no finalization certificate was stored with the executed blocks"
