@@ -49,17 +49,30 @@ pub struct ConsensusConfig {
 /// What the consensus thread reports once the engine is up (or why it could not start).
 pub type Started = Result<Handles<ChannelLedger>, String>;
 
-/// Starts the consensus runtime on its own thread. The receiver answers once the engine has
-/// started, which needs the ledger to be served meanwhile. The thread ends when the engine
-/// stops.
-pub fn spawn(
-    config: ConsensusConfig,
-) -> std::io::Result<(std::thread::JoinHandle<()>, oneshot::Receiver<Started>)> {
-    let (started, receiver) = oneshot::channel();
+/// The running consensus thread.
+pub struct ConsensusThread {
+    pub thread: std::thread::JoinHandle<()>,
+    /// Answers once the engine has started, which needs the ledger to be served meanwhile.
+    pub started: oneshot::Receiver<Started>,
+    /// Resolves (with an error) when the engine and its runtime have stopped.
+    pub stopped: oneshot::Receiver<()>,
+}
+
+/// Starts the consensus runtime on its own thread, which ends when the engine stops.
+pub fn spawn(config: ConsensusConfig) -> std::io::Result<ConsensusThread> {
+    let (started_sender, started) = oneshot::channel();
+    let (stopped_sender, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("consensus".into())
-        .spawn(move || run(config, started))?;
-    Ok((thread, receiver))
+        .spawn(move || {
+            run(config, started_sender);
+            drop(stopped_sender);
+        })?;
+    Ok(ConsensusThread {
+        thread,
+        started,
+        stopped,
+    })
 }
 
 fn run(config: ConsensusConfig, started: oneshot::Sender<Started>) {

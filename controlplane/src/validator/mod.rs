@@ -75,7 +75,11 @@ pub fn run(args: ValidatorArgs) -> anyhow::Result<()> {
         .collect();
     let listen = args.p2p.unwrap_or(entry.p2p);
     let rpc = args.rpc.unwrap_or(entry.rpc);
-    let (consensus_thread, started) = engine::spawn(engine::ConsensusConfig {
+    let engine::ConsensusThread {
+        thread,
+        started,
+        stopped,
+    } = engine::spawn(engine::ConsensusConfig {
         genesis: Arc::new(loaded.genesis),
         signer,
         peers,
@@ -84,6 +88,7 @@ pub fn run(args: ValidatorArgs) -> anyhow::Result<()> {
         ledger,
     })
     .context("starting the consensus thread")?;
+    let data_dir = args.data_dir.clone();
     let runtime = crate::commands::client_runtime()?;
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&runtime, async move {
@@ -96,10 +101,15 @@ pub fn run(args: ValidatorArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(rpc)
             .await
             .with_context(|| format!("binding the JSON-RPC address {rpc}"))?;
-        println!("validator {}", public_key_hex(&public_key));
-        println!("genesis {genesis_hash}");
-        println!("p2p {listen}");
-        println!("rpc http://{rpc}");
+        let address = listener
+            .local_addr()
+            .context("reading the JSON-RPC address")?;
+        println!("zerog validator ready");
+        println!("  rpc      http://{address}");
+        println!("  p2p      {listen}");
+        println!("  key      0x{}", public_key_hex(&public_key));
+        println!("  genesis  {genesis_hash}");
+        println!("  data     {}", data_dir.display());
         let service = Rc::new(rpc::ValidatorRpc {
             chain,
             handles,
@@ -111,11 +121,13 @@ pub fn run(args: ValidatorArgs) -> anyhow::Result<()> {
                 tracing::info!("SIGTERM: stopping");
                 Ok(())
             }
-            _ = ledger_task => Err(anyhow!("the ledger stopped: consensus ended")),
+            _ = stopped => Err(anyhow!("consensus stopped; see the log for why")),
+            _ = ledger_task => Err(anyhow!("the ledger stopped")),
         }
     });
-    // Consensus state is synced before use; a stop at any point is a crash it recovers from.
-    drop(consensus_thread);
+    // Consensus state is synced before use: a stop at any point is a crash it recovers from,
+    // so its thread is not waited for.
+    drop(thread);
     result
 }
 
