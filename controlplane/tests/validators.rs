@@ -1,14 +1,15 @@
 //! Four `zerog validator` processes on loopback, from `zerog validator-init`: transactions sent
 //! to different validators reach the proposers through the mempools, wallets sending back to
 //! back get consecutive pending nonces, and every validator reports the same blocks and the
-//! same receipts once they are final.
+//! same receipts once they are final. A validator killed with SIGKILL while the others go on
+//! restarts from its data folder, catches up and takes part again.
 
 mod common;
 
 use alloy_primitives::U256;
 use common::{Rpc, serial, zerog};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const VALIDATORS: usize = 4;
@@ -59,12 +60,7 @@ fn transfer(key: &str, nonce: u64, value: u64) -> String {
 }
 
 fn pending_nonce(rpc: &Rpc, address: &str) -> u64 {
-    let count = rpc.call("eth_getTransactionCount", json!([address, "pending"]));
-    u64::from_str_radix(
-        count.as_str().expect("a quantity").trim_start_matches("0x"),
-        16,
-    )
-    .expect("hex")
+    quantity(&rpc.call("eth_getTransactionCount", json!([address, "pending"])))
 }
 
 /// The receipt of `hash` once `rpc` has it, within [`FINALITY_TIMEOUT`].
@@ -84,11 +80,9 @@ fn wait_receipt(rpc: &Rpc, hash: &str) -> Value {
     }
 }
 
-#[test]
-fn four_validators_finalize_the_same_blocks_and_receipts() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let network = dir.path().join("network");
+/// `validator-init` for four in `dir`, with free p2p ports; the network folder.
+fn init_network(dir: &Path) -> PathBuf {
+    let network = dir.join("network");
     let network_arg = network.to_str().expect("utf-8 path");
     let printed = harness::cli(
         &zerog(),
@@ -99,21 +93,46 @@ fn four_validators_finalize_the_same_blocks_and_receipts() {
         VALIDATORS,
         "one start command per validator:\n{printed}"
     );
-    let genesis = network.join("genesis.json");
-    use_free_p2p_ports(&genesis);
-    let processes: Vec<harness::Process> = (0..VALIDATORS)
-        .map(|index| {
-            let folder = network.join(format!("validator-{index}"));
-            zerog()
-                .validator(&genesis, &folder.join("key"), &folder.join("data"))
-                .start()
-                .expect("a validator starts")
-        })
-        .collect();
-    let rpcs: Vec<Rpc> = processes
-        .iter()
-        .map(|process| Rpc::new(&process.rpc_url().expect("rpc")))
-        .collect();
+    use_free_p2p_ports(&network.join("genesis.json"));
+    network
+}
+
+/// Starts (or restarts, on its data folder) validator `index` of `network`.
+fn start_validator(network: &Path, index: usize) -> (harness::Process, Rpc) {
+    let folder = network.join(format!("validator-{index}"));
+    let process = zerog()
+        .validator(
+            &network.join("genesis.json"),
+            &folder.join("key"),
+            &folder.join("data"),
+        )
+        .start()
+        .expect("a validator starts");
+    let rpc = Rpc::new(&process.rpc_url().expect("rpc"));
+    (process, rpc)
+}
+
+fn quantity(value: &Value) -> u64 {
+    let text = value.as_str().expect("a quantity");
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
+}
+
+fn block_hash(rpc: &Rpc, number: u64) -> Value {
+    rpc.call(
+        "eth_getBlockByNumber",
+        json!([format!("0x{number:x}"), false]),
+    )["hash"]
+        .clone()
+}
+
+#[test]
+fn four_validators_finalize_the_same_blocks_and_receipts() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let (processes, rpcs): (Vec<harness::Process>, Vec<Rpc>) = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .unzip();
 
     // Each dev account sends to its own validator, back to back with pending nonces.
     let mut hashes = Vec::new();
@@ -157,18 +176,85 @@ fn four_validators_finalize_the_same_blocks_and_receipts() {
     }
     // latest, finalized and safe are one head, the executed finalized one: read in that order
     // while blocks keep coming, each is at least the one before.
-    let number = |block: Value| {
-        let text = block["number"].as_str().expect("a number").to_string();
-        u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
-    };
     for rpc in &rpcs {
-        let latest = number(rpc.call("eth_getBlockByNumber", json!(["latest", false])));
-        let finalized = number(rpc.call("eth_getBlockByNumber", json!(["finalized", false])));
-        let safe = number(rpc.call("eth_getBlockByNumber", json!(["safe", false])));
+        let head =
+            |tag: &str| quantity(&rpc.call("eth_getBlockByNumber", json!([tag, false]))["number"]);
+        let (latest, finalized, safe) = (head("latest"), head("finalized"), head("safe"));
         assert!(
             latest <= finalized && finalized <= safe,
             "{latest} {finalized} {safe}"
         );
     }
     drop(processes);
+}
+
+#[test]
+fn a_crashed_validator_restarts_from_its_data_and_catches_up() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let (mut processes, mut rpcs): (Vec<harness::Process>, Vec<Rpc>) = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .unzip();
+    let account = &chain_lite::DEV_ACCOUNTS[0];
+    let address = format!("0x{}", hex::encode(account.address));
+    let first = wait_receipt(
+        &rpcs[0],
+        rpcs[0]
+            .call(
+                "eth_sendRawTransaction",
+                json!([transfer(account.private_key, 0, 1)]),
+            )
+            .as_str()
+            .expect("a hash"),
+    );
+
+    let executed_before_crash =
+        wait_receipt(&rpcs[3], first["transactionHash"].as_str().expect("hash"));
+    assert_eq!(executed_before_crash, first);
+
+    // Validator 3 crashes; three of four keep finalizing.
+    let crashed = processes.pop().expect("four");
+    rpcs.pop();
+    crashed.kill9().expect("killed");
+    let mut hashes = Vec::new();
+    for _ in 0..TRANSFERS_PER_SENDER {
+        let nonce = pending_nonce(&rpcs[1], &address);
+        let raw = transfer(account.private_key, nonce, 7);
+        let hash = rpcs[1].call("eth_sendRawTransaction", json!([raw]));
+        hashes.push(hash.as_str().expect("a hash").to_string());
+    }
+    let receipts: Vec<Value> = hashes
+        .iter()
+        .map(|hash| wait_receipt(&rpcs[2], hash))
+        .collect();
+    let last = receipts.last().expect("transfers");
+
+    // Restarted on its data folder, it replays what it executed and fetches what it missed.
+    let (restarted, rpc) = start_validator(&network, VALIDATORS - 1);
+    let number = quantity(&rpc.call("eth_blockNumber", json!([])));
+    assert!(
+        number >= quantity(&first["blockNumber"]),
+        "the restarted validator recovered its executed head from its index ({number})"
+    );
+    for hash in &hashes {
+        assert_eq!(wait_receipt(&rpc, hash), wait_receipt(&rpcs[0], hash));
+    }
+    let height = quantity(&last["blockNumber"]);
+    for number in 1..=height {
+        assert_eq!(
+            block_hash(&rpc, number),
+            block_hash(&rpcs[0], number),
+            "block {number}"
+        );
+    }
+    // It takes part again: a transaction sent to it becomes final everywhere.
+    let nonce = pending_nonce(&rpc, &address);
+    let hash = rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(account.private_key, nonce, 9)]),
+    );
+    let hash = hash.as_str().expect("a hash");
+    assert_eq!(wait_receipt(&rpc, hash), wait_receipt(&rpcs[0], hash));
+    drop((restarted, processes));
 }
