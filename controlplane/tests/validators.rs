@@ -256,5 +256,63 @@ fn a_crashed_validator_restarts_from_its_data_and_catches_up() {
     );
     let hash = hash.as_str().expect("a hash");
     assert_eq!(wait_receipt(&rpc, hash), wait_receipt(&rpcs[0], hash));
-    drop((restarted, processes));
+
+    // A chain index that lost blocks consensus saw executed is refused, not re-executed.
+    restarted.kill9().expect("killed");
+    let data = network.join("validator-3").join("data");
+    std::fs::remove_file(data.join("node.redb")).expect("remove the index");
+    let folder = network.join("validator-3");
+    let refused = zerog()
+        .validator(&network.join("genesis.json"), &folder.join("key"), &data)
+        // The error's last lines are what the harness quotes: no backtrace after it.
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env("RUST_BACKTRACE", "0")
+        .start()
+        .err()
+        .expect("an index behind consensus storage is refused");
+    assert!(
+        refused.to_string().contains("lost acknowledged blocks"),
+        "{refused}"
+    );
+    drop(processes);
+}
+
+#[test]
+fn bad_genesis_and_key_files_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = init_network(&dir.path().join("ours"));
+    let theirs = init_network(&dir.path().join("theirs"));
+    let genesis = ours.join("genesis.json");
+    let data = dir.path().join("data");
+    let start = |genesis: &Path, key: &Path| {
+        harness::cli_fails(
+            &zerog(),
+            &[
+                "validator",
+                "--genesis",
+                genesis.to_str().expect("utf-8"),
+                "--key",
+                key.to_str().expect("utf-8"),
+                "--data-dir",
+                data.to_str().expect("utf-8"),
+            ],
+        )
+    };
+    let stranger = start(&genesis, &theirs.join("validator-0").join("key"));
+    assert!(
+        stranger.contains("is not a validator of genesis file"),
+        "{stranger}"
+    );
+    let missing = start(
+        &dir.path().join("nowhere.json"),
+        &ours.join("validator-0").join("key"),
+    );
+    assert!(
+        missing.contains("nowhere.json") && missing.contains("cannot read"),
+        "{missing}"
+    );
+    let key = ours.join("validator-0").join("key");
+    std::fs::write(&key, "not hex\n").expect("write");
+    let garbled = start(&genesis, &key);
+    assert!(garbled.contains("not hex"), "{garbled}");
 }
