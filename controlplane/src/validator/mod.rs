@@ -65,6 +65,12 @@ pub fn run(args: ValidatorArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     claim_data_folder(&args.data_dir, &genesis_hash)?;
     let index = Index::open(&args.data_dir.join("node.redb"))?;
+    // A node's folder (`--dev` or a follower) holds another history than this network's.
+    crate::chain::claim_data_folder(
+        &index,
+        crate::chain::FolderKind::Validator,
+        loaded.genesis.chain().chain_id,
+    )?;
     let chain = ValidatorChain::open(index, loaded.genesis.chain().clone())?;
     let (ledger, requests) = ledger::channel();
     let peers = loaded
