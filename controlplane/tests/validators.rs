@@ -2,7 +2,8 @@
 //! to different validators reach the proposers through the mempools, wallets sending back to
 //! back get consecutive pending nonces, and every validator reports the same blocks and the
 //! same receipts once they are final. A validator killed with SIGKILL while the others go on
-//! restarts from its data folder, catches up and takes part again.
+//! restarts from its data folder, catches up and takes part again. The official SDK uploads a
+//! file through a validator and a storage node that follows the validators' chain.
 
 mod common;
 
@@ -315,4 +316,52 @@ fn bad_genesis_and_key_files_are_refused_with_the_reason() {
     std::fs::write(&key, "not hex\n").expect("write");
     let garbled = start(&genesis, &key);
     assert!(garbled.contains("not hex"), "{garbled}");
+}
+
+/// The official SDK submits a file through a validator's facade (its transaction goes through
+/// the mempool and is final before its receipt exists) and uploads it to a storage node that
+/// follows the validators' chain.
+#[test]
+fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
+    common::require_node_js();
+    let sdk = common::sdk_with_package("@0gfoundation/0g-ts-sdk");
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .collect();
+    let chain_url = validators[1].1.url().to_string();
+    let follower =
+        common::NodeProcess::start_follower(&dir.path().join("follower"), validators[0].1.url());
+    let data = common::random_bytes(23, (1 << 20) + 1);
+    let input = dir.path().join("sdk-file");
+    std::fs::write(&input, &data).expect("write input");
+    let output = std::process::Command::new("node")
+        .arg(sdk.join("e2e.cjs"))
+        .args(["--rpc", &chain_url, "--indexer", &follower.url])
+        .args(["--storage", &follower.url])
+        .arg("--out")
+        .arg(dir.path().join("downloads"))
+        .arg(&input)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("node runs sdk/e2e.cjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "sdk/e2e.cjs failed: {stdout}");
+    let line: Value = serde_json::from_str(stdout.lines().next().expect("one line per file"))
+        .expect("a JSON line");
+    let tree = merkle::file::FileTree::from_bytes(&data).expect("tree");
+    assert_eq!(line["root"], json!(tree.root()), "{line}");
+    let download = line["download"].as_str().expect("download path");
+    assert_eq!(std::fs::read(download).expect("downloaded"), data);
+    let tx_seq = line["txSeq"].as_u64().expect("txSeq");
+    assert_eq!(
+        follower
+            .rpc()
+            .call("zgs_checkFileFinalized", json!([tx_seq])),
+        json!(true)
+    );
+    follower.stop();
+    drop(validators);
 }
