@@ -29,17 +29,30 @@ const META_CHAIN_KIND: &str = "chain_kind";
 const META_CHAIN_ID: &str = "chain_id";
 const CHAIN_KIND_EMBEDDED: u64 = 1;
 const CHAIN_KIND_REMOTE: u64 = 2;
+const CHAIN_KIND_VALIDATOR: u64 = 3;
+
+/// Whose chain a data folder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolderKind {
+    /// A `--dev` node's embedded chain.
+    Embedded,
+    /// A follower of a remote chain (`--chain-rpc`).
+    Remote,
+    /// A validator's (`zerog validator`).
+    Validator,
+}
 
 /// Refuses to open a data folder made for another chain: its files, flow and sync progress
 /// would be mixed with a different history. A folder without the record is claimed.
-pub fn claim_data_folder(index: &Index, remote: bool, chain_id: u64) -> anyhow::Result<()> {
-    let kind = if remote {
-        CHAIN_KIND_REMOTE
-    } else {
-        CHAIN_KIND_EMBEDDED
+pub fn claim_data_folder(index: &Index, kind: FolderKind, chain_id: u64) -> anyhow::Result<()> {
+    let kind = match kind {
+        FolderKind::Embedded => CHAIN_KIND_EMBEDDED,
+        FolderKind::Remote => CHAIN_KIND_REMOTE,
+        FolderKind::Validator => CHAIN_KIND_VALIDATOR,
     };
     let describe = |kind: u64, id: u64| match kind {
         CHAIN_KIND_EMBEDDED => format!("the embedded dev chain (chain id {id})"),
+        CHAIN_KIND_VALIDATOR => format!("a validator's chain (chain id {id})"),
         _ => format!("a remote chain with chain id {id}"),
     };
     match (index.meta(META_CHAIN_KIND)?, index.meta(META_CHAIN_ID)?) {
@@ -392,6 +405,17 @@ impl EmbeddedChain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_folder_keeps_the_kind_of_chain_it_was_claimed_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Index::open(&dir.path().join("node.redb")).expect("index");
+        claim_data_folder(&index, FolderKind::Embedded, DEV_CHAIN_ID).expect("claimed");
+        claim_data_folder(&index, FolderKind::Embedded, DEV_CHAIN_ID).expect("same kind");
+        let error = claim_data_folder(&index, FolderKind::Validator, DEV_CHAIN_ID)
+            .expect_err("a dev folder is not a validator's");
+        assert!(error.to_string().contains("embedded dev chain"), "{error}");
+    }
 
     #[test]
     fn root_from_nodes_matches_the_file_tree() {

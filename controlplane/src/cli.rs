@@ -70,6 +70,22 @@ pub enum Command {
     /// Data availability: disperse, retrieve and sample blobs.
     #[command(subcommand)]
     Da(DaCommand),
+    /// Run a validator: consensus, chain-lite, the mempool and the Ethereum JSON-RPC facade,
+    /// without a storage data plane.
+    Validator(ValidatorArgs),
+    /// Create keys and a genesis for a network of validators on this host (loopback addresses
+    /// from --base-port), and print the command that starts each.
+    ValidatorInit {
+        /// Validators (tolerating f faults takes 3f+1).
+        #[arg(long, default_value_t = 4)]
+        count: u32,
+        /// Where genesis.json and validator-i/key are written; must not hold a genesis yet.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Validator i listens for peers on BASE+2i and serves JSON-RPC on BASE+2i+1.
+        #[arg(long, default_value_t = 30_300)]
+        base_port: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +246,28 @@ pub struct NodeArgs {
     /// with the dev credentials printed at start.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub s3: String,
+}
+
+#[derive(clap::Args)]
+pub struct ValidatorArgs {
+    /// The network's genesis file (`zerog validator-init` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub genesis: PathBuf,
+    /// This validator's key file (hex ed25519 secret, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Where the validator keeps its chain index and consensus storage.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Where to listen for peers; default: this validator's address in the genesis.
+    #[arg(long, value_name = "ADDR")]
+    pub p2p: Option<SocketAddr>,
+    /// JSON-RPC listen address; default: this validator's RPC address in the genesis.
+    #[arg(long, value_name = "ADDR")]
+    pub rpc: Option<SocketAddr>,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
 }
 
 #[derive(clap::Args)]

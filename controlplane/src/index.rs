@@ -19,6 +19,9 @@ use types::{H256, SectorIndex, TxSeq};
 const FILES: TableDefinition<u64, &[u8]> = TableDefinition::new("files");
 const SEGMENT_ROOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("segment_roots");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("chain_blocks");
+/// A validator's finalization certificates by height (commonware codec), written with the
+/// block they finalize. Empty on a `--dev` node, whose blocks need none.
+const FINALIZATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("consensus_finalizations");
 
 /// The version of the index's tables and records this build writes; see the module docs.
 const INDEX_FORMAT_VERSION: u64 = 1;
@@ -81,6 +84,7 @@ impl Index {
                 kvstore::Table::new(FILES),
                 kvstore::Table::new(SEGMENT_ROOTS),
                 kvstore::Table::new(BLOCKS),
+                kvstore::Table::new(FINALIZATIONS),
                 kvstore::Table::new(META),
             ],
         )?;
@@ -108,6 +112,8 @@ impl Index {
                 .map_err(|e| index.error("create segment roots", e))?;
             txn.open_table(BLOCKS)
                 .map_err(|e| index.error("create blocks", e))?;
+            txn.open_table(FINALIZATIONS)
+                .map_err(|e| index.error("create finalizations", e))?;
             txn.open_table(META)
                 .map_err(|e| index.error("create meta", e))?;
         }
@@ -210,6 +216,51 @@ impl Index {
                 .map_err(|e| self.error("insert block", e))?;
         }
         txn.commit().map_err(|e| self.error("commit block", e))
+    }
+
+    /// Appends one block a validator executed, with the certificate that finalized it, in one
+    /// transaction: after a crash both are there or neither.
+    pub fn put_finalized_block(
+        &self,
+        number: u64,
+        encoded: &[u8],
+        finalization: Option<&[u8]>,
+    ) -> Result<(), IndexError> {
+        let txn = self.db.begin_write().map_err(|e| self.error("begin", e))?;
+        {
+            let mut blocks = txn
+                .open_table(BLOCKS)
+                .map_err(|e| self.error("open blocks", e))?;
+            blocks
+                .insert(number, encoded)
+                .map_err(|e| self.error("insert block", e))?;
+            if let Some(finalization) = finalization {
+                let mut finalizations = txn
+                    .open_table(FINALIZATIONS)
+                    .map_err(|e| self.error("open finalizations", e))?;
+                finalizations
+                    .insert(number, finalization)
+                    .map_err(|e| self.error("insert finalization", e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.error("commit block", e))
+    }
+
+    /// The finalization certificate stored with block `number`, encoded. Read by tests only
+    /// until followers fetch certificates.
+    #[cfg(test)]
+    pub fn finalization(&self, number: u64) -> Result<Option<Vec<u8>>, IndexError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| self.error("begin read", e))?;
+        let table = txn
+            .open_table(FINALIZATIONS)
+            .map_err(|e| self.error("open finalizations", e))?;
+        Ok(table
+            .get(number)
+            .map_err(|e| self.error("read finalization", e))?
+            .map(|value| value.value().to_vec()))
     }
 
     /// Records the files announced by blocks up to `next_block - 1` and the new sync progress,

@@ -17,6 +17,7 @@ mod node;
 mod rpc;
 mod server;
 mod shards;
+mod validator;
 
 use clap::Parser;
 

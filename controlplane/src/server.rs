@@ -3,6 +3,7 @@
 //! hold `Rc`s to the node and never cross threads.
 
 use crate::api;
+use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::rpc::{self, Incoming, RpcError};
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming as Body;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -20,7 +22,41 @@ pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
 /// Past this many bytes of answers, the remaining calls of a batch are refused.
 pub const MAX_BATCH_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-pub async fn serve(listener: TcpListener, node: Rc<Node>) {
+/// What the server serves: a storage node, or a validator (`zerog validator`).
+pub trait Service: 'static {
+    fn metrics(&self) -> &Metrics;
+    /// The Prometheus text of `GET /metrics`.
+    fn render_metrics(&self) -> impl Future<Output = String>;
+    /// Runs one JSON-RPC call.
+    fn dispatch(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> impl Future<Output = Result<api::Reply, RpcError>>;
+    /// Every method served, for the metric labels.
+    fn methods(&self) -> &'static [&'static str];
+}
+
+impl Service for Node {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    async fn render_metrics(&self) -> String {
+        self.refresh_shard_gauges().await;
+        self.metrics.render()
+    }
+
+    async fn dispatch(&self, method: &str, params: Value) -> Result<api::Reply, RpcError> {
+        api::dispatch(self, method, params).await
+    }
+
+    fn methods(&self) -> &'static [&'static str] {
+        api::METHODS
+    }
+}
+
+pub async fn serve<S: Service>(listener: TcpListener, node: Rc<S>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -34,7 +70,7 @@ pub async fn serve(listener: TcpListener, node: Rc<Node>) {
         tokio::task::spawn_local(async move {
             let service = hyper::service::service_fn(move |request| {
                 let node = node.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&node, request).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(&*node, request).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             if let Err(error) = hyper::server::conn::http1::Builder::new()
@@ -47,16 +83,13 @@ pub async fn serve(listener: TcpListener, node: Rc<Node>) {
     }
 }
 
-async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
+async fn handle<S: Service>(node: &S, request: Request<Body>) -> Response<Full<Bytes>> {
     match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => {
-            node.refresh_shard_gauges().await;
-            reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                node.metrics.render().into(),
-            )
-        }
+        (&Method::GET, "/metrics") => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            node.render_metrics().await.into(),
+        ),
         (&Method::POST, "/") => {
             let body = match Limited::new(request.into_body(), MAX_BODY_BYTES)
                 .collect()
@@ -77,7 +110,7 @@ async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
                             format!("could not read body: {error}"),
                         )
                     };
-                    node.metrics.error(error.kind);
+                    node.metrics().error(error.kind);
                     // The rest of the body is never read, so the connection cannot carry
                     // another request: tell the client not to reuse it.
                     let mut response = json_reply(rpc::failure(Value::Null, &error));
@@ -98,10 +131,10 @@ async fn handle(node: &Node, request: Request<Body>) -> Response<Full<Bytes>> {
     }
 }
 
-async fn answer(node: &Node, body: &[u8]) -> String {
+async fn answer<S: Service>(node: &S, body: &[u8]) -> String {
     match rpc::parse_body(body) {
         Err(error) => {
-            node.metrics.error(error.kind);
+            node.metrics().error(error.kind);
             rpc::failure(Value::Null, &error)
         }
         // A notification gets no answer: an empty body.
@@ -120,7 +153,7 @@ async fn answer(node: &Node, body: &[u8]) -> String {
                             "the batch's answers passed {MAX_BATCH_RESPONSE_BYTES} bytes; send the rest again"
                         ),
                     );
-                    node.metrics.error(error.kind);
+                    node.metrics().error(error.kind);
                     match call {
                         // A notification gets no answer, refused or not.
                         Ok(rpc::Call { id: None, .. }) => {}
@@ -146,22 +179,26 @@ async fn answer(node: &Node, body: &[u8]) -> String {
 }
 
 /// The answer to one call, as JSON text; `None` for a notification (no id).
-async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> Option<String> {
+async fn answer_one<S: Service>(
+    node: &S,
+    call: Result<rpc::Call, (Value, RpcError)>,
+) -> Option<String> {
     let call = match call {
         Ok(call) => call,
         Err((id, error)) => {
-            node.metrics.error(error.kind);
+            node.metrics().error(error.kind);
             return Some(rpc::failure(id, &error));
         }
     };
     let started = Instant::now();
-    let result = api::dispatch(node, &call.method, call.params).await;
-    let method_label = api::METHODS
+    let result = node.dispatch(&call.method, call.params).await;
+    let method_label = node
+        .methods()
         .iter()
         .find(|known| **known == call.method)
         .copied()
         .unwrap_or("unknown");
-    node.metrics
+    node.metrics()
         .rpc_duration
         .get_or_create(&crate::metrics::MethodLabel {
             method: method_label.to_string(),
@@ -172,7 +209,7 @@ async fn answer_one(node: &Node, call: Result<rpc::Call, (Value, RpcError)>) -> 
         Ok(api::Reply::Value(value)) => rpc::success(&id, &value.to_string()),
         Ok(api::Reply::Raw(text)) => rpc::success(&id, &text),
         Err(error) => {
-            node.metrics.error(error.kind);
+            node.metrics().error(error.kind);
             tracing::debug!(method = %call.method, %error, "rpc error");
             rpc::failure(id, &error)
         }

@@ -120,6 +120,30 @@ impl Zerog {
         }
     }
 
+    /// `zerog validator --genesis GENESIS --key KEY --data-dir DIR`, plus `--rpc 127.0.0.1:0`
+    /// unless the launch gives it. Ready once it prints its `rpc` endpoint.
+    pub fn validator(&self, genesis: &Path, key: &Path, data_dir: &Path) -> Launch {
+        Launch {
+            zerog: self.clone(),
+            kind: Kind::Validator,
+            args: vec![
+                "validator".into(),
+                "--genesis".into(),
+                genesis.into(),
+                "--key".into(),
+                key.into(),
+                "--data-dir".into(),
+                data_dir.into(),
+            ],
+            defaults: &[("--rpc", ANY_LOOPBACK_PORT)],
+            env: Vec::new(),
+            stderr_log: None,
+            ready_on: vec!["rpc".to_string()],
+            timeout: READY_TIMEOUT,
+            netns: None,
+        }
+    }
+
     /// [`Zerog::node`] with 64 MiB extents, the size every test node uses.
     pub fn test_node(&self, data_dir: &Path) -> Launch {
         self.node(data_dir).args(["--extent-mib", TEST_EXTENT_MIB])
@@ -183,6 +207,7 @@ enum Kind {
     Node,
     Gateway,
     Devnet,
+    Validator,
 }
 
 /// A `zerog` process to start: its flags, its environment and what it must print to be ready.

@@ -83,7 +83,7 @@ pub async fn dispatch(node: &Node, method: &str, params: Value) -> Result<Reply,
         _ if method.starts_with("indexer_") => indexer::dispatch(node, method, params).await,
         _ if method.starts_with("da_") => da::dispatch(node, method, params).await,
         _ if method.starts_with("eth_") || method == "net_version" => {
-            eth::dispatch(node, method, params)
+            eth::dispatch(node, method, params).await
         }
         _ => Err(RpcError::method_not_found(method)),
     };

@@ -23,6 +23,12 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Da(command) => client_runtime()?.block_on(da::run(command)),
         Command::Devnet(args) => devnet::run(args),
+        Command::Validator(args) => crate::validator::run(args),
+        Command::ValidatorInit {
+            count,
+            dir,
+            base_port,
+        } => crate::validator::init::run(count, &dir, base_port),
         Command::Upload {
             file,
             rpc,

@@ -142,14 +142,14 @@ fn open_chain(
 ) -> anyhow::Result<ChainSource> {
     match remote {
         None => {
-            chain::claim_data_folder(index, false, chain::DEV_CHAIN_ID)?;
+            chain::claim_data_folder(index, chain::FolderKind::Embedded, chain::DEV_CHAIN_ID)?;
             Ok(ChainSource::Embedded(Box::new(
                 chain::EmbeddedChain::open(index, &loaded.blocks)
                     .context("replaying the embedded chain")?,
             )))
         }
         Some((remote, flow_address)) => {
-            chain::claim_data_folder(index, true, remote.chain_id())?;
+            chain::claim_data_folder(index, chain::FolderKind::Remote, remote.chain_id())?;
             Ok(ChainSource::Remote(
                 chain::RemoteFlow::rebuild(remote.chain_id(), *flow_address, &loaded.files)
                     .context("rebuilding the flow from the synced files")?,

@@ -16,6 +16,7 @@ use chain_lite::{
     Address, Block, LogEntry, LogFilter, Receipt, Transaction, TransactionLookup, U256,
 };
 use serde_json::{Value, json};
+use std::future::Future;
 use types::H256;
 use wire::{BlockTag, data, parse_data, parse_quantity, quantity};
 
@@ -33,27 +34,89 @@ const BLOCK_GAS_LIMIT: u128 = 30_000_000;
 const EMPTY_UNCLES_HASH: &str =
     "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
 
-pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, RpcError> {
-    let chain_id = node.embedded()?.state().config().chain_id;
+/// The executed chain as the facade reads it.
+pub trait EthChain {
+    fn state(&self) -> &chain_lite::Chain;
+    fn head_number(&self) -> u64;
+    fn finalized_number(&self) -> u64;
+}
+
+impl EthChain for crate::chain::EmbeddedChain {
+    fn state(&self) -> &chain_lite::Chain {
+        crate::chain::EmbeddedChain::state(self)
+    }
+
+    fn head_number(&self) -> u64 {
+        crate::chain::EmbeddedChain::head_number(self)
+    }
+
+    fn finalized_number(&self) -> u64 {
+        crate::chain::EmbeddedChain::finalized_number(self)
+    }
+}
+
+/// What serves the facade: a `--dev` node (transactions executed into its pending block) or a
+/// validator (transactions into its mempool, executed once final).
+pub trait EthNode {
+    type Chain: EthChain;
+    fn eth_chain(&self) -> Result<std::cell::Ref<'_, Self::Chain>, RpcError>;
+    /// Accepts a signed transaction; its hash.
+    fn send_raw_transaction(&self, raw: Vec<u8>) -> impl Future<Output = Result<H256, RpcError>>;
+    /// The sender's next nonce counting transactions not yet in a block, where the node keeps
+    /// such (`None`: the state's nonce is it).
+    fn pending_nonce(
+        &self,
+        address: Address,
+    ) -> impl Future<Output = Result<Option<u64>, RpcError>>;
+}
+
+impl EthNode for Node {
+    type Chain = crate::chain::EmbeddedChain;
+
+    fn eth_chain(&self) -> Result<std::cell::Ref<'_, Self::Chain>, RpcError> {
+        self.embedded()
+    }
+
+    async fn send_raw_transaction(&self, raw: Vec<u8>) -> Result<H256, RpcError> {
+        crate::node::producer::send_raw_transaction(self, &raw)
+            .map(|receipt| receipt.transaction_hash)
+    }
+
+    async fn pending_nonce(&self, _address: Address) -> Result<Option<u64>, RpcError> {
+        // The pending block is part of the state: its nonces are the state's.
+        Ok(None)
+    }
+}
+
+pub async fn dispatch<N: EthNode>(
+    node: &N,
+    method: &str,
+    mut params: Params,
+) -> Result<Value, RpcError> {
+    let chain_id = node.eth_chain()?.state().config().chain_id;
     match method {
         "eth_chainId" => Ok(quantity(u128::from(chain_id))),
         "net_version" => Ok(Value::String(chain_id.to_string())),
-        "eth_blockNumber" => Ok(quantity(u128::from(node.embedded()?.head_number()))),
-        "eth_gasPrice" => Ok(quantity(node.embedded()?.state().gas_price())),
+        "eth_blockNumber" => Ok(quantity(u128::from(node.eth_chain()?.head_number()))),
+        "eth_gasPrice" => Ok(quantity(node.eth_chain()?.state().gas_price())),
         "eth_maxPriorityFeePerGas" => Ok(quantity(0)),
         "eth_syncing" => Ok(Value::Bool(false)),
         "eth_accounts" => Ok(json!([])),
         "eth_getBalance" => {
             let address = parse_address(&params.required::<Value>(0, "address")?, "address")?;
             check_head_state(node, params.optional::<Value>(1, "block")?)?;
-            Ok(u256_quantity(node.embedded()?.state().balance(&address)))
+            Ok(u256_quantity(node.eth_chain()?.state().balance(&address)))
         }
         "eth_getTransactionCount" => {
             let address = parse_address(&params.required::<Value>(0, "address")?, "address")?;
-            check_head_state(node, params.optional::<Value>(1, "block")?)?;
-            Ok(quantity(u128::from(
-                node.embedded()?.state().nonce(&address),
-            )))
+            let block = params.optional::<Value>(1, "block")?;
+            let pending = block.as_ref().is_some_and(|tag| tag == "pending");
+            check_head_state(node, block)?;
+            if pending && let Some(nonce) = node.pending_nonce(address).await? {
+                return Ok(quantity(u128::from(nonce)));
+            }
+            let nonce = node.eth_chain()?.state().nonce(&address);
+            Ok(quantity(u128::from(nonce)))
         }
         "eth_getCode" => {
             let address = parse_address(&params.required::<Value>(0, "address")?, "address")?;
@@ -78,7 +141,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                     "eth_call needs \"to\": no contracts can be created",
                 )
             })?;
-            let chain = node.embedded()?;
+            let chain = node.eth_chain()?;
             match chain.state().call(call.from, to, &call.data, call.value) {
                 Ok(output) => Ok(data(&output)),
                 Err(revert) => Err(reverted(&revert)),
@@ -86,7 +149,7 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
         }
         "eth_estimateGas" => {
             let call = CallRequest::parse(&params.required::<Value>(0, "transaction")?)?;
-            let chain = node.embedded()?;
+            let chain = node.eth_chain()?;
             match chain
                 .state()
                 .estimate_gas(call.from, call.to, &call.data, call.value)
@@ -106,8 +169,8 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
                 "transaction",
                 MAX_RAW_TRANSACTION_BYTES,
             )?;
-            let receipt = crate::node::producer::send_raw_transaction(node, &raw)?;
-            Ok(Value::String(receipt.transaction_hash.to_hex()))
+            let hash = node.send_raw_transaction(raw).await?;
+            Ok(Value::String(hash.to_hex()))
         }
         "eth_getLogs" => get_logs(node, &params.required::<Value>(0, "filter")?),
         _ => Err(RpcError::method_not_found(method)),
@@ -115,14 +178,14 @@ pub fn dispatch(node: &Node, method: &str, mut params: Params) -> Result<Value, 
 }
 
 /// Blocks, transactions and receipts by number or hash.
-fn history(node: &Node, method: &str, params: &mut Params) -> Result<Value, RpcError> {
+fn history<N: EthNode>(node: &N, method: &str, params: &mut Params) -> Result<Value, RpcError> {
     match method {
         "eth_getBlockByNumber" => {
             let tag = BlockTag::parse(&params.required::<Value>(0, "block")?, "block")?;
             let full = params
                 .optional::<bool>(1, "fullTransactions")?
                 .unwrap_or(false);
-            let chain = node.embedded()?;
+            let chain = node.eth_chain()?;
             let number = tag.resolve(chain.head_number(), chain.finalized_number());
             Ok(chain
                 .state()
@@ -135,7 +198,7 @@ fn history(node: &Node, method: &str, params: &mut Params) -> Result<Value, RpcE
             let full = params
                 .optional::<bool>(1, "fullTransactions")?
                 .unwrap_or(false);
-            let chain = node.embedded()?;
+            let chain = node.eth_chain()?;
             Ok(chain
                 .state()
                 .block_by_hash(&hash)
@@ -144,7 +207,7 @@ fn history(node: &Node, method: &str, params: &mut Params) -> Result<Value, RpcE
         }
         "eth_getTransactionByHash" => {
             let hash: H256 = params.required(0, "transactionHash")?;
-            let chain = node.embedded()?;
+            let chain = node.eth_chain()?;
             Ok(chain
                 .state()
                 .transaction_by_hash(&hash)
@@ -153,7 +216,7 @@ fn history(node: &Node, method: &str, params: &mut Params) -> Result<Value, RpcE
         }
         "eth_getTransactionReceipt" => {
             let hash: H256 = params.required(0, "transactionHash")?;
-            let chain = node.embedded()?;
+            let chain = node.eth_chain()?;
             Ok(chain
                 .state()
                 .transaction_by_hash(&hash)
@@ -180,10 +243,10 @@ fn reverted(revert: &chain_lite::Revert) -> RpcError {
     }
 }
 
-fn check_head_state(node: &Node, block: Option<Value>) -> Result<(), RpcError> {
+fn check_head_state<N: EthNode>(node: &N, block: Option<Value>) -> Result<(), RpcError> {
     let Some(block) = block else { return Ok(()) };
     let tag = BlockTag::parse(&block, "block")?;
-    let chain = node.embedded()?;
+    let chain = node.eth_chain()?;
     let head = chain.head_number();
     let number = tag.resolve(head, chain.finalized_number());
     if number != head {
@@ -442,11 +505,11 @@ fn log_json(entry: &LogEntry) -> Value {
     })
 }
 
-fn get_logs(node: &Node, filter: &Value) -> Result<Value, RpcError> {
+fn get_logs<N: EthNode>(node: &N, filter: &Value) -> Result<Value, RpcError> {
     let object = filter.as_object().ok_or_else(|| {
         RpcError::invalid_params("invalid_params", "the filter must be an object")
     })?;
-    let chain = node.embedded()?;
+    let chain = node.eth_chain()?;
     let (head, finalized) = (chain.head_number(), chain.finalized_number());
     let (from_block, to_block) =
         if let Some(hash) = object.get("blockHash").filter(|v| !v.is_null()) {
@@ -538,7 +601,7 @@ fn get_logs(node: &Node, filter: &Value) -> Result<Value, RpcError> {
     Ok(Value::Array(logs.iter().map(log_json).collect()))
 }
 
-fn fee_history(node: &Node, params: &mut Params) -> Result<Value, RpcError> {
+fn fee_history<N: EthNode>(node: &N, params: &mut Params) -> Result<Value, RpcError> {
     let count_value = params.required::<Value>(0, "blockCount")?;
     let count = match &count_value {
         Value::Number(number) => number.as_u64().map(u128::from),
@@ -559,7 +622,7 @@ fn fee_history(node: &Node, params: &mut Params) -> Result<Value, RpcError> {
             ),
         ));
     }
-    let chain = node.embedded()?;
+    let chain = node.eth_chain()?;
     let newest = newest
         .resolve(chain.head_number(), chain.finalized_number())
         .min(chain.head_number());

@@ -1,0 +1,367 @@
+//! Four `zerog validator` processes on loopback, from `zerog validator-init`: transactions sent
+//! to different validators reach the proposers through the mempools, wallets sending back to
+//! back get consecutive pending nonces, and every validator reports the same blocks and the
+//! same receipts once they are final. A validator killed with SIGKILL while the others go on
+//! restarts from its data folder, catches up and takes part again. The official SDK uploads a
+//! file through a validator and a storage node that follows the validators' chain.
+
+mod common;
+
+use alloy_primitives::U256;
+use common::{Rpc, serial, zerog};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const VALIDATORS: usize = 4;
+/// Transfers each sender signs back to back.
+const TRANSFERS_PER_SENDER: u64 = 3;
+/// How long a transaction may take to be final on two shared cores.
+const FINALITY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Free loopback ports: bound, then released for the validators to take.
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().expect("bound").port())
+        .collect()
+}
+
+/// Points each validator's p2p address in `genesis.json` at a free port (addresses are not part
+/// of the genesis hash; fixed base ports could collide with other tests).
+fn use_free_p2p_ports(genesis: &Path) {
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(genesis).expect("genesis")).expect("json");
+    let validators = file["validators"].as_array_mut().expect("validators");
+    for (validator, port) in validators.iter_mut().zip(free_ports(VALIDATORS)) {
+        validator["p2p"] = json!(format!("127.0.0.1:{port}"));
+    }
+    std::fs::write(genesis, serde_json::to_vec_pretty(&file).expect("json")).expect("write");
+}
+
+fn transfer(key: &str, nonce: u64, value: u64) -> String {
+    let payer = client::Payer::from_hex(key).expect("dev key");
+    let raw = payer
+        .sign(
+            31337,
+            &client::chain::Transaction {
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: chain_lite::DEFAULT_GAS_PRICE,
+                to: [0xde; 20],
+                value: U256::from(value),
+                input: Vec::new(),
+            },
+        )
+        .expect("signs");
+    format!("0x{}", hex::encode(raw))
+}
+
+fn pending_nonce(rpc: &Rpc, address: &str) -> u64 {
+    quantity(&rpc.call("eth_getTransactionCount", json!([address, "pending"])))
+}
+
+/// The receipt of `hash` once `rpc` has it, within [`FINALITY_TIMEOUT`].
+fn wait_receipt(rpc: &Rpc, hash: &str) -> Value {
+    let deadline = Instant::now() + FINALITY_TIMEOUT;
+    loop {
+        let receipt = rpc.call("eth_getTransactionReceipt", json!([hash]));
+        if !receipt.is_null() {
+            return receipt;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{hash} not final at {} within {FINALITY_TIMEOUT:?}",
+            rpc.url()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `validator-init` for four in `dir`, with free p2p ports; the network folder.
+fn init_network(dir: &Path) -> PathBuf {
+    let network = dir.join("network");
+    let network_arg = network.to_str().expect("utf-8 path");
+    let printed = harness::cli(
+        &zerog(),
+        &["validator-init", "--count", "4", "--dir", network_arg],
+    );
+    assert_eq!(
+        printed.matches("zerog validator --genesis").count(),
+        VALIDATORS,
+        "one start command per validator:\n{printed}"
+    );
+    use_free_p2p_ports(&network.join("genesis.json"));
+    network
+}
+
+/// Starts (or restarts, on its data folder) validator `index` of `network`.
+fn start_validator(network: &Path, index: usize) -> (harness::Process, Rpc) {
+    let folder = network.join(format!("validator-{index}"));
+    let process = zerog()
+        .validator(
+            &network.join("genesis.json"),
+            &folder.join("key"),
+            &folder.join("data"),
+        )
+        .start()
+        .expect("a validator starts");
+    let rpc = Rpc::new(&process.rpc_url().expect("rpc"));
+    (process, rpc)
+}
+
+fn quantity(value: &Value) -> u64 {
+    let text = value.as_str().expect("a quantity");
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
+}
+
+fn block_hash(rpc: &Rpc, number: u64) -> Value {
+    rpc.call(
+        "eth_getBlockByNumber",
+        json!([format!("0x{number:x}"), false]),
+    )["hash"]
+        .clone()
+}
+
+#[test]
+fn four_validators_finalize_the_same_blocks_and_receipts() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let (processes, rpcs): (Vec<harness::Process>, Vec<Rpc>) = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .unzip();
+
+    // Each dev account sends to its own validator, back to back with pending nonces.
+    let mut hashes = Vec::new();
+    for (account, rpc) in chain_lite::DEV_ACCOUNTS.iter().zip(&rpcs) {
+        let address = format!("0x{}", hex::encode(account.address));
+        let first = pending_nonce(rpc, &address);
+        for offset in 0..TRANSFERS_PER_SENDER {
+            let nonce = pending_nonce(rpc, &address);
+            assert_eq!(
+                nonce,
+                first + offset,
+                "the pending nonce counts the mempool"
+            );
+            let raw = transfer(account.private_key, nonce, 1_000 + offset);
+            let hash = rpc.call("eth_sendRawTransaction", json!([raw]));
+            hashes.push(hash.as_str().expect("a hash").to_string());
+        }
+    }
+
+    for hash in &hashes {
+        let receipts: Vec<Value> = rpcs.iter().map(|rpc| wait_receipt(rpc, hash)).collect();
+        assert_eq!(receipts[0]["status"], json!("0x1"), "{hash}");
+        for receipt in &receipts[1..] {
+            assert_eq!(
+                receipt, &receipts[0],
+                "every validator has the same receipt"
+            );
+        }
+        let number = receipts[0]["blockNumber"].clone();
+        let blocks: Vec<Value> = rpcs
+            .iter()
+            .map(|rpc| rpc.call("eth_getBlockByNumber", json!([number, false])))
+            .collect();
+        for block in &blocks {
+            assert_eq!(
+                block["hash"], receipts[0]["blockHash"],
+                "same block at {number}"
+            );
+            assert_eq!(block, &blocks[0]);
+        }
+    }
+    // latest, finalized and safe are one head, the executed finalized one: read in that order
+    // while blocks keep coming, each is at least the one before.
+    for rpc in &rpcs {
+        let head =
+            |tag: &str| quantity(&rpc.call("eth_getBlockByNumber", json!([tag, false]))["number"]);
+        let (latest, finalized, safe) = (head("latest"), head("finalized"), head("safe"));
+        assert!(
+            latest <= finalized && finalized <= safe,
+            "{latest} {finalized} {safe}"
+        );
+    }
+    drop(processes);
+}
+
+#[test]
+fn a_crashed_validator_restarts_from_its_data_and_catches_up() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let (mut processes, mut rpcs): (Vec<harness::Process>, Vec<Rpc>) = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .unzip();
+    let account = &chain_lite::DEV_ACCOUNTS[0];
+    let address = format!("0x{}", hex::encode(account.address));
+    let first = wait_receipt(
+        &rpcs[0],
+        rpcs[0]
+            .call(
+                "eth_sendRawTransaction",
+                json!([transfer(account.private_key, 0, 1)]),
+            )
+            .as_str()
+            .expect("a hash"),
+    );
+
+    let executed_before_crash =
+        wait_receipt(&rpcs[3], first["transactionHash"].as_str().expect("hash"));
+    assert_eq!(executed_before_crash, first);
+
+    // Validator 3 crashes; three of four keep finalizing.
+    let crashed = processes.pop().expect("four");
+    rpcs.pop();
+    crashed.kill9().expect("killed");
+    let mut hashes = Vec::new();
+    for _ in 0..TRANSFERS_PER_SENDER {
+        let nonce = pending_nonce(&rpcs[1], &address);
+        let raw = transfer(account.private_key, nonce, 7);
+        let hash = rpcs[1].call("eth_sendRawTransaction", json!([raw]));
+        hashes.push(hash.as_str().expect("a hash").to_string());
+    }
+    let receipts: Vec<Value> = hashes
+        .iter()
+        .map(|hash| wait_receipt(&rpcs[2], hash))
+        .collect();
+    let last = receipts.last().expect("transfers");
+
+    // Restarted on its data folder, it replays what it executed and fetches what it missed.
+    let (restarted, rpc) = start_validator(&network, VALIDATORS - 1);
+    let number = quantity(&rpc.call("eth_blockNumber", json!([])));
+    assert!(
+        number >= quantity(&first["blockNumber"]),
+        "the restarted validator recovered its executed head from its index ({number})"
+    );
+    for hash in &hashes {
+        assert_eq!(wait_receipt(&rpc, hash), wait_receipt(&rpcs[0], hash));
+    }
+    let height = quantity(&last["blockNumber"]);
+    for number in 1..=height {
+        assert_eq!(
+            block_hash(&rpc, number),
+            block_hash(&rpcs[0], number),
+            "block {number}"
+        );
+    }
+    // It takes part again: a transaction sent to it becomes final everywhere.
+    let nonce = pending_nonce(&rpc, &address);
+    let hash = rpc.call(
+        "eth_sendRawTransaction",
+        json!([transfer(account.private_key, nonce, 9)]),
+    );
+    let hash = hash.as_str().expect("a hash");
+    assert_eq!(wait_receipt(&rpc, hash), wait_receipt(&rpcs[0], hash));
+
+    // A chain index that lost blocks consensus saw executed is refused, not re-executed.
+    restarted.kill9().expect("killed");
+    let data = network.join("validator-3").join("data");
+    std::fs::remove_file(data.join("node.redb")).expect("remove the index");
+    let folder = network.join("validator-3");
+    let refused = zerog()
+        .validator(&network.join("genesis.json"), &folder.join("key"), &data)
+        // The error's last lines are what the harness quotes: no backtrace after it.
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env("RUST_BACKTRACE", "0")
+        .start()
+        .err()
+        .expect("an index behind consensus storage is refused");
+    assert!(
+        refused.to_string().contains("lost acknowledged blocks"),
+        "{refused}"
+    );
+    drop(processes);
+}
+
+#[test]
+fn bad_genesis_and_key_files_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = init_network(&dir.path().join("ours"));
+    let theirs = init_network(&dir.path().join("theirs"));
+    let genesis = ours.join("genesis.json");
+    let data = dir.path().join("data");
+    let start = |genesis: &Path, key: &Path| {
+        harness::cli_fails(
+            &zerog(),
+            &[
+                "validator",
+                "--genesis",
+                genesis.to_str().expect("utf-8"),
+                "--key",
+                key.to_str().expect("utf-8"),
+                "--data-dir",
+                data.to_str().expect("utf-8"),
+            ],
+        )
+    };
+    let stranger = start(&genesis, &theirs.join("validator-0").join("key"));
+    assert!(
+        stranger.contains("is not a validator of genesis file"),
+        "{stranger}"
+    );
+    let missing = start(
+        &dir.path().join("nowhere.json"),
+        &ours.join("validator-0").join("key"),
+    );
+    assert!(
+        missing.contains("nowhere.json") && missing.contains("cannot read"),
+        "{missing}"
+    );
+    let key = ours.join("validator-0").join("key");
+    std::fs::write(&key, "not hex\n").expect("write");
+    let garbled = start(&genesis, &key);
+    assert!(garbled.contains("not hex"), "{garbled}");
+}
+
+/// The official SDK submits a file through a validator's facade (its transaction goes through
+/// the mempool and is final before its receipt exists) and uploads it to a storage node that
+/// follows the validators' chain.
+#[test]
+fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
+    common::require_node_js();
+    let sdk = common::sdk_with_package("@0gfoundation/0g-ts-sdk");
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .collect();
+    let chain_url = validators[1].1.url().to_string();
+    let follower =
+        common::NodeProcess::start_follower(&dir.path().join("follower"), validators[0].1.url());
+    let data = common::random_bytes(23, (1 << 20) + 1);
+    let input = dir.path().join("sdk-file");
+    std::fs::write(&input, &data).expect("write input");
+    let output = std::process::Command::new("node")
+        .arg(sdk.join("e2e.cjs"))
+        .args(["--rpc", &chain_url, "--indexer", &follower.url])
+        .args(["--storage", &follower.url])
+        .arg("--out")
+        .arg(dir.path().join("downloads"))
+        .arg(&input)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("node runs sdk/e2e.cjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "sdk/e2e.cjs failed: {stdout}");
+    let line: Value = serde_json::from_str(stdout.lines().next().expect("one line per file"))
+        .expect("a JSON line");
+    let tree = merkle::file::FileTree::from_bytes(&data).expect("tree");
+    assert_eq!(line["root"], json!(tree.root()), "{line}");
+    let download = line["download"].as_str().expect("download path");
+    assert_eq!(std::fs::read(download).expect("downloaded"), data);
+    let tx_seq = line["txSeq"].as_u64().expect("txSeq");
+    assert_eq!(
+        follower
+            .rpc()
+            .call("zgs_checkFileFinalized", json!([tx_seq])),
+        json!(true)
+    );
+    follower.stop();
+    drop(validators);
+}
