@@ -178,7 +178,29 @@ impl Ledger for MemoryLedger {
 }
 
 fn apply_in_memory(state: &mut MemoryState, block: FinalizedBlock) -> Result<Applied, LedgerError> {
-    let head = state.chain.head().number();
+    let store = &state.store;
+    execute_finalized(&mut state.chain, block, |sealed, finalization| {
+        store.blocks.lock().push(sealed.clone());
+        if let Some(finalization) = finalization {
+            store
+                .finalizations
+                .lock()
+                .insert(sealed.number(), finalization.clone());
+        }
+        Ok(())
+    })
+}
+
+/// What every ledger does with a finalized block: executes it on `chain` (it must be the
+/// height after the head), has `persist` make the sealed block and its certificate durable,
+/// and describes the result. An error from `persist` is returned as it is, after execution:
+/// the chain in memory is then ahead of the ledger's storage.
+pub fn execute_finalized(
+    chain: &mut Chain,
+    block: FinalizedBlock,
+    persist: impl FnOnce(&Block, Option<&Finalization>) -> Result<(), LedgerError>,
+) -> Result<Applied, LedgerError> {
+    let head = chain.head().number();
     if block.height != head + 1 {
         return Err(LedgerError::OutOfOrder {
             height: block.height,
@@ -193,8 +215,7 @@ fn apply_in_memory(state: &mut MemoryState, block: FinalizedBlock) -> Result<App
             OrderedTransaction::Raw(_) => None,
         })
         .collect();
-    let (sealed, dropped) = state
-        .chain
+    let (sealed, dropped) = chain
         .execute_ordered(
             block.timestamp_ms,
             block.consensus_digest,
@@ -204,26 +225,18 @@ fn apply_in_memory(state: &mut MemoryState, block: FinalizedBlock) -> Result<App
             height: block.height,
             source,
         })?;
-    let sealed = sealed.clone();
+    persist(sealed, block.finalization.as_ref())?;
     senders.extend(sealed.receipts.iter().map(|receipt| receipt.from));
-    let nonces = senders
-        .into_iter()
-        .map(|sender| (sender, state.chain.nonce(&sender)))
-        .collect();
     let included = sealed
         .transactions
         .iter()
         .map(chain_lite::Transaction::hash)
         .collect();
-    let head = executed_head(&sealed);
-    state.store.blocks.lock().push(sealed);
-    if let Some(finalization) = block.finalization {
-        state
-            .store
-            .finalizations
-            .lock()
-            .insert(block.height, finalization);
-    }
+    let head = executed_head(sealed);
+    let nonces = senders
+        .into_iter()
+        .map(|sender| (sender, chain.nonce(&sender)))
+        .collect();
     Ok(Applied {
         head,
         included,

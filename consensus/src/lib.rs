@@ -33,7 +33,9 @@ pub use engine::{
 pub use executor::Executor;
 pub use genesis::{Genesis, GenesisError, public_keys, validator_keys, verify_finalization};
 pub use heads::{ExecutedHead, Heads};
-pub use ledger::{Applied, BlockStore, FinalizedBlock, Ledger, LedgerError, MemoryLedger};
+pub use ledger::{
+    Applied, BlockStore, FinalizedBlock, Ledger, LedgerError, MemoryLedger, execute_finalized,
+};
 pub use mempool::{Mempool, MempoolError, MempoolHandle, MempoolLimits};
 
 /// The digest of an ordered block: keccak256, the hash chain-lite uses everywhere.

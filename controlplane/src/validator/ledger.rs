@@ -10,10 +10,9 @@
 
 use crate::index::Index;
 use anyhow::Context as _;
-use chain_lite::{Block, Chain, ChainConfig, OrderedTransaction};
+use chain_lite::{Block, Chain, ChainConfig};
 use commonware_codec::Encode as _;
 use consensus::{Address, Applied, ExecutedHead, FinalizedBlock, Ledger, LedgerError};
-use std::collections::BTreeSet;
 use std::future::Future;
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,63 +91,23 @@ impl ValidatorChain {
                 reason: reason.clone(),
             });
         }
-        let head = self.chain.head().number();
-        if block.height != head + 1 {
-            return Err(LedgerError::OutOfOrder {
-                height: block.height,
-                head,
+        let index = &self.index;
+        let result =
+            consensus::execute_finalized(&mut self.chain, block, |sealed, finalization| {
+                let encoded = serde_json::to_vec(sealed).expect("a block always serializes");
+                let finalization = finalization.map(|certificate| certificate.encode());
+                index
+                    .put_finalized_block(sealed.number(), &encoded, finalization.as_deref())
+                    .map_err(|error| LedgerError::Storage {
+                        reason: format!("persisting height {}: {error}", sealed.number()),
+                    })
             });
-        }
-        let mut senders: BTreeSet<Address> = block
-            .transactions
-            .iter()
-            .filter_map(|transaction| match transaction {
-                OrderedTransaction::Prechecked(prechecked) => Some(prechecked.transaction().from),
-                OrderedTransaction::Raw(_) => None,
-            })
-            .collect();
-        let (sealed, dropped) = self
-            .chain
-            .execute_ordered(
-                block.timestamp_ms,
-                block.consensus_digest,
-                block.transactions,
-            )
-            .map_err(|source| LedgerError::Execution {
-                height: block.height,
-                source,
-            })?;
-        let encoded = serde_json::to_vec(sealed).expect("a block always serializes");
-        let finalization = block
-            .finalization
-            .as_ref()
-            .map(|certificate| certificate.encode());
-        if let Err(error) =
-            self.index
-                .put_finalized_block(block.height, &encoded, finalization.as_deref())
-        {
-            let reason = format!("persisting height {}: {error}", block.height);
+        // Only persisting fails with a storage error, and only after the block executed.
+        if let Err(LedgerError::Storage { reason }) = &result {
             tracing::error!(%reason, "the executed chain is ahead of its index; executing nothing more");
             self.failed = Some(reason.clone());
-            return Err(LedgerError::Storage { reason });
         }
-        senders.extend(sealed.receipts.iter().map(|receipt| receipt.from));
-        let included = sealed
-            .transactions
-            .iter()
-            .map(chain_lite::Transaction::hash)
-            .collect();
-        let head = executed_head(sealed);
-        let nonces = senders
-            .into_iter()
-            .map(|sender| (sender, self.chain.nonce(&sender)))
-            .collect();
-        Ok(Applied {
-            head,
-            included,
-            dropped,
-            nonces,
-        })
+        result
     }
 
     /// Answers one request of [`ChannelLedger`]. A requester that went away is ignored.
@@ -257,6 +216,7 @@ impl Ledger for ChannelLedger {
 mod tests {
     use super::*;
     use alloy_primitives::U256;
+    use chain_lite::OrderedTransaction;
     use types::H256;
 
     fn transfer(nonce: u64) -> OrderedTransaction {
