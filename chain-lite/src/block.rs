@@ -165,6 +165,54 @@ impl Block {
     pub fn timestamp_ms(&self) -> u64 {
         self.header.timestamp_ms
     }
+
+    /// Checks that the header hashes to its `hash` and that the transactions and receipts are
+    /// the ones it commits to, so a block whose header is trusted (by a parent link or a
+    /// finality proof) can be trusted whole. `submit_events` is not committed to; readers of an
+    /// untrusted block take the events from the receipts' logs.
+    pub fn check_body(&self) -> Result<(), BodyError> {
+        let header = &self.header;
+        let computed = header.compute_hash();
+        if computed != header.hash {
+            return Err(BodyError::Hash {
+                number: header.number,
+                computed,
+            });
+        }
+        if transactions_root(&self.transactions) != header.transactions_root {
+            return Err(BodyError::Transactions {
+                number: header.number,
+            });
+        }
+        let receipts_match_transactions = self.receipts.len() == self.transactions.len()
+            && self
+                .receipts
+                .iter()
+                .zip(&self.transactions)
+                .all(|(receipt, transaction)| {
+                    receipt.transaction_hash == transaction.hash()
+                        && receipt.block_number == header.number
+                });
+        if !receipts_match_transactions
+            || crate::receipt::receipts_root(&self.receipts) != header.receipts_root
+        {
+            return Err(BodyError::Receipts {
+                number: header.number,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a block's body does not match its header.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("block {number}: the header hashes to {computed}, not the hash it carries")]
+    Hash { number: u64, computed: H256 },
+    #[error("block {number}: the transactions are not the ones the header commits to")]
+    Transactions { number: u64 },
+    #[error("block {number}: the receipts are not the ones the header commits to")]
+    Receipts { number: u64 },
 }
 
 /// keccak256 over the transaction hashes concatenated (keccak of nothing for no transactions).

@@ -37,7 +37,7 @@ mod submission;
 mod tx;
 
 pub use alloy_primitives::U256;
-pub use block::{Block, BlockHeader, HEADER_V2, HEADER_VERSION, Transaction};
+pub use block::{Block, BlockHeader, BodyError, HEADER_V2, HEADER_VERSION, Transaction};
 pub use chain::{
     Account, Chain, ChainConfig, ChainError, DEFAULT_GAS_PRICE, DEFAULT_MAX_CALLDATA_BYTES,
     DEFAULT_PRICE_PER_SECTOR, DEV_ACCOUNTS, DEV_BALANCE_WEI, DevAccount, EstimateError,

@@ -9,7 +9,8 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Bytes, TxKind, U256};
 use alloy_signer::SignerSync;
 use chain_lite::{
-    Chain, ChainConfig, HEADER_V2, HEADER_VERSION, OrderedTransaction, Prechecked, TxError,
+    BodyError, Chain, ChainConfig, HEADER_V2, HEADER_VERSION, OrderedTransaction, Prechecked,
+    TxError,
 };
 use common::{ETHER, dev_key};
 use types::H256;
@@ -216,4 +217,51 @@ fn v2_headers_replay_and_new_blocks_are_v3() {
         Chain::replay(config, unknown).is_err(),
         "an unknown version"
     );
+}
+
+#[test]
+fn a_block_body_checks_against_its_header() {
+    let config = ChainConfig::default();
+    let mut chain = Chain::new(config.clone());
+    let transactions = vec![
+        raw(transfer(&config, 0, 0, [1; 20], U256::from(5u64))),
+        raw(transfer(&config, 1, 0, [2; 20], U256::from(6u64))),
+    ];
+    let (block, _) = chain
+        .execute_ordered(1_000, H256([0xab; 32]), transactions)
+        .expect("executes");
+    let block = block.clone();
+    assert_eq!(block.check_body(), Ok(()));
+    assert_eq!(chain.blocks()[0].check_body(), Ok(()), "genesis");
+
+    let mut header = block.clone();
+    header.header.flow_length += 1;
+    assert!(matches!(header.check_body(), Err(BodyError::Hash { .. })));
+
+    let mut dropped = block.clone();
+    dropped.transactions.pop();
+    assert!(matches!(
+        dropped.check_body(),
+        Err(BodyError::Transactions { .. })
+    ));
+
+    let mut value = block.clone();
+    value.receipts[0].status = false;
+    assert!(matches!(
+        value.check_body(),
+        Err(BodyError::Receipts { .. })
+    ));
+    let mut logs = block.clone();
+    logs.receipts[1].logs.push(chain_lite::Log {
+        address: [9; 20],
+        topics: vec![H256([1; 32])],
+        data: vec![1],
+    });
+    assert!(matches!(logs.check_body(), Err(BodyError::Receipts { .. })));
+    let mut fewer = block;
+    fewer.receipts.pop();
+    assert!(matches!(
+        fewer.check_body(),
+        Err(BodyError::Receipts { .. })
+    ));
 }

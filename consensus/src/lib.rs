@@ -20,6 +20,7 @@ mod application;
 mod block;
 mod engine;
 mod executor;
+mod finality;
 mod genesis;
 mod heads;
 mod ledger;
@@ -31,6 +32,7 @@ pub use engine::{
     Channels, EngineConfig, EngineError, Handles, Parameters, max_message_size, start,
 };
 pub use executor::Executor;
+pub use finality::{FinalityError, FinalityProof};
 pub use genesis::{Genesis, GenesisError, public_keys, validator_keys, verify_finalization};
 pub use heads::{ExecutedHead, Heads};
 pub use ledger::{
