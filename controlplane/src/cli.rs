@@ -144,6 +144,11 @@ pub struct NodeArgs {
     /// the Flow contract's Submit events from final blocks with `eth_getLogs`.
     #[arg(long, value_name = "URL")]
     pub chain_rpc: Option<String>,
+    /// The genesis file of the zerog validators behind `--chain-rpc` (`zerog validator-init`
+    /// writes it). The node then checks every block it reads against a finality certificate
+    /// of those validators instead of trusting the RPC's `finalized` tag.
+    #[arg(long, value_name = "FILE", requires = "chain_rpc")]
+    pub chain_genesis: Option<PathBuf>,
     /// The Flow contract's address on the remote chain.
     #[arg(long, value_name = "ADDRESS", default_value_t = format!("0x{}", hex::encode(chain_lite::FLOW_ADDRESS)))]
     pub flow_address: String,

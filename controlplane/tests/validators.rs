@@ -323,7 +323,7 @@ fn bad_genesis_and_key_files_are_refused_with_the_reason() {
 
 /// The official SDK submits a file through a validator's facade (its transaction goes through
 /// the mempool and is final before its receipt exists) and uploads it to a storage node that
-/// follows the validators' chain.
+/// follows the validators' chain, checking their certificates.
 #[test]
 fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
     common::require_node_js();
@@ -335,8 +335,19 @@ fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
         .map(|index| start_validator(&network, index))
         .collect();
     let chain_url = validators[1].1.url().to_string();
-    let follower =
-        common::NodeProcess::start_follower(&dir.path().join("follower"), validators[0].1.url());
+    // The follower checks every block against the validators' certificates.
+    let genesis = network.join("genesis.json");
+    let follower = common::NodeProcess::spawn(
+        &dir.path().join("follower"),
+        &[
+            "--chain-rpc",
+            validators[0].1.url(),
+            "--chain-poll-ms",
+            "20",
+            "--chain-genesis",
+            genesis.to_str().expect("utf-8"),
+        ],
+    );
     let data = common::random_bytes(23, (1 << 20) + 1);
     let input = dir.path().join("sdk-file");
     std::fs::write(&input, &data).expect("write input");
@@ -365,6 +376,186 @@ fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
             .call("zgs_checkFileFinalized", json!([tx_seq])),
         json!(true)
     );
+    follower.stop();
+    drop(validators);
+}
+
+/// What the lying relay in front of a validator does to its answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lie {
+    /// Passes every answer on as it is.
+    None,
+    /// Rewrites the blocks it serves into a history of its own: every timestamp moved, every
+    /// header hash recomputed and every parent link fixed up, so the blocks are consistent
+    /// among themselves.
+    Blocks,
+    /// Flips a bit of every finality certificate it serves.
+    Certificate,
+}
+
+/// A JSON-RPC relay to `upstream` that lies as told; its URL.
+fn lying_relay(upstream: &str, lie: std::sync::Arc<std::sync::Mutex<Lie>>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let upstream = Rpc::new(&upstream);
+            let lie = lie.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().expect("a length");
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).expect("the body");
+                    let request: Value = serde_json::from_slice(&body).expect("JSON");
+                    let mut answer = upstream.post(body);
+                    tell(
+                        *lie.lock().expect("lie"),
+                        &request["method"],
+                        &mut answer["result"],
+                    );
+                    let answer = answer.to_string();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    if writer
+                        .write_all(head.as_bytes())
+                        .and_then(|()| writer.write_all(answer.as_bytes()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Applies `lie` to the result of a call of `method`.
+fn tell(lie: Lie, method: &Value, result: &mut Value) {
+    match (lie, method.as_str()) {
+        (Lie::Blocks, Some("zerog_getBlocks")) => {
+            let mut blocks: Vec<chain_lite::Block> =
+                serde_json::from_value(result.take()).expect("blocks");
+            let mut parent = None;
+            for block in &mut blocks {
+                block.header.timestamp_ms += 1;
+                if let Some(parent) = parent {
+                    block.header.parent_hash = parent;
+                }
+                block.header.hash = block.header.compute_hash();
+                parent = Some(block.header.hash);
+            }
+            *result = serde_json::to_value(blocks).expect("JSON");
+        }
+        (Lie::Certificate, Some("zerog_getFinality")) => {
+            let hex = result["finalization"].as_str().expect("a certificate");
+            let mut bytes = hex::decode(hex.trim_start_matches("0x")).expect("hex");
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            result["finalization"] = json!(format!("0x{}", hex::encode(bytes)));
+        }
+        _ => {}
+    }
+}
+
+/// A storage node given the validators' genesis checks every block against their finality
+/// certificates: a validator that rewrites its blocks or forges a certificate feeds it
+/// nothing, and once answers are true again it catches up.
+#[test]
+fn a_follower_believes_only_blocks_the_validators_certified() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .collect();
+    let account = &chain_lite::DEV_ACCOUNTS[0];
+    let hash = validators[0].1.call(
+        "eth_sendRawTransaction",
+        json!([transfer(account.private_key, 0, 1)]),
+    );
+    // The relay's validator can prove the transfer's block final, so there is history to lie
+    // about.
+    let receipt = wait_receipt(&validators[2].1, hash.as_str().expect("a hash"));
+    let deadline = Instant::now() + FINALITY_TIMEOUT;
+    loop {
+        let proof = validators[2].1.raw("zerog_getFinality", json!([]));
+        if proof["result"]["executed"]["number"].as_u64() >= Some(quantity(&receipt["blockNumber"]))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no finality proof: {proof}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let lie = std::sync::Arc::new(std::sync::Mutex::new(Lie::Blocks));
+    let relay = lying_relay(validators[2].1.url(), lie.clone());
+    let genesis = network.join("genesis.json");
+    let follower = common::NodeProcess::spawn(
+        &dir.path().join("follower"),
+        &[
+            "--chain-rpc",
+            &relay,
+            "--chain-poll-ms",
+            "20",
+            "--chain-genesis",
+            genesis.to_str().expect("utf-8"),
+        ],
+    );
+    let rpc = follower.rpc();
+    let wait_for_errors = |count: f64| {
+        let deadline = Instant::now() + FINALITY_TIMEOUT;
+        while rpc.metric("zerog_log_sync_errors_total") < count {
+            assert!(
+                Instant::now() < deadline,
+                "no sync errors within {FINALITY_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for told in [Lie::Blocks, Lie::Certificate] {
+        *lie.lock().expect("lie") = told;
+        let errors = rpc.metric("zerog_log_sync_errors_total");
+        wait_for_errors(errors + 3.0);
+        assert_eq!(
+            rpc.metric("zerog_log_sync_next_block"),
+            0.0,
+            "the follower recorded nothing of a history it could not check"
+        );
+    }
+
+    *lie.lock().expect("lie") = Lie::None;
+    let head = quantity(&validators[2].1.call("eth_blockNumber", json!([])));
+    let deadline = Instant::now() + FINALITY_TIMEOUT;
+    while (rpc.metric("zerog_log_sync_next_block") as u64) <= head {
+        assert!(
+            Instant::now() < deadline,
+            "the follower did not catch up to block {head} within {FINALITY_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     follower.stop();
     drop(validators);
 }

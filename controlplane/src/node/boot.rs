@@ -12,7 +12,9 @@ use crate::da_node::setup::DaSetup;
 use crate::index::{Index, Loaded};
 use crate::{api, server, shards};
 use anyhow::{Context, bail};
+use consensus::Genesis;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -44,8 +46,15 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let validators = match &args.chain_genesis {
+        Some(path) => Some(std::sync::Arc::new(validators_genesis(
+            path,
+            remote.as_ref().map(|(chain, _)| chain.chain_id()),
+        )?)),
+        None => None,
+    };
     let chain = open_chain(&index, &loaded, remote.as_ref())?;
-    let remote = remote.map(|(chain, _)| chain);
+    let remote = remote.map(|(chain, _)| (chain, validators));
     let config = dataplane::DataPlaneConfig {
         shards: shard_count,
         position: args.shard_position,
@@ -132,6 +141,20 @@ fn claim_shard_position(
     }
 }
 
+/// The validators' genesis of `--chain-genesis`, which must be the remote chain's.
+fn validators_genesis(path: &Path, remote_chain_id: Option<u64>) -> anyhow::Result<Genesis> {
+    let genesis = crate::validator::genesis_file::GenesisFile::load(path)?.genesis;
+    let chain_id = genesis.chain().chain_id;
+    if remote_chain_id != Some(chain_id) {
+        bail!(
+            "--chain-genesis {} is the genesis of chain id {chain_id}, but --chain-rpc serves chain id {}",
+            path.display(),
+            remote_chain_id.map_or("none".to_string(), |id| id.to_string())
+        );
+    }
+    Ok(genesis)
+}
+
 /// The chain the data folder follows: the embedded dev chain replayed from its blocks, or a
 /// remote chain's flow rebuilt from the synced files. A folder made for another chain is
 /// refused.
@@ -163,7 +186,7 @@ async fn serve(
     node: Rc<Node>,
     args: &NodeArgs,
     shard_count: usize,
-    remote: Option<client::Chain>,
+    remote: Option<(client::Chain, Option<std::sync::Arc<Genesis>>)>,
 ) -> anyhow::Result<()> {
     // Watched before "ready" is printed: a SIGTERM sent right after it stops cleanly.
     let terminated = terminated();
@@ -177,9 +200,9 @@ async fn serve(
         None => {
             tokio::task::spawn_local(producer::run(node.clone()));
         }
-        Some(remote) => {
+        Some((remote, validators)) => {
             let poll = Duration::from_millis(args.chain_poll_ms.max(1));
-            tokio::task::spawn_local(sync::run_remote(node.clone(), remote, poll));
+            tokio::task::spawn_local(sync::run_remote(node.clone(), remote, validators, poll));
         }
     }
     let listener = tokio::net::TcpListener::bind(args.rpc)
@@ -280,10 +303,15 @@ fn print_ready(node: &Node, args: &NodeArgs, address: SocketAddr, shard_count: u
             chain::DEV_CHAIN_ID
         ),
         ChainSource::Remote(remote) => format!(
-            "remote {}, chain id {}, polled every {} ms",
+            "remote {}, chain id {}, polled every {} ms, {}",
             args.chain_rpc.as_deref().unwrap_or_default(),
             remote.chain_id,
-            args.chain_poll_ms
+            args.chain_poll_ms,
+            if args.chain_genesis.is_some() {
+                "blocks checked against the genesis validators' certificates"
+            } else {
+                "trusting its finalized tag"
+            }
         ),
     };
     println!("zerog node ready");

@@ -13,6 +13,7 @@
 
 pub mod boot;
 pub mod files;
+mod finality;
 pub mod ingest;
 pub mod peers;
 pub mod producer;

@@ -15,9 +15,11 @@ use alloy_sol_types::SolEvent;
 use anyhow::{Context, anyhow, bail};
 use chain_lite::abi::flow::Submit;
 use client::wire;
+use consensus::Genesis;
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use types::H256;
 
@@ -104,10 +106,21 @@ pub fn apply(node: &Node, events: Vec<FileRecord>, next_block: u64) -> anyhow::R
 }
 
 /// Follows the remote chain for as long as the node runs: one round per `poll`.
-pub async fn run_remote(node: Rc<Node>, chain: client::Chain, poll: Duration) {
+/// With the validators' `genesis`, each round checks what it reads against their finality
+/// certificates (`finality.rs`) instead of trusting the `finalized` tag.
+pub async fn run_remote(
+    node: Rc<Node>,
+    chain: client::Chain,
+    genesis: Option<Arc<Genesis>>,
+    poll: Duration,
+) {
     let mut span = MAX_QUERY_BLOCKS;
     loop {
-        if let Err(error) = remote_round(&node, &chain, &mut span).await {
+        let result = match &genesis {
+            Some(genesis) => super::finality::round(&node, chain.rpc(), genesis).await,
+            None => remote_round(&node, &chain, &mut span).await,
+        };
+        if let Err(error) = result {
             node.metrics.log_sync_errors.inc();
             tracing::warn!(error = %format!("{error:#}"), "log sync round failed; retrying");
         }
@@ -150,7 +163,7 @@ async fn remote_round(node: &Node, chain: &client::Chain, span: &mut u64) -> any
 }
 
 /// Records the remote chain's latest final block (a node with an embedded chain ignores it).
-fn set_remote_finalized(node: &Node, number: u64, hash: H256) {
+pub(super) fn set_remote_finalized(node: &Node, number: u64, hash: H256) {
     if let ChainSource::Remote(remote) = &mut *node.chain.borrow_mut() {
         remote.finalized = Some((number, hash));
     }
