@@ -3,7 +3,8 @@
 //! back get consecutive pending nonces, and every validator reports the same blocks and the
 //! same receipts once they are final. A validator killed with SIGKILL while the others go on
 //! restarts from its data folder, catches up and takes part again. The official SDK uploads a
-//! file through a validator and a storage node that follows the validators' chain.
+//! file through a devnet of four validators whose storage nodes check their certificates, and
+//! a follower behind a lying relay believes nothing the validators did not certify.
 
 mod common;
 
@@ -321,40 +322,58 @@ fn bad_genesis_and_key_files_are_refused_with_the_reason() {
     assert!(garbled.contains("not hex"), "{garbled}");
 }
 
-/// The official SDK submits a file through a validator's facade (its transaction goes through
-/// the mempool and is final before its receipt exists) and uploads it to a storage node that
-/// follows the validators' chain, checking their certificates.
+/// A first port of `count` consecutive free loopback ports, below the ephemeral range (so no
+/// outgoing connection takes one meanwhile).
+fn free_port_range(count: u16) -> u16 {
+    (20_000..30_000)
+        .step_by(97)
+        .find(|base| {
+            (0..count)
+                .all(|offset| std::net::TcpListener::bind(("127.0.0.1", base + offset)).is_ok())
+        })
+        .expect("a free port range")
+}
+
+/// `zerog devnet --validators 4`: two storage nodes (one per shard) follow four validators and
+/// check their certificates. The official SDK submits a file through a validator's facade (its
+/// transaction goes through the mempool and is final before its receipt exists), finds the
+/// nodes through a storage node's indexer (the nodes registered through the validators) and
+/// uploads and downloads the file.
 #[test]
-fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
+fn the_official_sdk_uploads_through_a_devnet_of_four_validators() {
     common::require_node_js();
     let sdk = common::sdk_with_package("@0gfoundation/0g-ts-sdk");
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
-    let network = init_network(dir.path());
-    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
-        .map(|index| start_validator(&network, index))
-        .collect();
-    let chain_url = validators[1].1.url().to_string();
-    // The follower checks every block against the validators' certificates.
-    let genesis = network.join("genesis.json");
-    let follower = common::NodeProcess::spawn(
-        &dir.path().join("follower"),
-        &[
-            "--chain-rpc",
-            validators[0].1.url(),
-            "--chain-poll-ms",
-            "20",
-            "--chain-genesis",
-            genesis.to_str().expect("utf-8"),
-        ],
+    let base_port = free_port_range(2 * VALIDATORS as u16).to_string();
+    let devnet = zerog()
+        .devnet(&dir.path().join("devnet"))
+        .args(["--validators", "4", "--validator-base-port", &base_port])
+        .args(["--nodes", "2", "--replicas", "1", "--extent-mib", "64"])
+        .start()
+        .expect("the devnet starts");
+    let chain_url = devnet.rpc_url().expect("the devnet prints its rpc");
+    let indexer = devnet
+        .field("indexer")
+        .expect("the devnet prints its indexer");
+    let printed = devnet.lines();
+    assert_eq!(
+        printed
+            .iter()
+            .filter(|line| line.trim().starts_with("validator "))
+            .count(),
+        VALIDATORS,
+        "{printed:?}"
     );
     let data = common::random_bytes(23, (1 << 20) + 1);
     let input = dir.path().join("sdk-file");
     std::fs::write(&input, &data).expect("write input");
     let output = std::process::Command::new("node")
         .arg(sdk.join("e2e.cjs"))
-        .args(["--rpc", &chain_url, "--indexer", &follower.url])
-        .args(["--storage", &follower.url])
+        .args(["--rpc", &chain_url, "--indexer", &indexer])
+        // The SDK interleaves the nodes' upload tasks only up to the shortest node's list:
+        // tasks of ten segments cover each node's share of this file in one.
+        .args(["--task-size", "10"])
         .arg("--out")
         .arg(dir.path().join("downloads"))
         .arg(&input)
@@ -365,19 +384,17 @@ fn the_official_sdk_uploads_through_four_validators_and_a_follower() {
     assert!(output.status.success(), "sdk/e2e.cjs failed: {stdout}");
     let line: Value = serde_json::from_str(stdout.lines().next().expect("one line per file"))
         .expect("a JSON line");
+    assert!(line.get("error").is_none_or(Value::is_null), "{line}");
     let tree = merkle::file::FileTree::from_bytes(&data).expect("tree");
     assert_eq!(line["root"], json!(tree.root()), "{line}");
     let download = line["download"].as_str().expect("download path");
     assert_eq!(std::fs::read(download).expect("downloaded"), data);
     let tx_seq = line["txSeq"].as_u64().expect("txSeq");
     assert_eq!(
-        follower
-            .rpc()
-            .call("zgs_checkFileFinalized", json!([tx_seq])),
+        Rpc::new(&indexer).call("zgs_checkFileFinalized", json!([tx_seq])),
         json!(true)
     );
-    follower.stop();
-    drop(validators);
+    devnet.stop().expect("the devnet stops cleanly");
 }
 
 /// What the lying relay in front of a validator does to its answers.

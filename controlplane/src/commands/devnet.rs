@@ -3,11 +3,13 @@
 //! separate processes on loopback, each following the chain, with shards dealt so that every
 //! shard has at least R owners; funds and registers each node's account in the chain's storage
 //! registry; waits until the chain's indexer lists every node; prints the endpoints and dev keys;
-//! and stops them all on Ctrl-C or SIGTERM.
+//! and stops them all on Ctrl-C or SIGTERM. With `--validators N` the chain runs on N BFT
+//! validators instead, and every storage node checks their finality certificates.
 
 use super::{client_runtime, init_logging, terminated};
 use alloy_primitives::U256;
 use anyhow::{Context, bail};
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -44,6 +46,86 @@ pub struct DevnetArgs {
     /// How long a node waits before pulling a new file's segments from its peers, in ms.
     #[arg(long, default_value_t = 5_000)]
     pub repair_grace_ms: u64,
+    /// Run the chain on this many BFT validators (`zerog validator` processes; the storage
+    /// nodes check their finality certificates) instead of an embedded dev chain. Their keys
+    /// and genesis live in `validators/` and are kept across restarts.
+    #[arg(long, default_value_t = 0)]
+    pub validators: u32,
+    /// With --validators: validator i listens for peers on P + 2i and serves JSON-RPC on
+    /// P + 2i + 1.
+    #[arg(long, value_name = "P", default_value_t = 26_650)]
+    pub validator_base_port: u16,
+}
+
+/// The chain a devnet runs on: an embedded dev chain in a chain-only node (which is also the
+/// indexer), or validators (the storage nodes are then the indexers).
+struct DevnetChain {
+    processes: Vec<harness::Process>,
+    /// Each validator's JSON-RPC (one for the dev chain).
+    urls: Vec<String>,
+    /// The validators' genesis file, which storage nodes check certificates against.
+    genesis: Option<PathBuf>,
+}
+
+impl DevnetChain {
+    fn start(zerog: &harness::Zerog, args: &DevnetArgs) -> anyhow::Result<DevnetChain> {
+        if args.validators == 0 {
+            let chain = zerog
+                .node(&args.data_dir.join("chain"))
+                .args([
+                    "--dev",
+                    "--chain-only",
+                    "--shards",
+                    "1",
+                    "--extent-mib",
+                    &args.extent_mib.to_string(),
+                ])
+                .args(["--rpc", &args.rpc.to_string()])
+                .start()
+                .context("starting the chain node")?;
+            let url = chain.rpc_url()?;
+            return Ok(DevnetChain {
+                processes: vec![chain],
+                urls: vec![url],
+                genesis: None,
+            });
+        }
+        let dir = args.data_dir.join("validators");
+        let genesis = dir.join(crate::validator::init::GENESIS_FILE);
+        if genesis.exists() {
+            let loaded = crate::validator::genesis_file::GenesisFile::load(&genesis)?;
+            let count = loaded.file.validators.len();
+            if count != args.validators as usize {
+                bail!(
+                    "{} holds a network of {count} validators, not {}; use another --data-dir",
+                    genesis.display(),
+                    args.validators
+                );
+            }
+        } else {
+            crate::validator::init::init(args.validators, &dir, args.validator_base_port)?;
+        }
+        let mut processes = Vec::with_capacity(args.validators as usize);
+        let mut urls = Vec::with_capacity(args.validators as usize);
+        for index in 0..args.validators {
+            let folder = crate::validator::init::validator_dir(&dir, index);
+            let validator = zerog
+                .validator(
+                    &genesis,
+                    &folder.join(crate::validator::init::KEY_FILE),
+                    &folder.join("data"),
+                )
+                .start()
+                .with_context(|| format!("starting validator {index}"))?;
+            urls.push(validator.rpc_url()?);
+            processes.push(validator);
+        }
+        Ok(DevnetChain {
+            processes,
+            urls,
+            genesis: Some(genesis),
+        })
+    }
 }
 
 /// The shard each of `nodes` nodes stores, so that every shard has at least `replicas` owners.
@@ -77,27 +159,26 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let zerog = harness::Zerog::at(std::env::current_exe().context("finding this binary")?);
     let extent = args.extent_mib.to_string();
-    let chain = zerog
-        .node(&args.data_dir.join("chain"))
-        .args([
-            "--dev",
-            "--chain-only",
-            "--shards",
-            "1",
-            "--extent-mib",
-            &extent,
-        ])
-        .args(["--rpc", &args.rpc.to_string()])
-        .start()
-        .context("starting the chain node")?;
-    let chain_url = chain.rpc_url()?;
+    let chain = DevnetChain::start(&zerog, &args)?;
+    let chain_url = chain.urls[0].clone();
     let runtime = client_runtime()?;
     runtime.block_on(fund_nodes(&chain_url, args.nodes))?;
     let mut nodes = Vec::with_capacity(args.nodes);
     for (index, shard) in shards.iter().enumerate() {
         let node = zerog
             .node(&args.data_dir.join(format!("node-{index}")))
-            .args(["--chain-rpc", &chain_url, "--chain-poll-ms", "100"])
+            .args([
+                "--chain-rpc",
+                &chain.urls[index % chain.urls.len()],
+                "--chain-poll-ms",
+                "100",
+            ])
+            .args(
+                chain
+                    .genesis
+                    .iter()
+                    .flat_map(|genesis| [OsStr::new("--chain-genesis"), genesis.as_os_str()]),
+            )
             .args(["--shard-position", &shard.to_string()])
             .args(["--chain-key", &node_key(index)])
             .args([
@@ -116,10 +197,21 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
         .iter()
         .map(harness::Process::rpc_url)
         .collect::<Result<Vec<_>, _>>()?;
-    runtime.block_on(wait_listed(&chain_url, args.nodes))?;
+    // The dev chain's node is an indexer; validators are not, every storage node is.
+    let indexer = if chain.genesis.is_some() {
+        urls[0].clone()
+    } else {
+        chain_url.clone()
+    };
+    runtime.block_on(wait_listed(&indexer, args.nodes))?;
     println!("zerog devnet ready");
     for (index, (url, shard)) in urls.iter().zip(&shards).enumerate() {
         println!("  node {index:<3} {url} shard {shard}");
+    }
+    if chain.genesis.is_some() {
+        for (index, url) in chain.urls.iter().enumerate() {
+            println!("  validator {index:<3} {url}");
+        }
     }
     for account in chain_lite::DEV_ACCOUNTS {
         println!(
@@ -129,6 +221,7 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
         );
     }
     println!("  rpc      {chain_url}");
+    println!("  indexer  {indexer}");
     tracing::info!(nodes = args.nodes, %chain_url, "devnet ready");
     runtime.block_on(async {
         let terminated = terminated();
@@ -143,8 +236,10 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
             failures.push(format!("node {index}: {error}"));
         }
     }
-    if let Err(error) = chain.stop() {
-        failures.push(format!("chain: {error}"));
+    for (index, process) in chain.processes.into_iter().enumerate() {
+        if let Err(error) = process.stop() {
+            failures.push(format!("chain process {index}: {error}"));
+        }
     }
     if !failures.is_empty() {
         bail!("the devnet did not stop cleanly: {}", failures.join("; "));
