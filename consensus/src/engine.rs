@@ -364,6 +364,7 @@ where
         marshal_mailbox.clone(),
         epocher,
     );
+    let mempool_blocker = blocker.clone();
     let consensus = simplex::Engine::new(
         context.child("simplex"),
         simplex::Config {
@@ -428,7 +429,7 @@ where
     let receive_handle = mempool_handle.clone();
     let receive_task = context
         .child("mempool")
-        .spawn(move |_| mempool::receive(receive_handle, mempool_receiver));
+        .spawn(move |_| mempool::receive(receive_handle, mempool_receiver, mempool_blocker));
     info!(validator = %public_key, executed = head.height, "consensus started");
 
     let tasks = vec![

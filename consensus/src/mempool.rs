@@ -16,7 +16,7 @@ use bytes::{Buf as _, BufMut};
 use chain_lite::{ChainConfig, Prechecked, TxError};
 use commonware_codec::{Error as CodecError, ReadExt, Write, varint::UInt};
 use commonware_cryptography::{Hasher, Keccak256};
-use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::Clock;
 use commonware_utils::sync::Mutex;
 use futures::StreamExt;
@@ -472,17 +472,20 @@ pub(crate) async fn gossip<L: Ledger>(
     }
 }
 
-/// Admits what other validators gossip. A message that does not decode is logged and
-/// dropped; transactions that fail admission are dropped quietly (duplicates are normal).
+/// Admits what other validators gossip. A message that does not decode is logged and its
+/// sender blocked (an honest validator encodes every batch within the limits of the same
+/// genesis); transactions that fail admission are dropped quietly (duplicates are normal).
 pub(crate) async fn receive<L: Ledger>(
     handle: MempoolHandle<L>,
     mut receiver: impl Receiver<PublicKey = PublicKey>,
+    mut blocker: impl Blocker<PublicKey = PublicKey>,
 ) {
     while let Ok((peer, message)) = receiver.recv().await {
         let batch = match decode_batch(message.into(), handle.max_transaction_bytes) {
             Ok(batch) => batch,
             Err(error) => {
-                warn!(%peer, %error, "refused a malformed mempool message");
+                warn!(%peer, %error, "refused a malformed mempool message; blocking the peer");
+                let _ = blocker.block(peer);
                 continue;
             }
         };

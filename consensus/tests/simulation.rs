@@ -85,3 +85,24 @@ fn c3_one_byzantine_validator_changes_nothing() {
         }
     }
 }
+
+#[test]
+fn c3_a_validator_gossiping_garbage_transactions_is_blocked() {
+    for seed in 0..seeds(2) {
+        let mut scenario = Scenario::new(400 + seed, GOOD, 10);
+        scenario.byzantine = Some(Byzantine::MempoolGarbage);
+        let report = run(&scenario);
+        check(&scenario, &report);
+        let liar = &report.public_keys[0];
+        for honest in &report.public_keys[1..] {
+            assert!(
+                report
+                    .blocked
+                    .iter()
+                    .any(|(blocker, blocked)| blocker == honest && blocked == liar),
+                "seed {seed}: {honest} did not block the validator gossiping garbage: {:?}",
+                report.blocked
+            );
+        }
+    }
+}

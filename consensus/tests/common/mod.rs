@@ -45,6 +45,8 @@ pub enum Byzantine {
     Nuller,
     /// Sends random bytes, some as large as the network admits, on every channel.
     Garbage,
+    /// Sends random bytes on the mempool channel only, and takes no part in consensus.
+    MempoolGarbage,
 }
 
 #[derive(Clone)]
@@ -91,6 +93,10 @@ pub struct Report {
     pub recoveries: Vec<(usize, ExecutedHead, ExecutedHead, Option<ExecutedHead>)>,
     pub auditor: String,
     pub certificates_checked: usize,
+    /// Who blocked whom (blocker, blocked) at the end of the run.
+    pub blocked: Vec<(PublicKey, PublicKey)>,
+    /// The validators' keys, validator 0 first.
+    pub public_keys: Vec<PublicKey>,
 }
 
 fn client_keys() -> Vec<PrivateKeySigner> {
@@ -247,22 +253,26 @@ async fn start_byzantine(
         }
         Byzantine::Garbage => {
             let max_size = max_message_size(genesis);
-            context.spawn(move |context| garbage(context, channels, max_size))
+            let senders = vec![
+                channels.votes.0,
+                channels.certificates.0,
+                channels.resolver.0,
+                channels.broadcast.0,
+                channels.backfill.0,
+                channels.mempool.0,
+            ];
+            context.spawn(move |context| garbage(context, senders, max_size))
+        }
+        Byzantine::MempoolGarbage => {
+            let max_size = max_message_size(genesis);
+            context.spawn(move |context| garbage(context, vec![channels.mempool.0], max_size))
         }
     }
 }
 
-/// Random messages on every channel, to every validator.
-async fn garbage(mut context: Context, channels: Channels<Sender, Receiver>, max_size: usize) {
+/// Random messages on the channels of `senders`, to every validator.
+async fn garbage(mut context: Context, mut senders: Vec<Sender>, max_size: usize) {
     use commonware_p2p::{Recipients, Sender as _};
-    let mut senders = [
-        channels.votes.0,
-        channels.certificates.0,
-        channels.resolver.0,
-        channels.broadcast.0,
-        channels.backfill.0,
-        channels.mempool.0,
-    ];
     loop {
         let pause = Duration::from_millis(context.random_range(1..20u64));
         context.sleep(pause).await;
@@ -567,6 +577,8 @@ async fn simulate(mut context: Context, scenario: Scenario) -> Report {
         recoveries,
         auditor: context.auditor().state(),
         certificates_checked,
+        blocked: oracle.blocked().await.expect("the network answers"),
+        public_keys: public,
     }
 }
 
