@@ -6,7 +6,7 @@
 
 use crate::heads::ExecutedHead;
 use crate::{Address, Finalization};
-use chain_lite::{Block, Chain, ChainConfig, ChainError, Dropped, OrderedTransaction};
+use chain_lite::{Block, Chain, ChainConfig, ChainError, Dropped, OrderedTransaction, U256};
 use commonware_utils::sync::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -35,8 +35,25 @@ pub struct Applied {
     pub included: Vec<H256>,
     /// Transactions the state refused (nonce gap, replay, funds), with why.
     pub dropped: Vec<Dropped>,
-    /// Account nonce after the block of every sender the block touched.
-    pub nonces: Vec<(Address, u64)>,
+    /// Account after the block of every sender the block touched.
+    pub accounts: Vec<(Address, AccountState)>,
+}
+
+/// What the mempool needs of an account at the executed head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountState {
+    pub nonce: u64,
+    pub balance: U256,
+}
+
+impl AccountState {
+    /// `address` at `chain`'s head.
+    pub fn of(chain: &Chain, address: &Address) -> AccountState {
+        AccountState {
+            nonce: chain.nonce(address),
+            balance: chain.balance(address),
+        }
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,8 +84,11 @@ pub trait Ledger: Clone + Send + Sync + 'static {
         height: u64,
     ) -> impl Future<Output = Result<Option<ExecutedHead>, LedgerError>> + Send;
 
-    /// The account nonce of `address` after the executed head.
-    fn nonce(&self, address: Address) -> impl Future<Output = Result<u64, LedgerError>> + Send;
+    /// The nonce and balance of `address` after the executed head.
+    fn account(
+        &self,
+        address: Address,
+    ) -> impl Future<Output = Result<AccountState, LedgerError>> + Send;
 
     /// Executes `block` (height = head + 1) and returns only once the result is durable: after
     /// a crash, `head` reports it. An error leaves the ledger unchanged.
@@ -163,9 +183,12 @@ impl Ledger for MemoryLedger {
         async move { Ok(executed) }
     }
 
-    fn nonce(&self, address: Address) -> impl Future<Output = Result<u64, LedgerError>> + Send {
-        let nonce = self.state.lock().chain.nonce(&address);
-        async move { Ok(nonce) }
+    fn account(
+        &self,
+        address: Address,
+    ) -> impl Future<Output = Result<AccountState, LedgerError>> + Send {
+        let account = AccountState::of(&self.state.lock().chain, &address);
+        async move { Ok(account) }
     }
 
     fn apply(
@@ -233,14 +256,14 @@ pub fn execute_finalized(
         .map(chain_lite::Transaction::hash)
         .collect();
     let head = executed_head(sealed);
-    let nonces = senders
+    let accounts = senders
         .into_iter()
-        .map(|sender| (sender, chain.nonce(&sender)))
+        .map(|sender| (sender, AccountState::of(chain, &sender)))
         .collect();
     Ok(Applied {
         head,
         included,
         dropped,
-        nonces,
+        accounts,
     })
 }

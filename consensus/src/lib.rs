@@ -36,7 +36,8 @@ pub use finality::{FinalityError, FinalityProof};
 pub use genesis::{Genesis, GenesisError, public_keys, validator_keys, verify_finalization};
 pub use heads::{ExecutedHead, Heads};
 pub use ledger::{
-    Applied, BlockStore, FinalizedBlock, Ledger, LedgerError, MemoryLedger, execute_finalized,
+    AccountState, Applied, BlockStore, FinalizedBlock, Ledger, LedgerError, MemoryLedger,
+    execute_finalized,
 };
 pub use mempool::{Mempool, MempoolError, MempoolHandle, MempoolLimits};
 

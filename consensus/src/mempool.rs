@@ -8,12 +8,14 @@
 //! re-gossips), so whoever leads next can include them. A sender's transactions are kept by
 //! nonce, from the account nonce the ledger reports up to [`MempoolLimits::max_per_sender`]
 //! beyond it; a nonce below the account's is a replay and refused, one already taken by a
-//! pending transaction too (chain-lite's gas price is fixed: there is nothing to outbid).
+//! pending transaction too (chain-lite's gas price is fixed: there is nothing to outbid). A
+//! sender's pending transactions together may cost at most its balance (value plus gas limit
+//! times gas price each), so an account cannot fill blocks with transactions it cannot pay for.
 
-use crate::ledger::{Applied, Ledger, LedgerError};
+use crate::ledger::{AccountState, Applied, Ledger, LedgerError};
 use crate::{Address, PublicKey};
 use bytes::{Buf as _, BufMut};
-use chain_lite::{ChainConfig, Prechecked, TxError};
+use chain_lite::{ChainConfig, Prechecked, TxError, U256};
 use commonware_codec::{Error as CodecError, ReadExt, Write, varint::UInt};
 use commonware_cryptography::{Hasher, Keccak256};
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
@@ -74,6 +76,10 @@ pub enum MempoolError {
     },
     #[error("another transaction with nonce {nonce} from this sender is pending")]
     NonceTaken { nonce: u64 },
+    #[error(
+        "insufficient funds: the sender's balance is {balance} wei; its pending transactions and this one may cost {required}"
+    )]
+    InsufficientFunds { balance: U256, required: U256 },
     #[error("the mempool is full ({what})")]
     Full { what: &'static str },
     #[error("the ledger could not answer: {source}")]
@@ -84,9 +90,20 @@ pub enum MempoolError {
 }
 
 struct SenderQueue {
-    /// The account nonce as of the last execution (or ledger query).
-    account_nonce: u64,
+    /// The account as of the last execution (or ledger query).
+    account: AccountState,
     by_nonce: BTreeMap<u64, H256>,
+    /// What the pending transactions may cost together.
+    pending_cost: U256,
+}
+
+/// The most a transaction may cost its sender: what chain-lite requires of the balance.
+fn max_cost(prechecked: &Prechecked) -> U256 {
+    let transaction = prechecked.transaction();
+    transaction.value.saturating_add(
+        U256::from(transaction.gas_limit)
+            .saturating_mul(U256::from(transaction.effective_gas_price)),
+    )
 }
 
 /// The pool itself, shared by the proposer, the executor and the admission paths.
@@ -128,27 +145,28 @@ impl Mempool {
         self.by_hash.get(hash).cloned()
     }
 
-    /// The account nonce the pool knows for `sender` (it forgets senders with nothing pending).
-    pub fn known_nonce(&self, sender: &Address) -> Option<u64> {
-        self.senders.get(sender).map(|queue| queue.account_nonce)
+    /// The account the pool knows for `sender` (it forgets senders with nothing pending).
+    pub fn known_account(&self, sender: &Address) -> Option<AccountState> {
+        self.senders.get(sender).map(|queue| queue.account)
     }
 
     /// The nonce `sender`'s next transaction should carry: its account nonce plus the pending
     /// transactions that follow it without a gap. `None` if the pool holds nothing of it.
     pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
         let queue = self.senders.get(sender)?;
-        let mut next = queue.account_nonce;
+        let mut next = queue.account.nonce;
         while queue.by_nonce.contains_key(&next) {
             next += 1;
         }
         Some(next)
     }
 
-    /// Admits a prechecked transaction of a sender whose account nonce is `account_nonce`.
+    /// Admits a prechecked transaction of a sender whose account is `account` (what the pool
+    /// knows of a sender it holds transactions of is at least as recent).
     pub fn insert(
         &mut self,
         prechecked: Prechecked,
-        account_nonce: u64,
+        account: AccountState,
     ) -> Result<H256, MempoolError> {
         let hash = prechecked.hash();
         if self.by_hash.contains_key(&hash) {
@@ -156,9 +174,12 @@ impl Mempool {
         }
         let transaction = prechecked.transaction();
         let (sender, nonce) = (transaction.from, transaction.nonce);
-        let expected = self
-            .known_nonce(&sender)
-            .map_or(account_nonce, |known| known.max(account_nonce));
+        let known = self.senders.get(&sender);
+        let expected = known.map_or(account.nonce, |queue| {
+            queue.account.nonce.max(account.nonce)
+        });
+        let balance = known.map_or(account.balance, |queue| queue.account.balance);
+        let pending_cost = known.map_or(U256::ZERO, |queue| queue.pending_cost);
         if nonce < expected {
             return Err(MempoolError::NonceTooLow {
                 expected,
@@ -184,16 +205,26 @@ impl Mempool {
                 what: "transaction count",
             });
         }
+        let cost = max_cost(&prechecked);
+        let required = pending_cost.saturating_add(cost);
+        if required > balance {
+            return Err(MempoolError::InsufficientFunds { balance, required });
+        }
         let bytes = prechecked.raw().len();
         if self.total_bytes + bytes > self.limits.max_bytes {
             return Err(MempoolError::Full { what: "bytes" });
         }
         let queue = self.senders.entry(sender).or_insert(SenderQueue {
-            account_nonce: expected,
+            account: AccountState {
+                nonce: expected,
+                balance,
+            },
             by_nonce: BTreeMap::new(),
+            pending_cost: U256::ZERO,
         });
-        queue.account_nonce = expected;
+        queue.account.nonce = expected;
         queue.by_nonce.insert(nonce, hash);
+        queue.pending_cost = required;
         self.total_bytes += bytes;
         self.by_hash.insert(hash, Arc::new(prechecked));
         Ok(hash)
@@ -208,6 +239,7 @@ impl Mempool {
         if let Some(queue) = self.senders.get_mut(&transaction.from) {
             if queue.by_nonce.get(&transaction.nonce) == Some(hash) {
                 queue.by_nonce.remove(&transaction.nonce);
+                queue.pending_cost = queue.pending_cost.saturating_sub(max_cost(&prechecked));
             }
             if queue.by_nonce.is_empty() {
                 self.senders.remove(&transaction.from);
@@ -227,13 +259,14 @@ impl Mempool {
                 self.remove(&dropped.hash);
             }
         }
-        for (sender, nonce) in applied.nonces.iter() {
+        for (sender, account) in applied.accounts.iter() {
             let stale: Vec<H256> = match self.senders.get_mut(sender) {
                 Some(queue) => {
-                    queue.account_nonce = queue.account_nonce.max(*nonce);
+                    queue.account.nonce = queue.account.nonce.max(account.nonce);
+                    queue.account.balance = account.balance;
                     queue
                         .by_nonce
-                        .range(..*nonce)
+                        .range(..account.nonce)
                         .map(|(_, hash)| *hash)
                         .collect()
                 }
@@ -261,7 +294,7 @@ impl Mempool {
             .map(|(sender, queue)| {
                 let from = next_nonces
                     .get(sender)
-                    .map_or(queue.account_nonce, |next| (*next).max(queue.account_nonce));
+                    .map_or(queue.account.nonce, |next| (*next).max(queue.account.nonce));
                 (from, &queue.by_nonce)
             })
             .collect();
@@ -346,16 +379,16 @@ impl<L: Ledger> MempoolHandle<L> {
         }
         let prechecked = Prechecked::new(&self.config, raw)?;
         let sender = prechecked.transaction().from;
-        let known = self.pool.lock().known_nonce(&sender);
-        let account_nonce = match known {
-            Some(nonce) => nonce,
+        let known = self.pool.lock().known_account(&sender);
+        let account = match known {
+            Some(account) => account,
             None => self
                 .ledger
-                .nonce(sender)
+                .account(sender)
                 .await
                 .map_err(|source| MempoolError::Ledger { source })?,
         };
-        self.pool.lock().insert(prechecked, account_nonce)
+        self.pool.lock().insert(prechecked, account)
     }
 
     /// The nonce of `sender`'s next transaction counting what the pool holds
@@ -365,8 +398,9 @@ impl<L: Ledger> MempoolHandle<L> {
             return Ok(nonce);
         }
         self.ledger
-            .nonce(sender)
+            .account(sender)
             .await
+            .map(|account| account.nonce)
             .map_err(|source| MempoolError::Ledger { source })
     }
 

@@ -10,8 +10,8 @@ use chain_lite::{ChainConfig, Prechecked, TxError};
 use commonware_consensus::types::{Epoch, Height, Round, View};
 use commonware_cryptography::Digestible;
 use consensus::{
-    BlockError, ExecClaim, Genesis, Ledger, MemoryLedger, Mempool, MempoolError, MempoolLimits,
-    OrderedBlock, check_block,
+    AccountState, BlockError, ExecClaim, Genesis, Ledger, MemoryLedger, Mempool, MempoolError,
+    MempoolLimits, OrderedBlock, check_block,
 };
 use futures::executor::block_on;
 use types::H256;
@@ -231,6 +231,14 @@ fn blocks_that_break_a_rule_are_refused_with_the_rule() {
     );
 }
 
+/// An account at `nonce` with more than any test spends.
+fn rich(nonce: u64) -> AccountState {
+    AccountState {
+        nonce,
+        balance: U256::from(u128::MAX),
+    }
+}
+
 #[test]
 fn the_mempool_refuses_replays_duplicates_gaps_and_overflow() {
     let chain = ChainConfig::default();
@@ -246,33 +254,33 @@ fn the_mempool_refuses_replays_duplicates_gaps_and_overflow() {
     };
     let mut mempool = Mempool::new(limits);
     let sender = client().address().into_array();
-    assert!(mempool.insert(prechecked(5), 5).is_ok());
+    assert!(mempool.insert(prechecked(5), rich(5)).is_ok());
     assert_eq!(mempool.pending_nonce(&sender), Some(6));
     assert!(matches!(
-        mempool.insert(prechecked(5), 5),
+        mempool.insert(prechecked(5), rich(5)),
         Err(MempoolError::AlreadyKnown { .. })
     ));
     assert!(matches!(
-        mempool.insert(prechecked(4), 5),
+        mempool.insert(prechecked(4), rich(5)),
         Err(MempoolError::NonceTooLow {
             expected: 5,
             got: 4
         })
     ));
     assert!(matches!(
-        mempool.insert(prechecked(8), 5),
+        mempool.insert(prechecked(8), rich(5)),
         Err(MempoolError::NonceTooFarAhead { .. })
     ));
     // Another transaction with a pending nonce (different bytes, same nonce).
     let other = common::transfer(&chain, &client(), 5, [8; 20], U256::from(2u64));
     assert!(matches!(
-        mempool.insert(Prechecked::new(&chain, other).expect("valid"), 5),
+        mempool.insert(Prechecked::new(&chain, other).expect("valid"), rich(5)),
         Err(MempoolError::NonceTaken { nonce: 5 })
     ));
-    assert!(mempool.insert(prechecked(7), 5).is_ok());
+    assert!(mempool.insert(prechecked(7), rich(5)).is_ok());
     // A gap does not count toward the pending nonce.
     assert_eq!(mempool.pending_nonce(&sender), Some(6));
-    assert!(mempool.insert(prechecked(6), 5).is_ok());
+    assert!(mempool.insert(prechecked(6), rich(5)).is_ok());
     assert_eq!(mempool.pending_nonce(&sender), Some(8));
     let second = PrivateKeySigner::from_slice(&[2; 32]).expect("a valid key");
     let fill = |nonce| {
@@ -282,9 +290,9 @@ fn the_mempool_refuses_replays_duplicates_gaps_and_overflow() {
         )
         .expect("valid")
     };
-    assert!(mempool.insert(fill(0), 0).is_ok());
+    assert!(mempool.insert(fill(0), rich(0)).is_ok());
     assert!(matches!(
-        mempool.insert(fill(1), 0),
+        mempool.insert(fill(1), rich(0)),
         Err(MempoolError::Full { .. })
     ));
     // Selection takes consecutive nonces per sender, from the account nonce on.
@@ -294,6 +302,44 @@ fn the_mempool_refuses_replays_duplicates_gaps_and_overflow() {
         .map(|p| (p.transaction().nonce, p.transaction().from))
         .collect();
     assert_eq!(nonces.len(), 4, "{nonces:?}");
+}
+
+#[test]
+fn the_mempool_admits_only_what_a_sender_can_pay_for() {
+    let chain = ChainConfig::default();
+    let cost = |value: u64| U256::from(value) + U256::from(21_000 * chain.gas_price);
+    let transfer = |nonce, value: u64| {
+        Prechecked::new(
+            &chain,
+            common::transfer(&chain, &client(), nonce, [8; 20], U256::from(value)),
+        )
+        .expect("valid")
+    };
+    let mut mempool = Mempool::new(MempoolLimits::DEFAULT);
+    // Enough for the first two transfers, one wei short of the third.
+    let account = AccountState {
+        nonce: 0,
+        balance: cost(10) + cost(20) + cost(30) - U256::from(1u64),
+    };
+    assert!(mempool.insert(transfer(0, 10), account).is_ok());
+    assert!(mempool.insert(transfer(1, 20), account).is_ok());
+    match mempool.insert(transfer(2, 30), account) {
+        Err(MempoolError::InsufficientFunds { balance, required }) => {
+            assert_eq!(balance, account.balance);
+            assert_eq!(required, cost(10) + cost(20) + cost(30));
+        }
+        other => panic!("expected insufficient funds, got {other:?}"),
+    }
+    // An account with nothing is refused outright.
+    let poor = AccountState {
+        nonce: 0,
+        balance: U256::ZERO,
+    };
+    let mut empty = Mempool::new(MempoolLimits::DEFAULT);
+    assert!(matches!(
+        empty.insert(transfer(0, 0), poor),
+        Err(MempoolError::InsufficientFunds { .. })
+    ));
 }
 
 #[test]

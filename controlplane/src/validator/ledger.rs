@@ -12,7 +12,9 @@ use crate::index::Index;
 use anyhow::Context as _;
 use chain_lite::{Block, Chain, ChainConfig};
 use commonware_codec::Encode as _;
-use consensus::{Address, Applied, ExecutedHead, FinalizedBlock, Ledger, LedgerError};
+use consensus::{
+    AccountState, Address, Applied, ExecutedHead, FinalizedBlock, Ledger, LedgerError,
+};
 use std::future::Future;
 use tokio::sync::{mpsc, oneshot};
 
@@ -119,8 +121,8 @@ impl ValidatorChain {
             LedgerRequest::Executed(height, reply) => {
                 let _ = reply.send(self.executed(height));
             }
-            LedgerRequest::Nonce(address, reply) => {
-                let _ = reply.send(self.chain.nonce(&address));
+            LedgerRequest::Account(address, reply) => {
+                let _ = reply.send(AccountState::of(&self.chain, &address));
             }
             LedgerRequest::Apply(block, reply) => {
                 let _ = reply.send(self.apply(*block));
@@ -133,7 +135,7 @@ impl ValidatorChain {
 pub enum LedgerRequest {
     Head(oneshot::Sender<ExecutedHead>),
     Executed(u64, oneshot::Sender<Option<ExecutedHead>>),
-    Nonce(Address, oneshot::Sender<u64>),
+    Account(Address, oneshot::Sender<AccountState>),
     Apply(
         Box<FinalizedBlock>,
         oneshot::Sender<Result<Applied, LedgerError>>,
@@ -190,11 +192,14 @@ impl Ledger for ChannelLedger {
         }
     }
 
-    fn nonce(&self, address: Address) -> impl Future<Output = Result<u64, LedgerError>> + Send {
+    fn account(
+        &self,
+        address: Address,
+    ) -> impl Future<Output = Result<AccountState, LedgerError>> + Send {
         let ledger = self.clone();
         async move {
             ledger
-                .ask(|reply| LedgerRequest::Nonce(address, reply))
+                .ask(|reply| LedgerRequest::Account(address, reply))
                 .await
         }
     }
@@ -268,7 +273,12 @@ mod tests {
             1,
             "a nonce gap is dropped, not an error"
         );
-        assert!(applied.nonces.contains(&(sender, 2)));
+        assert!(
+            applied
+                .accounts
+                .iter()
+                .any(|(address, account)| *address == sender && account.nonce == 2)
+        );
         assert_eq!(applied.head.consensus_digest, H256([1; 32]));
         assert!(matches!(
             chain.apply(block(3, Vec::new())),
@@ -284,7 +294,10 @@ mod tests {
             chain
         });
         assert_eq!(ledger.head().await.expect("head").height, 1);
-        assert_eq!(ledger.nonce(sender).await.expect("nonce"), 2);
+        let account = ledger.account(sender).await.expect("account");
+        assert_eq!(account.nonce, 2);
+        let spent = U256::from(2 * 1_000u64) + U256::from(2 * 21_000 * config.gas_price);
+        assert_eq!(account.balance, chain_lite::DEV_BALANCE_WEI - spent);
         let applied = ledger
             .apply(block(2, vec![transfer(2)]))
             .await
