@@ -71,9 +71,9 @@ pub struct Parameters {
     pub mailbox_size: usize,
     pub mempool: MempoolLimits,
     /// How long a submitted transaction waits for others to share its gossip message.
+    /// (How many messages a peer may send is the network's setting, given when the channels
+    /// are registered.)
     pub gossip_interval: Duration,
-    /// Messages per second each peer may send on each channel.
-    pub messages_per_second: u32,
 }
 
 impl Default for Parameters {
@@ -92,7 +92,6 @@ impl Default for Parameters {
             mailbox_size: 1024,
             mempool: MempoolLimits::DEFAULT,
             gossip_interval: Duration::from_millis(5),
-            messages_per_second: 10_000,
         }
     }
 }
