@@ -31,6 +31,10 @@ pub enum GenesisError {
         "block limits allow {limit} transactions but chain-lite seals at most {chain} per block"
     )]
     LimitsAboveChain { limit: u32, chain: usize },
+    #[error(
+        "block limits allow a {transaction}-byte transaction but only {block} bytes of transactions per block"
+    )]
+    TransactionAboveBlock { transaction: u32, block: u32 },
 }
 
 /// A network's genesis: chain configuration, validators (ordered by key, which fixes the
@@ -57,6 +61,13 @@ impl Genesis {
             return Err(GenesisError::LimitsAboveChain {
                 limit: limits.max_transactions,
                 chain: chain.max_transactions_per_block,
+            });
+        }
+        // A transaction the mempool admits must fit in a block, or it waits forever.
+        if limits.max_transaction_bytes > limits.max_block_bytes {
+            return Err(GenesisError::TransactionAboveBlock {
+                transaction: limits.max_transaction_bytes,
+                block: limits.max_block_bytes,
             });
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -238,5 +249,13 @@ mod tests {
             }
             other => panic!("a validator listed twice: {other:?}"),
         }
+        let oversized = BlockLimits {
+            max_transaction_bytes: BlockLimits::DEFAULT.max_block_bytes + 1,
+            ..BlockLimits::DEFAULT
+        };
+        assert!(matches!(
+            Genesis::new(ChainConfig::default(), validators, oversized),
+            Err(GenesisError::TransactionAboveBlock { .. })
+        ));
     }
 }
