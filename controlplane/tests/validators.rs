@@ -3,8 +3,9 @@
 //! back get consecutive pending nonces, and every validator reports the same blocks and the
 //! same receipts once they are final. A validator killed with SIGKILL while the others go on
 //! restarts from its data folder, catches up and takes part again. The official SDK uploads a
-//! file through a devnet of four validators whose storage nodes check their certificates, and
-//! a follower behind a lying relay believes nothing the validators did not certify.
+//! file through a devnet of four validators whose storage nodes check their certificates, a
+//! DA node disperses a blob on the validators' chain, and a follower behind a lying relay
+//! believes nothing the validators did not certify.
 
 mod common;
 
@@ -574,5 +575,66 @@ fn a_follower_believes_only_blocks_the_validators_certified() {
         std::thread::sleep(Duration::from_millis(20));
     }
     follower.stop();
+    drop(validators);
+}
+
+/// A DA node follows validators like a storage node: it registers through a validator's
+/// facade, checks their certificates for what it syncs, disperses a blob whose certificate is
+/// recorded through the validators, and `zerog da get` against another validator reads the
+/// blob back, verified shard by shard against the chain's record.
+#[test]
+fn a_da_node_disperses_on_a_chain_of_four_validators() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = init_network(dir.path());
+    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
+        .map(|index| start_validator(&network, index))
+        .collect();
+    let genesis = network.join("genesis.json");
+    let da_node = common::NodeProcess::spawn(
+        &dir.path().join("da"),
+        &[
+            "--chain-rpc",
+            validators[1].1.url(),
+            "--chain-poll-ms",
+            "20",
+            "--chain-genesis",
+            genesis.to_str().expect("utf-8"),
+            "--da",
+            "--da-disperse",
+            "--chain-key",
+            chain_lite::DEV_ACCOUNTS[1].private_key,
+            "--shards",
+            "1",
+        ],
+    );
+    let payload = common::random_bytes(31, 3 << 20);
+    let input = dir.path().join("blob.bin");
+    std::fs::write(&input, &payload).expect("write blob");
+    let input = input.to_str().expect("utf-8");
+    let put = common::cli(&["da", "put", "--quiet", input, "--rpc", &da_node.url]);
+    let blob = put
+        .lines()
+        .find_map(|line| line.strip_prefix("blob "))
+        .expect("da put prints the blob id")
+        .to_string();
+    assert!(put.contains("certified by"), "{put}");
+    let output = dir.path().join("blob.out");
+    let output_path = output.to_str().expect("utf-8");
+    common::cli(&[
+        "da",
+        "get",
+        "--quiet",
+        &blob,
+        "-o",
+        output_path,
+        "--rpc",
+        validators[3].1.url(),
+    ]);
+    assert!(
+        std::fs::read(&output).expect("read") == payload,
+        "the blob read back differs"
+    );
+    da_node.stop();
     drop(validators);
 }
