@@ -412,6 +412,11 @@ impl<L: Ledger> MempoolHandle<L> {
     pub fn is_empty(&self) -> bool {
         self.pool.lock().is_empty()
     }
+
+    /// Bytes of the pending transactions.
+    pub fn bytes(&self) -> usize {
+        self.pool.lock().bytes()
+    }
 }
 
 /// The pool, its handle and the receiving end of its wake-ups (for the gossip task).

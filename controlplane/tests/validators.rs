@@ -188,6 +188,30 @@ fn four_validators_finalize_the_same_blocks_and_receipts() {
             "{latest} {finalized} {safe}"
         );
     }
+    // Every validator metric docs/metrics.md lists is exported; each validator executed
+    // every transfer.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md"),
+    )
+    .expect("docs/metrics.md");
+    let section = doc
+        .split("\n## Validators")
+        .nth(1)
+        .expect("a validators section");
+    let names: Vec<&str> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    assert!(names.len() >= 5, "{names:?}");
+    for rpc in &rpcs {
+        let text = rpc.metrics();
+        for name in &names {
+            assert!(text.contains(name), "{name} is not exported:\n{text}");
+        }
+        assert!(rpc.metric("zerog_validator_transactions_executed_total") >= hashes.len() as f64);
+        assert!(rpc.metric("zerog_validator_executed_height") >= 1.0);
+    }
     drop(processes);
 }
 

@@ -28,6 +28,9 @@ pub struct ValidatorChain {
     /// Set when a block executed in memory could not be persisted: the chain is then ahead of
     /// the disk and must execute nothing more.
     failed: Option<String>,
+    /// Transactions executed and dropped by this process, for the metrics.
+    included_total: u64,
+    dropped_total: u64,
 }
 
 fn executed_head(block: &Block) -> ExecutedHead {
@@ -64,6 +67,8 @@ impl ValidatorChain {
             chain,
             index,
             failed: None,
+            included_total: 0,
+            dropped_total: 0,
         })
     }
 
@@ -105,11 +110,23 @@ impl ValidatorChain {
                     })
             });
         // Only persisting fails with a storage error, and only after the block executed.
-        if let Err(LedgerError::Storage { reason }) = &result {
-            tracing::error!(%reason, "the executed chain is ahead of its index; executing nothing more");
-            self.failed = Some(reason.clone());
+        match &result {
+            Ok(applied) => {
+                self.included_total += applied.included.len() as u64;
+                self.dropped_total += applied.dropped.len() as u64;
+            }
+            Err(LedgerError::Storage { reason }) => {
+                tracing::error!(%reason, "the executed chain is ahead of its index; executing nothing more");
+                self.failed = Some(reason.clone());
+            }
+            Err(_) => {}
         }
         result
+    }
+
+    /// Transactions executed and transactions dropped by execution since this process started.
+    pub fn executed_totals(&self) -> (u64, u64) {
+        (self.included_total, self.dropped_total)
     }
 
     /// Answers one request of [`ChannelLedger`]. A requester that went away is ignored.

@@ -65,6 +65,36 @@ impl EthNode for ValidatorRpc {
     }
 }
 
+/// A validator's own metrics beside the RPC timings: name, type, help (docs/metrics.md lists
+/// them; counters are exported with `_total`).
+pub const VALIDATOR_METRICS: [(&str, &str, &str); 5] = [
+    (
+        "zerog_validator_executed_height",
+        "gauge",
+        "Height of the executed finalized head",
+    ),
+    (
+        "zerog_validator_mempool_transactions",
+        "gauge",
+        "Transactions waiting in the mempool",
+    ),
+    (
+        "zerog_validator_mempool_bytes",
+        "gauge",
+        "Bytes of the transactions waiting in the mempool",
+    ),
+    (
+        "zerog_validator_transactions_executed",
+        "counter",
+        "Transactions executed since the process started",
+    ),
+    (
+        "zerog_validator_transactions_dropped",
+        "counter",
+        "Transactions of finalized blocks that execution dropped (nonce, funds) since start",
+    ),
+];
+
 /// Heights `zerog_getFinality` looks through for one whose block and certificate this
 /// validator holds (a height finalized through a descendant's certificate has none).
 const FINALITY_SEARCH: u64 = 64;
@@ -159,7 +189,22 @@ impl crate::server::Service for ValidatorRpc {
     }
 
     async fn render_metrics(&self) -> String {
-        self.metrics.render()
+        let mut text = self.metrics.render();
+        let (included, dropped) = self.chain.borrow().executed_totals();
+        let values = [
+            self.chain.borrow().head().height,
+            self.handles.mempool.len() as u64,
+            self.handles.mempool.bytes() as u64,
+            included,
+            dropped,
+        ];
+        for ((name, kind, help), value) in VALIDATOR_METRICS.iter().zip(values) {
+            text.push_str(&format!(
+                "# HELP {name} {help}.\n# TYPE {name} {kind}\n{name}{} {value}\n",
+                if *kind == "counter" { "_total" } else { "" }
+            ));
+        }
+        text
     }
 
     async fn dispatch(&self, method: &str, params: Value) -> Result<Reply, RpcError> {
