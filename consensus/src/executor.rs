@@ -154,6 +154,7 @@ impl<L: Ledger> Execution<L> {
                 consensus_digest: finalized,
                 transactions,
                 finalization,
+                claim: block.inner().exec(),
             })
             .await?;
         debug_assert_eq!(applied.head.height, height);

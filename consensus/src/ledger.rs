@@ -4,6 +4,7 @@
 //! (persisting each executed block before `apply` returns); [`MemoryLedger`] implements it over
 //! an in-memory chain-lite whose "disk" is a [`BlockStore`] that outlives a simulated crash.
 
+use crate::block::ExecClaim;
 use crate::heads::ExecutedHead;
 use crate::{Address, Finalization};
 use chain_lite::{Block, Chain, ChainConfig, ChainError, Dropped, OrderedTransaction, U256};
@@ -25,6 +26,9 @@ pub struct FinalizedBlock {
     /// The certificate that finalized it, for followers to check (absent only where marshal
     /// started from a floor and never saw it).
     pub finalization: Option<Finalization>,
+    /// The executed header the block claims (which the validators that voted for it compared
+    /// with their own execution); `None` only for the genesis block.
+    pub claim: Option<ExecClaim>,
 }
 
 /// What executing a block did.
@@ -104,6 +108,7 @@ pub trait Ledger: Clone + Send + Sync + 'static {
 pub struct BlockStore {
     blocks: Arc<Mutex<Vec<Block>>>,
     finalizations: Arc<Mutex<BTreeMap<u64, Finalization>>>,
+    claims: Arc<Mutex<BTreeMap<u64, ExecClaim>>>,
 }
 
 impl BlockStore {
@@ -113,6 +118,11 @@ impl BlockStore {
 
     pub fn finalization(&self, height: u64) -> Option<Finalization> {
         self.finalizations.lock().get(&height).cloned()
+    }
+
+    /// The execution claim of every executed block, by height.
+    pub fn claims(&self) -> BTreeMap<u64, ExecClaim> {
+        self.claims.lock().clone()
     }
 }
 
@@ -202,8 +212,12 @@ impl Ledger for MemoryLedger {
 
 fn apply_in_memory(state: &mut MemoryState, block: FinalizedBlock) -> Result<Applied, LedgerError> {
     let store = &state.store;
+    let claim = block.claim;
     execute_finalized(&mut state.chain, block, |sealed, finalization| {
         store.blocks.lock().push(sealed.clone());
+        if let Some(claim) = claim {
+            store.claims.lock().insert(sealed.number(), claim);
+        }
         if let Some(finalization) = finalization {
             store
                 .finalizations

@@ -87,6 +87,15 @@ fn c3_one_byzantine_validator_changes_nothing() {
 }
 
 #[test]
+fn c3_a_proposer_claiming_false_executions_is_never_finalized() {
+    for seed in 0..seeds(2) {
+        let mut scenario = Scenario::new(500 + seed, GOOD, 12);
+        scenario.byzantine = Some(Byzantine::LyingClaims);
+        run_and_check(&scenario);
+    }
+}
+
+#[test]
 fn c3_a_validator_gossiping_garbage_transactions_is_blocked() {
     for seed in 0..seeds(2) {
         let mut scenario = Scenario::new(400 + seed, GOOD, 10);

@@ -47,6 +47,42 @@ pub enum Byzantine {
     Garbage,
     /// Sends random bytes on the mempool channel only, and takes no part in consensus.
     MempoolGarbage,
+    /// Runs the real engine over a ledger that reports false executed headers, so every block
+    /// it proposes claims an execution nobody else had (and it refuses honest claims).
+    LyingClaims,
+}
+
+/// A ledger that executes honestly but misreports every executed header hash.
+#[derive(Clone)]
+struct LyingLedger(MemoryLedger);
+
+fn lie(mut head: ExecutedHead) -> ExecutedHead {
+    head.header_hash.0[0] ^= 0xff;
+    head
+}
+
+impl Ledger for LyingLedger {
+    async fn head(&self) -> Result<ExecutedHead, consensus::LedgerError> {
+        self.0.head().await.map(lie)
+    }
+
+    async fn executed(&self, height: u64) -> Result<Option<ExecutedHead>, consensus::LedgerError> {
+        self.0.executed(height).await.map(|head| head.map(lie))
+    }
+
+    async fn account(
+        &self,
+        address: Address,
+    ) -> Result<consensus::AccountState, consensus::LedgerError> {
+        self.0.account(address).await
+    }
+
+    async fn apply(
+        &self,
+        block: consensus::FinalizedBlock,
+    ) -> Result<consensus::Applied, consensus::LedgerError> {
+        self.0.apply(block).await
+    }
 }
 
 #[derive(Clone)]
@@ -225,7 +261,9 @@ async fn start_byzantine(
 ) -> Handle<()> {
     use commonware_cryptography::Signer as _;
     let channels = register(oracle, &key.public_key()).await;
-    let scheme = genesis.signer(key).expect("validator 0 is in the genesis");
+    let scheme = genesis
+        .signer(key.clone())
+        .expect("validator 0 is in the genesis");
     let context = context.child("byzantine");
     match kind {
         Byzantine::Equivocator => {
@@ -266,6 +304,24 @@ async fn start_byzantine(
         Byzantine::MempoolGarbage => {
             let max_size = max_message_size(genesis);
             context.spawn(move |context| garbage(context, vec![channels.mempool.0], max_size))
+        }
+        Byzantine::LyingClaims => {
+            let public_key = key.public_key();
+            let config = EngineConfig {
+                genesis: genesis.clone(),
+                signer: key,
+                partition_prefix: "liar".to_string(),
+                ledger: LyingLedger(MemoryLedger::new(genesis.chain().clone())),
+                blocker: oracle.control(public_key),
+                peer_provider: oracle.manager(),
+                parameters: parameters(),
+            };
+            context.spawn(move |context| async move {
+                let (_handles, watcher) = consensus::start(context, config, channels)
+                    .await
+                    .expect("the lying validator's engine starts");
+                let _ = watcher.await;
+            })
         }
     }
 }
@@ -618,6 +674,28 @@ pub fn check(scenario: &Scenario, report: &Report) {
                     );
                 }
             }
+        }
+    }
+
+    // Claims: every executed block claims a header this chain has at that height (validators
+    // vote only for claims they executed themselves, so a finality proof proves the header).
+    for (index, store) in report.stores.iter().enumerate() {
+        let (Some(store), Some(chain)) = (store, &report.chains[index]) else {
+            continue;
+        };
+        for (height, claim) in store.claims() {
+            let claimed = chain.get(claim.height as usize).unwrap_or_else(|| {
+                panic!(
+                    "seed {seed}: height {height} claims unknown height {}",
+                    claim.height
+                )
+            });
+            assert_eq!(
+                claimed.hash(),
+                claim.header_hash,
+                "seed {seed}: validator {index}: block {height} claims a header of height {} nobody executed",
+                claim.height
+            );
         }
     }
 

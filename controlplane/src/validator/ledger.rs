@@ -268,6 +268,7 @@ mod tests {
             consensus_digest: H256([height as u8; 32]),
             transactions,
             finalization: None,
+            claim: None,
         }
     }
 
