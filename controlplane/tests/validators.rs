@@ -9,124 +9,17 @@
 
 mod common;
 
-use alloy_primitives::U256;
+use common::validators::{
+    FINALITY_TIMEOUT, VALIDATORS, block_hash, init_network, pending_nonce, quantity,
+    start_validator, transfer, wait_receipt,
+};
 use common::{Rpc, serial, zerog};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const VALIDATORS: usize = 4;
 /// Transfers each sender signs back to back.
 const TRANSFERS_PER_SENDER: u64 = 3;
-/// How long a transaction may take to be final on two shared cores.
-const FINALITY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Free loopback ports: bound, then released for the validators to take.
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("bound").port())
-        .collect()
-}
-
-/// Points each validator's p2p address in `genesis.json` at a free port (addresses are not part
-/// of the genesis hash; fixed base ports could collide with other tests).
-fn use_free_p2p_ports(genesis: &Path) {
-    let mut file: Value =
-        serde_json::from_slice(&std::fs::read(genesis).expect("genesis")).expect("json");
-    let validators = file["validators"].as_array_mut().expect("validators");
-    for (validator, port) in validators.iter_mut().zip(free_ports(VALIDATORS)) {
-        validator["p2p"] = json!(format!("127.0.0.1:{port}"));
-    }
-    std::fs::write(genesis, serde_json::to_vec_pretty(&file).expect("json")).expect("write");
-}
-
-fn transfer(key: &str, nonce: u64, value: u64) -> String {
-    let payer = client::Payer::from_hex(key).expect("dev key");
-    let raw = payer
-        .sign(
-            31337,
-            &client::chain::Transaction {
-                nonce,
-                gas_limit: 21_000,
-                max_fee_per_gas: chain_lite::DEFAULT_GAS_PRICE,
-                to: [0xde; 20],
-                value: U256::from(value),
-                input: Vec::new(),
-            },
-        )
-        .expect("signs");
-    format!("0x{}", hex::encode(raw))
-}
-
-fn pending_nonce(rpc: &Rpc, address: &str) -> u64 {
-    quantity(&rpc.call("eth_getTransactionCount", json!([address, "pending"])))
-}
-
-/// The receipt of `hash` once `rpc` has it, within [`FINALITY_TIMEOUT`].
-fn wait_receipt(rpc: &Rpc, hash: &str) -> Value {
-    let deadline = Instant::now() + FINALITY_TIMEOUT;
-    loop {
-        let receipt = rpc.call("eth_getTransactionReceipt", json!([hash]));
-        if !receipt.is_null() {
-            return receipt;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{hash} not final at {} within {FINALITY_TIMEOUT:?}",
-            rpc.url()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `validator-init` for four in `dir`, with free p2p ports; the network folder.
-fn init_network(dir: &Path) -> PathBuf {
-    let network = dir.join("network");
-    let network_arg = network.to_str().expect("utf-8 path");
-    let printed = harness::cli(
-        &zerog(),
-        &["validator-init", "--count", "4", "--dir", network_arg],
-    );
-    assert_eq!(
-        printed.matches("zerog validator --genesis").count(),
-        VALIDATORS,
-        "one start command per validator:\n{printed}"
-    );
-    use_free_p2p_ports(&network.join("genesis.json"));
-    network
-}
-
-/// Starts (or restarts, on its data folder) validator `index` of `network`.
-fn start_validator(network: &Path, index: usize) -> (harness::Process, Rpc) {
-    let folder = network.join(format!("validator-{index}"));
-    let process = zerog()
-        .validator(
-            &network.join("genesis.json"),
-            &folder.join("key"),
-            &folder.join("data"),
-        )
-        .start()
-        .expect("a validator starts");
-    let rpc = Rpc::new(&process.rpc_url().expect("rpc"));
-    (process, rpc)
-}
-
-fn quantity(value: &Value) -> u64 {
-    let text = value.as_str().expect("a quantity");
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
-}
-
-fn block_hash(rpc: &Rpc, number: u64) -> Value {
-    rpc.call(
-        "eth_getBlockByNumber",
-        json!([format!("0x{number:x}"), false]),
-    )["hash"]
-        .clone()
-}
 
 #[test]
 fn four_validators_finalize_the_same_blocks_and_receipts() {

@@ -133,10 +133,36 @@ impl Host {
     /// Cuts the host off: every packet in or out of its link is dropped (silently, as a
     /// partition looks: connections time out rather than being refused).
     pub fn cut(&self) {
+        self.cut_keeping(&[]);
+    }
+
+    /// [`Host::cut`], but for TCP connections from this side to `ports` of the host: a test
+    /// still reads the state of processes inside (their JSON-RPC) while they and the processes
+    /// on this side cannot reach each other on any other port.
+    pub fn cut_keeping(&self, ports: &[u16]) {
+        let (accept_in, accept_out) = if ports.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let set = ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!(
+                    "iifname \"{}\" tcp dport {{ {set} }} accept; ",
+                    self.inner_link
+                ),
+                format!(
+                    "oifname \"{}\" tcp sport {{ {set} }} accept; ",
+                    self.inner_link
+                ),
+            )
+        };
         let rules = format!(
             "table inet zerog_partition {{\n\
-             chain input {{ type filter hook input priority 0; iifname \"{link}\" drop; }}\n\
-             chain output {{ type filter hook output priority 0; oifname \"{link}\" drop; }}\n\
+             chain input {{ type filter hook input priority 0; {accept_in}iifname \"{link}\" drop; }}\n\
+             chain output {{ type filter hook output priority 0; {accept_out}oifname \"{link}\" drop; }}\n\
              }}\n",
             link = self.inner_link
         );

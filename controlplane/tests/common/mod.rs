@@ -4,6 +4,8 @@
 // Each test crate compiles this module and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+pub mod validators;
+
 pub use harness::{
     Rpc, random_bytes, require_node_js, sdk_with_package, segment_json, test_seed,
     verified_segment, workspace_root,
