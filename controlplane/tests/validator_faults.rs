@@ -47,7 +47,7 @@ const LOAD_PACE: Duration = Duration::from_millis(10);
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// Blocks the network finalizes while one validator is down in
 /// [`a_validator_down_for_hundreds_of_blocks_catches_up_and_agrees`].
-const BLOCKS_MISSED: u64 = 300;
+const BLOCKS_MISSED: u64 = 200;
 
 /// Polls `done` until it holds; panics naming `what` after `timeout`.
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -301,6 +301,8 @@ impl Drop for Network {
         for thread in [self.load.take(), self.watch.take()].into_iter().flatten() {
             let _ = thread.join();
         }
+        // Before the folder goes: a validator whose storage vanished under it panics.
+        self.processes.clear();
     }
 }
 
@@ -451,6 +453,7 @@ fn validators_killed_in_turn_under_load_lose_nothing_and_agree() {
         assert_eq!(receipt["status"], json!("0x1"), "{hash}: {receipt}");
     }
     let top = network.heights(&ALL).into_iter().min().expect("four");
+    eprintln!("{} transfers final in {top} blocks", sent.len());
     network.assert_same_blocks(&ALL, top);
     network.assert_heights_never_went_back();
 }
