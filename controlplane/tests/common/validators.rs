@@ -174,16 +174,42 @@ pub fn block_hash(rpc: &Rpc, number: u64) -> Value {
         .clone()
 }
 
+/// The hashes of blocks 1 to `top` at `rpc`, in one batch request (`null` for a block it does
+/// not have).
+pub fn block_hashes(rpc: &Rpc, top: u64) -> Vec<Value> {
+    let calls: Vec<Value> = (1..=top)
+        .map(|number| {
+            json!({
+                "jsonrpc": "2.0",
+                "id": number,
+                "method": "eth_getBlockByNumber",
+                "params": [format!("0x{number:x}"), false],
+            })
+        })
+        .collect();
+    let answers = rpc.post(serde_json::to_vec(&calls).expect("json"));
+    let mut answers = answers.as_array().expect("a batch answer").clone();
+    answers.sort_by_key(|answer| answer["id"].as_u64().expect("an id"));
+    assert_eq!(answers.len(), calls.len(), "one answer per call");
+    answers
+        .into_iter()
+        .map(|answer| answer["result"]["hash"].clone())
+        .collect()
+}
+
 /// Asserts that every validator in `rpcs` has the same block hash at every height from 1 to
 /// `top` (each must have executed `top`).
 pub fn assert_same_blocks(rpcs: &[&Rpc], top: u64) {
-    for number in 1..=top {
-        let first = block_hash(rpcs[0], number);
-        assert!(first.is_string(), "{} has no block {number}", rpcs[0].url());
-        for rpc in &rpcs[1..] {
+    let first = block_hashes(rpcs[0], top);
+    for (number, hash) in (1..).zip(&first) {
+        assert!(hash.is_string(), "{} has no block {number}", rpcs[0].url());
+    }
+    for rpc in &rpcs[1..] {
+        let hashes = block_hashes(rpc, top);
+        for ((number, ours), theirs) in (1..).zip(&first).zip(&hashes) {
             assert_eq!(
-                block_hash(rpc, number),
-                first,
+                theirs,
+                ours,
                 "block {number} at {} and {}",
                 rpc.url(),
                 rpcs[0].url()
