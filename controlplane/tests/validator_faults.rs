@@ -549,7 +549,8 @@ fn two_of_four_down_stops_finality_until_one_returns() {
     network.assert_heights_never_went_back();
 }
 
-/// The JSON-RPC ports of the validators on `host`: the test keeps reading them through a cut.
+/// The JSON-RPC ports of validators `indices` (on a second host): the test keeps reading them
+/// through a cut.
 fn rpc_ports(network: &Network, indices: &[usize]) -> Vec<u16> {
     network
         .rpcs(indices)
