@@ -11,7 +11,7 @@ mod common;
 
 use common::validators::{
     FINALITY_TIMEOUT, VALIDATORS, block_hash, init_network, pending_nonce, quantity,
-    start_validator, transfer, wait_receipt,
+    start_checking_follower, start_validator, start_validators, transfer, wait_receipt,
 };
 use common::{Rpc, serial, zerog};
 use serde_json::{Value, json};
@@ -26,9 +26,7 @@ fn four_validators_finalize_the_same_blocks_and_receipts() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let network = init_network(dir.path());
-    let (processes, rpcs): (Vec<harness::Process>, Vec<Rpc>) = (0..VALIDATORS)
-        .map(|index| start_validator(&network, index))
-        .unzip();
+    let (processes, rpcs) = start_validators(&network);
 
     // Each dev account sends to its own validator, back to back with pending nonces.
     let mut hashes = Vec::new();
@@ -113,9 +111,7 @@ fn a_crashed_validator_restarts_from_its_data_and_catches_up() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let network = init_network(dir.path());
-    let (mut processes, mut rpcs): (Vec<harness::Process>, Vec<Rpc>) = (0..VALIDATORS)
-        .map(|index| start_validator(&network, index))
-        .unzip();
+    let (mut processes, mut rpcs) = start_validators(&network);
     let account = &chain_lite::DEV_ACCOUNTS[0];
     let address = format!("0x{}", hex::encode(account.address));
     let first = wait_receipt(
@@ -423,20 +419,18 @@ fn a_follower_believes_only_blocks_the_validators_certified() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let network = init_network(dir.path());
-    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
-        .map(|index| start_validator(&network, index))
-        .collect();
+    let (processes, rpcs) = start_validators(&network);
     let account = &chain_lite::DEV_ACCOUNTS[0];
-    let hash = validators[0].1.call(
+    let hash = rpcs[0].call(
         "eth_sendRawTransaction",
         json!([transfer(account.private_key, 0, 1)]),
     );
     // The relay's validator can prove the transfer's block final, so there is history to lie
     // about.
-    let receipt = wait_receipt(&validators[2].1, hash.as_str().expect("a hash"));
+    let receipt = wait_receipt(&rpcs[2], hash.as_str().expect("a hash"));
     let deadline = Instant::now() + FINALITY_TIMEOUT;
     loop {
-        let proof = validators[2].1.raw("zerog_getFinality", json!([]));
+        let proof = rpcs[2].raw("zerog_getFinality", json!([]));
         if proof["result"]["executed"]["number"].as_u64() >= Some(quantity(&receipt["blockNumber"]))
         {
             break;
@@ -446,19 +440,8 @@ fn a_follower_believes_only_blocks_the_validators_certified() {
     }
 
     let lie = std::sync::Arc::new(std::sync::Mutex::new(Lie::Blocks));
-    let relay = lying_relay(validators[2].1.url(), lie.clone());
-    let genesis = network.join("genesis.json");
-    let follower = common::NodeProcess::spawn(
-        &dir.path().join("follower"),
-        &[
-            "--chain-rpc",
-            &relay,
-            "--chain-poll-ms",
-            "20",
-            "--chain-genesis",
-            genesis.to_str().expect("utf-8"),
-        ],
-    );
+    let relay = lying_relay(rpcs[2].url(), lie.clone());
+    let follower = start_checking_follower(&dir.path().join("follower"), &relay, &network, &[]);
     let rpc = follower.rpc();
     let wait_for_errors = |count: f64| {
         let deadline = Instant::now() + FINALITY_TIMEOUT;
@@ -482,7 +465,7 @@ fn a_follower_believes_only_blocks_the_validators_certified() {
     }
 
     *lie.lock().expect("lie") = Lie::None;
-    let head = quantity(&validators[2].1.call("eth_blockNumber", json!([])));
+    let head = quantity(&rpcs[2].call("eth_blockNumber", json!([])));
     let deadline = Instant::now() + FINALITY_TIMEOUT;
     while (rpc.metric("zerog_log_sync_next_block") as u64) <= head {
         assert!(
@@ -492,7 +475,7 @@ fn a_follower_believes_only_blocks_the_validators_certified() {
         std::thread::sleep(Duration::from_millis(20));
     }
     follower.stop();
-    drop(validators);
+    drop(processes);
 }
 
 /// A DA node follows validators like a storage node: it registers through a validator's
@@ -504,19 +487,12 @@ fn a_da_node_disperses_on_a_chain_of_four_validators() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let network = init_network(dir.path());
-    let validators: Vec<(harness::Process, Rpc)> = (0..VALIDATORS)
-        .map(|index| start_validator(&network, index))
-        .collect();
-    let genesis = network.join("genesis.json");
-    let da_node = common::NodeProcess::spawn(
+    let (processes, rpcs) = start_validators(&network);
+    let da_node = start_checking_follower(
         &dir.path().join("da"),
+        rpcs[1].url(),
+        &network,
         &[
-            "--chain-rpc",
-            validators[1].1.url(),
-            "--chain-poll-ms",
-            "20",
-            "--chain-genesis",
-            genesis.to_str().expect("utf-8"),
             "--da",
             "--da-disperse",
             "--chain-key",
@@ -546,12 +522,12 @@ fn a_da_node_disperses_on_a_chain_of_four_validators() {
         "-o",
         output_path,
         "--rpc",
-        validators[3].1.url(),
+        rpcs[3].url(),
     ]);
     assert!(
         std::fs::read(&output).expect("read") == payload,
         "the blob read back differs"
     );
     da_node.stop();
-    drop(validators);
+    drop(processes);
 }

@@ -90,6 +90,34 @@ pub fn start_validator(network: &Path, index: usize) -> (harness::Process, Rpc) 
     (process, rpc)
 }
 
+/// Starts all [`VALIDATORS`] of `network` on loopback, validator 0 first.
+pub fn start_validators(network: &Path) -> (Vec<harness::Process>, Vec<Rpc>) {
+    (0..VALIDATORS)
+        .map(|index| start_validator(network, index))
+        .unzip()
+}
+
+/// A node (`extra` makes it a DA node, for one) following the validator at `url` and checking
+/// every block against the certificates of `network`'s validators.
+pub fn start_checking_follower(
+    data_dir: &Path,
+    url: &str,
+    network: &Path,
+    extra: &[&str],
+) -> super::NodeProcess {
+    let genesis = network.join("genesis.json");
+    let genesis = genesis.to_str().expect("utf-8 path");
+    let flags = [
+        "--chain-rpc",
+        url,
+        "--chain-poll-ms",
+        "20",
+        "--chain-genesis",
+        genesis,
+    ];
+    super::NodeProcess::spawn(data_dir, &[&flags[..], extra].concat())
+}
+
 /// Dev account `account`'s address, as JSON-RPC takes it.
 pub fn dev_address(account: usize) -> String {
     format!(
