@@ -4,10 +4,11 @@
 //! Transactions enter through [`MempoolHandle::submit`] (the node's `eth_sendRawTransaction`)
 //! or from another validator's gossip; either way they pass chain-lite's stateless prechecks
 //! first, so a proposer never builds on a transaction a verifier refuses. Submitted ones are
-//! gossiped to every validator in batches, once (validators are fully connected, nobody
-//! re-gossips), so whoever leads next can include them. A sender's transactions are kept by
-//! nonce, from the account nonce the ledger reports up to [`MempoolLimits::max_per_sender`]
-//! beyond it; a nonce below the account's is a replay and refused, one already taken by a
+//! gossiped to every validator in batches (validators are fully connected, nobody relays
+//! another's), and again every few seconds while they are pending (a message sent while a
+//! peer was unreachable is lost), so whoever leads next can include them. A sender's
+//! transactions are kept by nonce, from the account nonce the ledger reports up to
+//! [`MempoolLimits::max_per_sender`] beyond it; a nonce below the account's is a replay and refused, one already taken by a
 //! pending transaction too (chain-lite's gas price is fixed: there is nothing to outbid). A
 //! sender's pending transactions together may cost at most its balance (value plus gas limit
 //! times gas price each), so an account cannot fill blocks with transactions it cannot pay for.
@@ -340,6 +341,8 @@ pub struct MempoolHandle<L: Ledger> {
     ledger: L,
     outbound: Arc<Mutex<VecDeque<Vec<u8>>>>,
     wake: mpsc::Sender<()>,
+    /// Most gossiped transactions remembered for gossiping again (the pool's capacity).
+    max_tracked: usize,
 }
 
 impl<L: Ledger> MempoolHandle<L> {
@@ -417,6 +420,29 @@ impl<L: Ledger> MempoolHandle<L> {
     pub fn bytes(&self) -> usize {
         self.pool.lock().bytes()
     }
+
+    /// Queues again for gossip what `sent` holds that was sent [`REGOSSIP_AFTER`] before `now`
+    /// and is still pending; forgets what left the pool.
+    fn requeue_stale(
+        &self,
+        sent: &mut VecDeque<(H256, std::time::SystemTime)>,
+        now: std::time::SystemTime,
+    ) {
+        let pool = self.pool.lock();
+        let mut outbound = self.outbound.lock();
+        while let Some((hash, at)) = sent.front() {
+            let stale = now
+                .duration_since(*at)
+                .is_ok_and(|age| age >= REGOSSIP_AFTER);
+            if !stale || outbound.len() >= MAX_OUTBOUND {
+                return;
+            }
+            if let Some(prechecked) = pool.get(hash) {
+                outbound.push_back(prechecked.raw().to_vec());
+            }
+            sent.pop_front();
+        }
+    }
 }
 
 /// The pool, its handle and the receiving end of its wake-ups (for the gossip task).
@@ -435,6 +461,7 @@ pub(crate) fn new<L: Ledger>(
         ledger,
         outbound: Arc::new(Mutex::new(VecDeque::new())),
         wake,
+        max_tracked: limits.max_transactions,
     };
     (pool, handle, woken)
 }
@@ -476,8 +503,12 @@ pub(crate) fn decode_batch(
     Ok(batch)
 }
 
+/// How long a transaction submitted here may stay pending before it is gossiped again (a
+/// gossip message sent while a peer was unreachable, or restarting, never reached it).
+pub const REGOSSIP_AFTER: Duration = Duration::from_secs(3);
+
 /// Sends what was submitted here to every validator, in batches, `interval` after the first
-/// transaction of a batch arrived.
+/// transaction of a batch arrived; and again, every [`REGOSSIP_AFTER`], what is still pending.
 pub(crate) async fn gossip<L: Ledger>(
     clock: impl Clock,
     handle: MempoolHandle<L>,
@@ -485,8 +516,24 @@ pub(crate) async fn gossip<L: Ledger>(
     mut sender: impl Sender<PublicKey = PublicKey>,
     interval: Duration,
 ) {
-    while woken.next().await.is_some() {
-        clock.sleep(interval).await;
+    // What this validator gossiped and when, oldest first.
+    let mut sent: VecDeque<(H256, std::time::SystemTime)> = VecDeque::new();
+    loop {
+        let woke = {
+            let next = woken.next();
+            let tick = clock.sleep(REGOSSIP_AFTER);
+            futures::pin_mut!(next, tick);
+            match futures::future::select(next, tick).await {
+                futures::future::Either::Left((None, _)) => return,
+                futures::future::Either::Left((Some(()), _)) => true,
+                futures::future::Either::Right(((), _)) => false,
+            }
+        };
+        if woke {
+            clock.sleep(interval).await;
+        } else {
+            handle.requeue_stale(&mut sent, clock.current());
+        }
         loop {
             let batch: Vec<Vec<u8>> = {
                 let mut outbound = handle.outbound.lock();
@@ -505,6 +552,12 @@ pub(crate) async fn gossip<L: Ledger>(
             };
             if batch.is_empty() {
                 break;
+            }
+            let now = clock.current();
+            for raw in &batch {
+                if sent.len() < handle.max_tracked {
+                    sent.push_back((H256(Keccak256::hash(&[raw.as_slice()]).0), now));
+                }
             }
             sender.send(Recipients::All, encode_batch(&batch), false);
         }
@@ -533,5 +586,116 @@ pub(crate) async fn receive<L: Ledger>(
                 debug!(%peer, %error, "gossiped transaction not admitted");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryLedger, validator_keys};
+    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Bytes, TxKind};
+    use alloy_signer::SignerSync;
+    use alloy_signer_local::PrivateKeySigner;
+    use commonware_cryptography::Signer as _;
+    use commonware_p2p::simulated::{self, Link, Network};
+    use commonware_runtime::{Quota, Runner, Spawner, Supervisor, deterministic};
+    use commonware_utils::{NZU32, NZUsize, probability};
+
+    fn signed_transfer(chain: &ChainConfig, key: &PrivateKeySigner) -> Vec<u8> {
+        let tx = TxLegacy {
+            chain_id: Some(chain.chain_id),
+            nonce: 0,
+            gas_price: chain.gas_price,
+            gas_limit: 21_000,
+            to: TxKind::Call([9; 20].into()),
+            value: U256::from(1u64),
+            input: Bytes::new(),
+        };
+        let signature = key.sign_hash_sync(&tx.signature_hash()).expect("signs");
+        TxEnvelope::Legacy(tx.into_signed(signature)).encoded_2718()
+    }
+
+    /// A transaction gossiped while its only peer was unreachable reaches that peer once the
+    /// link is back, without being submitted again.
+    #[test]
+    fn a_pending_transaction_is_gossiped_again_after_a_lost_message() {
+        deterministic::Runner::default().start(|context| async move {
+            let client = PrivateKeySigner::from_slice(&[5; 32]).expect("a key");
+            let chain = Arc::new(ChainConfig {
+                genesis_accounts: vec![chain_lite::GenesisAccount {
+                    address: client.address().into_array(),
+                    balance: U256::from(10u64).pow(U256::from(21u64)),
+                }],
+                ..ChainConfig::default()
+            });
+            let keys: Vec<PublicKey> = validator_keys(&[3; 32], 2)
+                .iter()
+                .map(|key| key.public_key())
+                .collect();
+            let (network, oracle) = Network::new_with_peers(
+                context.child("network"),
+                simulated::Config {
+                    max_size: 1 << 20,
+                    max_peers_per_set: NZUsize!(2),
+                    disconnect_on_block: false,
+                    tracked_peer_sets: NZUsize!(1),
+                },
+                keys.clone(),
+            )
+            .await;
+            network.start();
+            let quota = Quota::per_second(NZU32!(1_000));
+            let (a_sender, _) = oracle
+                .control(keys[0].clone())
+                .register(5, quota)
+                .await
+                .expect("registers");
+            let (_, b_receiver) = oracle
+                .control(keys[1].clone())
+                .register(5, quota)
+                .await
+                .expect("registers");
+            let pool = |chain: &Arc<ChainConfig>| {
+                new(
+                    MempoolLimits::DEFAULT,
+                    chain.clone(),
+                    1 << 16,
+                    MemoryLedger::new((**chain).clone()),
+                )
+            };
+            let (_, a, a_woken) = pool(&chain);
+            let (_, b, _) = pool(&chain);
+            let gossiper = a.clone();
+            context.child("gossip").spawn(move |clock| {
+                gossip(clock, gossiper, a_woken, a_sender, Duration::from_millis(5))
+            });
+            let receiver = b.clone();
+            let blocker = oracle.control(keys[1].clone());
+            context
+                .child("receive")
+                .spawn(move |_| receive(receiver, b_receiver, blocker));
+
+            // No link yet: the first gossip message is lost.
+            let hash = a
+                .submit(signed_transfer(&chain, &client))
+                .await
+                .expect("admitted");
+            context.sleep(Duration::from_millis(500)).await;
+            assert!(b.is_empty(), "nothing reached b without a link");
+            let link = Link {
+                latency: Duration::from_millis(10),
+                jitter: Duration::from_millis(1),
+                success_rate: probability!(1.0),
+            };
+            oracle
+                .add_link(keys[0].clone(), keys[1].clone(), link)
+                .await
+                .expect("a link");
+            context.sleep(REGOSSIP_AFTER * 2).await;
+            assert_eq!(b.len(), 1, "the transaction was gossiped again");
+            assert!(b.pool.lock().contains(&hash));
+        });
     }
 }
