@@ -62,6 +62,10 @@ struct Args {
     /// Most transactions in one JSON-RPC batch.
     #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Seconds validator 3 stays down (at least: the three others' load runs first), the
+    /// others finalizing empty blocks after their load.
+    #[arg(long, default_value_t = 20)]
+    down_seconds: u64,
     /// Submitting tasks per RPC endpoint (each owns some senders and has one batch in flight).
     #[arg(long, default_value_t = 4)]
     tasks_per_endpoint: usize,
@@ -625,6 +629,10 @@ async fn main() -> anyhow::Result<()> {
         &pids[..victim],
     )
     .await?;
+    let down_for = Duration::from_secs(args.down_seconds);
+    if down.elapsed() < down_for {
+        tokio::time::sleep(down_for - down.elapsed()).await;
+    }
     let downtime = down.elapsed();
     let restarting = Instant::now();
     let target = block_number(&http, &observer).await?;
