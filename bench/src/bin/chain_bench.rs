@@ -346,6 +346,27 @@ async fn drive(
     })
 }
 
+/// Transactions in the blocks `from..=to` of `url`.
+async fn transactions_in(
+    http: &reqwest::Client,
+    url: &str,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<usize> {
+    let mut count = 0;
+    for number in from..=to {
+        let block = call(
+            http,
+            url,
+            "eth_getBlockByNumber",
+            json!([format!("0x{number:x}"), false]),
+        )
+        .await?;
+        count += block["transactions"].as_array().map_or(0, Vec::len);
+    }
+    Ok(count)
+}
+
 /// The benchmark's senders: keys derived from a fixed seed.
 fn sender_keys(count: usize) -> anyhow::Result<Vec<Payer>> {
     (0..count)
@@ -651,6 +672,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let caught_up = restarting.elapsed();
     let missed = target - victim_height;
+    let missed_transactions = transactions_in(&http, &observer, victim_height + 1, target).await?;
     drop(restarted);
     drop(validators);
 
@@ -714,14 +736,24 @@ async fn main() -> anyhow::Result<()> {
             bft.millis(0.5) / dev.millis(0.5)
         );
     }
-    let after_ready = caught_up.saturating_sub(ready).as_secs_f64();
+    let after_ready = caught_up.saturating_sub(ready).as_secs_f64().max(0.001);
     println!(
-        "catch-up: validator {victim} down {:.1} s ({missed} blocks behind), restarted: ready in {:.2} s at height {height_at_ready}, reached height {target} after {:.2} s: **{:.0} blocks/s** from the restart, {:.0} blocks/s after ready",
+        "catch-up: validator {victim} down {:.1} s ({missed} blocks, {missed_transactions} transactions behind), restarted: ready in {:.2} s at height {height_at_ready}, reached height {target} after {:.2} s: **{:.0} blocks/s** ({:.0} transactions/s) from the restart, {:.0} blocks/s after ready",
         downtime.as_secs_f64(),
         ready.as_secs_f64(),
         caught_up.as_secs_f64(),
         missed as f64 / caught_up.as_secs_f64(),
-        target.saturating_sub(height_at_ready) as f64 / after_ready.max(0.001),
+        missed_transactions as f64 / caught_up.as_secs_f64(),
+        target.saturating_sub(height_at_ready) as f64 / after_ready,
+    );
+    println!(
+        "load average at the end (1/5/15 min, every process of the machine): {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     Ok(())
 }
