@@ -709,8 +709,12 @@ async fn main() -> anyhow::Result<()> {
         Some(measured)
     };
 
+    let raw_bytes = streams
+        .first()
+        .and_then(|stream| stream.transactions.first())
+        .map_or(0, |transaction| (transaction.raw.len() - 2) / 2);
     println!(
-        "Flow submissions: {} from {} senders ({per_sender} each, at most {} beyond the last final one), batches of up to {}, {} submitting tasks per endpoint; signing {:.2} s before the clock",
+        "Flow submissions of {raw_bytes} bytes: {} from {} senders ({per_sender} each, at most {} beyond the last final one), batches of up to {}, {} submitting tasks per endpoint; signing {:.2} s before the clock",
         per_sender * args.senders,
         args.senders,
         args.window,
