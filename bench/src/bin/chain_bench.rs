@@ -32,7 +32,7 @@ use hdrhistogram::Histogram;
 use merkle::file::FileTree;
 use rand::{RngCore, SeedableRng};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -218,13 +218,15 @@ async fn drive(
             .filter(|(index, _)| index % tasks_count == task)
             .map(|(index, stream)| (index, stream.transactions.clone()))
             .collect();
-        let url = urls[task % urls.len()].clone();
+        let urls = urls.to_vec();
         let (http, progress, mut watch, batch) =
             (http.clone(), progress.clone(), watch.clone(), args.batch);
         tasks.push(tokio::spawn(async move {
             let mut sent = vec![0usize; owned.len()];
             // Per owned stream: its final count when last seen, and since when.
             let mut seen: Vec<(u64, Instant)> = vec![(0, Instant::now()); owned.len()];
+            // Per owned stream: the endpoint it sends to (the next one after a rebroadcast).
+            let mut endpoint = vec![task % urls.len(); owned.len()];
             let mut resent = 0u64;
             loop {
                 // What each owned stream may send now.
@@ -256,7 +258,8 @@ async fn drive(
                     }
                     let _ = tokio::time::timeout(Duration::from_millis(50), watch.changed()).await;
                     // A wallet's rebroadcast: a stream whose sent transactions made no progress
-                    // for a while sends them again (one a validator dropped stays dropped).
+                    // for a while sends them again, to the next endpoint (one a validator
+                    // dropped stays dropped, and one it holds but never proposes stays there).
                     let progress = progress.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                     for (slot, (stream, _)) in owned.iter().enumerate() {
                         let finalized = progress.finalized[*stream];
@@ -267,34 +270,42 @@ async fn drive(
                         {
                             resent += (sent[slot] - finalized as usize) as u64;
                             sent[slot] = finalized as usize;
+                            endpoint[slot] = (endpoint[slot] + 1) % urls.len();
                             seen[slot].1 = Instant::now();
                         }
                     }
                     continue;
                 }
-                let body: Vec<Value> = chosen
-                    .iter()
-                    .enumerate()
-                    .map(|(id, (slot, index))| json!({ "jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [owned[*slot].1[*index].raw] }))
-                    .collect();
-                let answers: Vec<Value> =
-                    http.post(&url).json(&body).send().await?.json().await?;
-                for answer in &answers {
-                    let Some(error) = answer.get("error") else {
-                        continue;
-                    };
-                    let message = error["message"].as_str().unwrap_or_default();
-                    if message.contains("already known") || message.contains("nonce too low") {
-                        continue;
+                let mut groups: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+                for (slot, index) in chosen {
+                    groups.entry(endpoint[slot]).or_default().push((slot, index));
+                }
+                for (target, chosen) in groups {
+                    let url = &urls[target];
+                    let body: Vec<Value> = chosen
+                        .iter()
+                        .enumerate()
+                        .map(|(id, (slot, index))| json!({ "jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [owned[*slot].1[*index].raw] }))
+                        .collect();
+                    let answers: Vec<Value> =
+                        http.post(url).json(&body).send().await?.json().await?;
+                    for answer in &answers {
+                        let Some(error) = answer.get("error") else {
+                            continue;
+                        };
+                        let message = error["message"].as_str().unwrap_or_default();
+                        if message.contains("already known") || message.contains("nonce too low") {
+                            continue;
+                        }
+                        if !message.contains("ahead of the account nonce") {
+                            bail!("a transaction was refused by {url}: {error}");
+                        }
+                        // This validator has not executed as far as the poller: send it again.
+                        let id = answer["id"].as_u64().context("an answer without id")? as usize;
+                        let (slot, index) = *chosen.get(id).context("an unknown answer id")?;
+                        sent[slot] = sent[slot].min(index);
+                        resent += 1;
                     }
-                    if !message.contains("ahead of the account nonce") {
-                        bail!("a transaction was refused by {url}: {error}");
-                    }
-                    // This validator has not executed as far as the poller: send it again.
-                    let id = answer["id"].as_u64().context("an answer without id")? as usize;
-                    let (slot, index) = *chosen.get(id).context("an unknown answer id")?;
-                    sent[slot] = sent[slot].min(index);
-                    resent += 1;
                 }
             }
         }));
