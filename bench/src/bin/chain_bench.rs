@@ -41,7 +41,7 @@ const VALIDATORS: usize = 4;
 /// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 /// How long one load may take before the bench gives up.
-const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
+const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// A stream whose sent transactions made no progress this long sends them again.
 const REBROADCAST_AFTER: Duration = Duration::from_secs(10);
 /// Gas limit of one Flow submission.
@@ -314,6 +314,7 @@ async fn drive(
     // The poller: every new block of the observer, its transactions final.
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut next = first_block;
+    let mut last_block_at = Instant::now();
     while progress
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?
@@ -323,9 +324,11 @@ async fn drive(
         if started.elapsed() > LOAD_TIMEOUT {
             let progress = progress.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
             bail!(
-                "the load did not finish within {LOAD_TIMEOUT:?}: {} of {total} final, {} sent and not final",
+                "the load did not finish within {LOAD_TIMEOUT:?}: {} of {total} final, {} sent and not final; {observer} at height {}, its last new block {:.1} s ago",
                 progress.done,
-                progress.pending.len()
+                progress.pending.len(),
+                next - 1,
+                last_block_at.elapsed().as_secs_f64()
             );
         }
         let head = block_number(http, observer).await?;
@@ -355,6 +358,7 @@ async fn drive(
             }
         }
         next = head + 1;
+        last_block_at = Instant::now();
         let _ = advanced.send(head);
     }
     let elapsed = started.elapsed();
