@@ -116,6 +116,8 @@ fn signed(raw: Vec<u8>) -> Signed {
 
 /// One sender's transactions, in nonce order.
 struct Stream {
+    /// The sender, 0x-hex.
+    address: String,
     transactions: Vec<Signed>,
 }
 
@@ -322,13 +324,38 @@ async fn drive(
         < total
     {
         if started.elapsed() > LOAD_TIMEOUT {
-            let progress = progress.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let (done, pending, stuck) = {
+                let progress = progress.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                let stuck = progress.pending.values().map(|(stream, _)| *stream).min();
+                (progress.done, progress.pending.len(), stuck)
+            };
+            // Each validator's view of one stuck sender: account nonce and pending nonce.
+            let mut views = Vec::new();
+            if let Some(stream) = stuck {
+                let address = &streams[stream].address;
+                for url in urls {
+                    let latest = call(
+                        http,
+                        url,
+                        "eth_getTransactionCount",
+                        json!([address, "latest"]),
+                    )
+                    .await?;
+                    let pending = call(
+                        http,
+                        url,
+                        "eth_getTransactionCount",
+                        json!([address, "pending"]),
+                    )
+                    .await?;
+                    views.push(format!("{url}: latest {latest} pending {pending}"));
+                }
+            }
             bail!(
-                "the load did not finish within {LOAD_TIMEOUT:?}: {} of {total} final, {} sent and not final; {observer} at height {}, its last new block {:.1} s ago",
-                progress.done,
-                progress.pending.len(),
+                "the load did not finish within {LOAD_TIMEOUT:?}: {done} of {total} final, {pending} sent and not final; {observer} at height {}, its last new block {:.1} s ago; a stuck sender's nonces: {}",
                 next - 1,
-                last_block_at.elapsed().as_secs_f64()
+                last_block_at.elapsed().as_secs_f64(),
+                views.join(", ")
             );
         }
         let head = block_number(http, observer).await?;
@@ -486,7 +513,10 @@ fn sign_submissions(
                     Ok(signed(key.sign(prices.chain_id, &transaction)?))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            Ok(Stream { transactions })
+            Ok(Stream {
+                address: key.address_hex(),
+                transactions,
+            })
         })
         .collect()
 }
@@ -508,7 +538,8 @@ async fn fund(
         .collect::<Result<_, _>>()?;
     let mut streams: Vec<Stream> = dev
         .iter()
-        .map(|_| Stream {
+        .map(|payer| Stream {
+            address: payer.address_hex(),
             transactions: Vec::new(),
         })
         .collect();
