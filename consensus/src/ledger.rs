@@ -48,6 +48,8 @@ pub struct Applied {
 pub struct AccountState {
     pub nonce: u64,
     pub balance: U256,
+    /// The executed height it was read at.
+    pub height: u64,
 }
 
 impl AccountState {
@@ -56,6 +58,7 @@ impl AccountState {
         AccountState {
             nonce: chain.nonce(address),
             balance: chain.balance(address),
+            height: chain.head().number(),
         }
     }
 }
@@ -263,7 +266,13 @@ pub fn execute_finalized(
             source,
         })?;
     persist(sealed, block.finalization.as_ref())?;
-    senders.extend(sealed.receipts.iter().map(|receipt| receipt.from));
+    // Senders and recipients: a pending sender that received funds may pay for more.
+    senders.extend(
+        sealed
+            .receipts
+            .iter()
+            .flat_map(|receipt| [receipt.from, receipt.to]),
+    );
     let included = sealed
         .transactions
         .iter()

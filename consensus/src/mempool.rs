@@ -30,6 +30,8 @@ use std::time::Duration;
 use tracing::{debug, warn};
 use types::H256;
 
+/// Reads of an account admission makes while blocks execute under it before giving up.
+const MAX_ACCOUNT_READS: usize = 16;
 /// Most transactions in one gossip message.
 pub const MAX_GOSSIP_TRANSACTIONS: usize = 256;
 /// Most bytes of transactions in one gossip message (a single larger transaction goes alone).
@@ -93,9 +95,8 @@ pub enum MempoolError {
 struct SenderQueue {
     /// The account as of the last execution (or ledger query).
     account: AccountState,
-    by_nonce: BTreeMap<u64, H256>,
-    /// What the pending transactions may cost together.
-    pending_cost: U256,
+    /// Each pending transaction's hash and the most it may cost.
+    by_nonce: BTreeMap<u64, (H256, U256)>,
 }
 
 /// The most a transaction may cost its sender: what chain-lite requires of the balance.
@@ -114,6 +115,8 @@ pub struct Mempool {
     senders: BTreeMap<Address, SenderQueue>,
     by_hash: HashMap<H256, Arc<Prechecked>>,
     total_bytes: usize,
+    /// The executed height the pool has seen (account reads older than it are stale).
+    executed_height: u64,
 }
 
 impl Mempool {
@@ -123,6 +126,7 @@ impl Mempool {
             senders: BTreeMap::new(),
             by_hash: HashMap::new(),
             total_bytes: 0,
+            executed_height: 0,
         }
     }
 
@@ -180,7 +184,13 @@ impl Mempool {
             queue.account.nonce.max(account.nonce)
         });
         let balance = known.map_or(account.balance, |queue| queue.account.balance);
-        let pending_cost = known.map_or(U256::ZERO, |queue| queue.pending_cost);
+        // What the sender's transactions that execute before this one may cost.
+        let before = known.map_or(U256::ZERO, |queue| {
+            queue
+                .by_nonce
+                .range(..nonce)
+                .fold(U256::ZERO, |sum, (_, (_, cost))| sum.saturating_add(*cost))
+        });
         if nonce < expected {
             return Err(MempoolError::NonceTooLow {
                 expected,
@@ -207,7 +217,7 @@ impl Mempool {
             });
         }
         let cost = max_cost(&prechecked);
-        let required = pending_cost.saturating_add(cost);
+        let required = before.saturating_add(cost);
         if required > balance {
             return Err(MempoolError::InsufficientFunds { balance, required });
         }
@@ -219,15 +229,29 @@ impl Mempool {
             account: AccountState {
                 nonce: expected,
                 balance,
+                height: account.height,
             },
             by_nonce: BTreeMap::new(),
-            pending_cost: U256::ZERO,
         });
         queue.account.nonce = expected;
-        queue.by_nonce.insert(nonce, hash);
-        queue.pending_cost = required;
+        queue.by_nonce.insert(nonce, (hash, cost));
+        // Later nonces the balance no longer covers with this one before them would be dropped
+        // at execution: evict them now (a transaction waiting for a gap never keeps an earlier
+        // one out).
+        let mut total = required;
+        let unaffordable: Vec<H256> = queue
+            .by_nonce
+            .range(nonce + 1..)
+            .filter_map(|(_, (later, cost))| {
+                total = total.saturating_add(*cost);
+                (total > balance).then_some(*later)
+            })
+            .collect();
         self.total_bytes += bytes;
         self.by_hash.insert(hash, Arc::new(prechecked));
+        for later in unaffordable {
+            self.remove(&later);
+        }
         Ok(hash)
     }
 
@@ -238,9 +262,12 @@ impl Mempool {
         self.total_bytes -= prechecked.raw().len();
         let transaction = prechecked.transaction();
         if let Some(queue) = self.senders.get_mut(&transaction.from) {
-            if queue.by_nonce.get(&transaction.nonce) == Some(hash) {
+            if queue
+                .by_nonce
+                .get(&transaction.nonce)
+                .is_some_and(|(pending, _)| pending == hash)
+            {
                 queue.by_nonce.remove(&transaction.nonce);
-                queue.pending_cost = queue.pending_cost.saturating_sub(max_cost(&prechecked));
             }
             if queue.by_nonce.is_empty() {
                 self.senders.remove(&transaction.from);
@@ -251,6 +278,7 @@ impl Mempool {
     /// Forgets what a block executed: its transactions, those it dropped, and every pending
     /// transaction whose nonce the new account nonces passed.
     pub fn on_executed(&mut self, applied: &Applied) {
+        self.executed_height = self.executed_height.max(applied.head.height);
         for hash in applied.included.iter() {
             self.remove(hash);
         }
@@ -268,7 +296,7 @@ impl Mempool {
                     queue
                         .by_nonce
                         .range(..account.nonce)
-                        .map(|(_, hash)| *hash)
+                        .map(|(_, (hash, _))| *hash)
                         .collect()
                 }
                 None => continue,
@@ -289,7 +317,7 @@ impl Mempool {
         max_transactions: usize,
         max_bytes: usize,
     ) -> Vec<Arc<Prechecked>> {
-        let mut cursors: Vec<(u64, &BTreeMap<u64, H256>)> = self
+        let mut cursors: Vec<(u64, &BTreeMap<u64, (H256, U256)>)> = self
             .senders
             .iter()
             .map(|(sender, queue)| {
@@ -307,7 +335,7 @@ impl Mempool {
                 if selected.len() >= max_transactions {
                     return selected;
                 }
-                let Some(hash) = by_nonce.get(next) else {
+                let Some((hash, _)) = by_nonce.get(next) else {
                     continue;
                 };
                 let Some(prechecked) = self.by_hash.get(hash) else {
@@ -382,16 +410,31 @@ impl<L: Ledger> MempoolHandle<L> {
         }
         let prechecked = Prechecked::new(&self.config, raw)?;
         let sender = prechecked.transaction().from;
-        let known = self.pool.lock().known_account(&sender);
-        let account = match known {
-            Some(account) => account,
-            None => self
-                .ledger
-                .account(sender)
-                .await
-                .map_err(|source| MempoolError::Ledger { source })?,
-        };
-        self.pool.lock().insert(prechecked, account)
+        for _ in 0..MAX_ACCOUNT_READS {
+            let known = self.pool.lock().known_account(&sender);
+            let account = match known {
+                Some(account) => account,
+                None => self
+                    .ledger
+                    .account(sender)
+                    .await
+                    .map_err(|source| MempoolError::Ledger { source })?,
+            };
+            let mut pool = self.pool.lock();
+            // A block of this sender executed while the ledger answered: its nonce and balance
+            // are stale, and a queue started from them would wait for a nonce already spent.
+            if pool.known_account(&sender).is_none() && account.height < pool.executed_height {
+                continue;
+            }
+            return pool.insert(prechecked, account);
+        }
+        Err(MempoolError::Ledger {
+            source: LedgerError::Unavailable {
+                reason: format!(
+                    "the executed head moved on during {MAX_ACCOUNT_READS} reads of an account"
+                ),
+            },
+        })
     }
 
     /// The nonce of `sender`'s next transaction counting what the pool holds
@@ -603,10 +646,10 @@ mod tests {
     use commonware_runtime::{Quota, Runner, Spawner, Supervisor, deterministic};
     use commonware_utils::{NZU32, NZUsize, probability};
 
-    fn signed_transfer(chain: &ChainConfig, key: &PrivateKeySigner) -> Vec<u8> {
+    fn signed_transfer(chain: &ChainConfig, key: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
         let tx = TxLegacy {
             chain_id: Some(chain.chain_id),
-            nonce: 0,
+            nonce,
             gas_price: chain.gas_price,
             gas_limit: 21_000,
             to: TxKind::Call([9; 20].into()),
@@ -615,6 +658,75 @@ mod tests {
         };
         let signature = key.sign_hash_sync(&tx.signature_hash()).expect("signs");
         TxEnvelope::Legacy(tx.into_signed(signature)).encoded_2718()
+    }
+
+    /// A ledger whose first account read predates a block the pool already saw executed.
+    #[derive(Clone)]
+    struct RacingLedger {
+        reads: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl Ledger for RacingLedger {
+        async fn head(&self) -> Result<crate::ExecutedHead, LedgerError> {
+            Err(LedgerError::Unavailable {
+                reason: "not in this test".into(),
+            })
+        }
+
+        async fn executed(&self, _: u64) -> Result<Option<crate::ExecutedHead>, LedgerError> {
+            Ok(None)
+        }
+
+        async fn account(&self, _: Address) -> Result<AccountState, LedgerError> {
+            let read = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Before block 1 executed the sender was at nonce 0; after it, at nonce 1.
+            Ok(AccountState {
+                nonce: read.min(1),
+                balance: U256::from(10u64).pow(U256::from(21u64)),
+                height: read.min(1),
+            })
+        }
+
+        async fn apply(&self, _: crate::FinalizedBlock) -> Result<Applied, LedgerError> {
+            Err(LedgerError::Unavailable {
+                reason: "not in this test".into(),
+            })
+        }
+    }
+
+    /// Admission reads an account again when a block executed while the ledger answered, so a
+    /// sender's queue never starts at a nonce already spent (it would never be proposed).
+    #[test]
+    fn an_account_read_older_than_the_executed_head_is_read_again() {
+        deterministic::Runner::default().start(|_| async move {
+            let client = PrivateKeySigner::from_slice(&[5; 32]).expect("a key");
+            let chain = Arc::new(ChainConfig::default());
+            let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let ledger = RacingLedger {
+                reads: reads.clone(),
+            };
+            let (pool, handle, _) = new(MempoolLimits::DEFAULT, chain.clone(), 1 << 16, ledger);
+            pool.lock().on_executed(&Applied {
+                head: crate::ExecutedHead {
+                    height: 1,
+                    header_hash: H256::ZERO,
+                    consensus_digest: H256::ZERO,
+                },
+                included: Vec::new(),
+                dropped: Vec::new(),
+                accounts: Vec::new(),
+            });
+            let mut transaction = signed_transfer(&chain, &client, 1);
+            handle.submit(transaction.clone()).await.expect("admitted");
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+            let sender = client.address().into_array();
+            assert_eq!(pool.lock().pending_nonce(&sender), Some(2));
+            transaction = signed_transfer(&chain, &client, 0);
+            assert!(matches!(
+                handle.submit(transaction).await,
+                Err(MempoolError::NonceTooLow { .. })
+            ));
+        });
     }
 
     /// A transaction gossiped while its only peer was unreachable reaches that peer once the
@@ -679,7 +791,7 @@ mod tests {
 
             // No link yet: the first gossip message is lost.
             let hash = a
-                .submit(signed_transfer(&chain, &client))
+                .submit(signed_transfer(&chain, &client, 0))
                 .await
                 .expect("admitted");
             context.sleep(Duration::from_millis(500)).await;

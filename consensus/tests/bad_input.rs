@@ -236,6 +236,7 @@ fn rich(nonce: u64) -> AccountState {
     AccountState {
         nonce,
         balance: U256::from(u128::MAX),
+        height: 0,
     }
 }
 
@@ -320,6 +321,7 @@ fn the_mempool_admits_only_what_a_sender_can_pay_for() {
     let account = AccountState {
         nonce: 0,
         balance: cost(10) + cost(20) + cost(30) - U256::from(1u64),
+        height: 0,
     };
     assert!(mempool.insert(transfer(0, 10), account).is_ok());
     assert!(mempool.insert(transfer(1, 20), account).is_ok());
@@ -334,12 +336,31 @@ fn the_mempool_admits_only_what_a_sender_can_pay_for() {
     let poor = AccountState {
         nonce: 0,
         balance: U256::ZERO,
+        height: 0,
     };
     let mut empty = Mempool::new(MempoolLimits::DEFAULT);
     assert!(matches!(
         empty.insert(transfer(0, 0), poor),
         Err(MempoolError::InsufficientFunds { .. })
     ));
+
+    // Later nonces that arrived first never keep an earlier one out: the earlier one is
+    // admitted and the later ones it leaves unpaid are evicted.
+    let mut gapped = Mempool::new(MempoolLimits::DEFAULT);
+    let two = AccountState {
+        balance: cost(10) + cost(20),
+        ..account
+    };
+    assert!(gapped.insert(transfer(1, 10), two).is_ok());
+    assert!(gapped.insert(transfer(2, 10), two).is_ok());
+    assert_eq!(gapped.len(), 2);
+    assert!(
+        gapped.insert(transfer(0, 20), two).is_ok(),
+        "nonce 0 comes first"
+    );
+    assert_eq!(gapped.len(), 2, "nonce 2 no longer paid for: evicted");
+    let sender = client().address().into_array();
+    assert_eq!(gapped.pending_nonce(&sender), Some(2));
 }
 
 #[test]
