@@ -95,9 +95,11 @@ pub enum MempoolError {
 struct SenderQueue {
     /// The account as of the last execution (or ledger query).
     account: AccountState,
-    /// Each pending transaction's hash and the most it may cost.
-    by_nonce: BTreeMap<u64, (H256, U256)>,
+    by_nonce: ByNonce,
 }
+
+/// A sender's pending transactions by nonce: hash, and the most each may cost.
+type ByNonce = BTreeMap<u64, (H256, U256)>;
 
 /// The most a transaction may cost its sender: what chain-lite requires of the balance.
 fn max_cost(prechecked: &Prechecked) -> U256 {
@@ -317,7 +319,7 @@ impl Mempool {
         max_transactions: usize,
         max_bytes: usize,
     ) -> Vec<Arc<Prechecked>> {
-        let mut cursors: Vec<(u64, &BTreeMap<u64, (H256, U256)>)> = self
+        let mut cursors: Vec<(u64, &ByNonce)> = self
             .senders
             .iter()
             .map(|(sender, queue)| {
