@@ -175,6 +175,19 @@ impl Mempool {
         prechecked: Prechecked,
         account: AccountState,
     ) -> Result<H256, MempoolError> {
+        self.insert_checking(prechecked, account, true)
+    }
+
+    /// [`Mempool::insert`], checking the sender's funds or not: a transaction another
+    /// validator gossips was checked against that validator's state, which may be ahead of
+    /// this one's (a funding transfer it executed and this one not yet); refusing it here would
+    /// leave this validator without a nonce the sender's later transactions wait for.
+    fn insert_checking(
+        &mut self,
+        prechecked: Prechecked,
+        account: AccountState,
+        check_funds: bool,
+    ) -> Result<H256, MempoolError> {
         let hash = prechecked.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(MempoolError::AlreadyKnown { hash });
@@ -220,7 +233,7 @@ impl Mempool {
         }
         let cost = max_cost(&prechecked);
         let required = before.saturating_add(cost);
-        if required > balance {
+        if check_funds && required > balance {
             return Err(MempoolError::InsufficientFunds { balance, required });
         }
         let bytes = prechecked.raw().len();
@@ -241,14 +254,18 @@ impl Mempool {
         // at execution: evict them now (a transaction waiting for a gap never keeps an earlier
         // one out).
         let mut total = required;
-        let unaffordable: Vec<H256> = queue
-            .by_nonce
-            .range(nonce + 1..)
-            .filter_map(|(_, (later, cost))| {
-                total = total.saturating_add(*cost);
-                (total > balance).then_some(*later)
-            })
-            .collect();
+        let unaffordable: Vec<H256> = if !check_funds {
+            Vec::new()
+        } else {
+            queue
+                .by_nonce
+                .range(nonce + 1..)
+                .filter_map(|(_, (later, cost))| {
+                    total = total.saturating_add(*cost);
+                    (total > balance).then_some(*later)
+                })
+                .collect()
+        };
         self.total_bytes += bytes;
         self.by_hash.insert(hash, Arc::new(prechecked));
         for later in unaffordable {
@@ -379,7 +396,7 @@ impl<L: Ledger> MempoolHandle<L> {
     /// Checks a raw signed transaction and admits it; gossips it to the other validators.
     /// Answers its hash (what `eth_sendRawTransaction` returns).
     pub async fn submit(&self, raw: Vec<u8>) -> Result<H256, MempoolError> {
-        self.admit(raw.clone()).await?;
+        self.admit(raw.clone(), true).await?;
         let hash = H256(Keccak256::hash(&[&raw]).0);
         let queued = {
             let mut outbound = self.outbound.lock();
@@ -399,7 +416,9 @@ impl<L: Ledger> MempoolHandle<L> {
         Ok(hash)
     }
 
-    async fn admit(&self, raw: Vec<u8>) -> Result<H256, MempoolError> {
+    /// Checks and admits `raw`; its sender's funds only where `check_funds` (a submission to
+    /// this validator, not another's gossip).
+    async fn admit(&self, raw: Vec<u8>, check_funds: bool) -> Result<H256, MempoolError> {
         if raw.len() > self.max_transaction_bytes {
             return Err(MempoolError::Invalid(TxError::TooLarge {
                 bytes: raw.len(),
@@ -428,7 +447,7 @@ impl<L: Ledger> MempoolHandle<L> {
             if pool.known_account(&sender).is_none() && account.height < pool.executed_height {
                 continue;
             }
-            return pool.insert(prechecked, account);
+            return pool.insert_checking(prechecked, account, check_funds);
         }
         Err(MempoolError::Ledger {
             source: LedgerError::Unavailable {
@@ -627,7 +646,7 @@ pub(crate) async fn receive<L: Ledger>(
             }
         };
         for raw in batch {
-            if let Err(error) = handle.admit(raw).await {
+            if let Err(error) = handle.admit(raw, false).await {
                 debug!(%peer, %error, "gossiped transaction not admitted");
             }
         }
