@@ -657,28 +657,31 @@ pub(crate) async fn receive<L: Ledger>(
 mod tests {
     use super::*;
     use crate::{MemoryLedger, validator_keys};
-    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-    use alloy_eips::eip2718::Encodable2718;
-    use alloy_primitives::{Bytes, TxKind};
-    use alloy_signer::SignerSync;
-    use alloy_signer_local::PrivateKeySigner;
     use commonware_cryptography::Signer as _;
     use commonware_p2p::simulated::{self, Link, Network};
     use commonware_runtime::{Quota, Runner, Spawner, Supervisor, deterministic};
     use commonware_utils::{NZU32, NZUsize, probability};
 
-    fn signed_transfer(chain: &ChainConfig, key: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
-        let tx = TxLegacy {
-            chain_id: Some(chain.chain_id),
-            nonce,
-            gas_price: chain.gas_price,
-            gas_limit: 21_000,
-            to: TxKind::Call([9; 20].into()),
-            value: U256::from(1u64),
-            input: Bytes::new(),
-        };
-        let signature = key.sign_hash_sync(&tx.signature_hash()).expect("signs");
-        TxEnvelope::Legacy(tx.into_signed(signature)).encoded_2718()
+    /// Legacy transfers of 1 wei to 0x0909…09 at nonces 0 and 1, signed for the default chain
+    /// (id 31337, 1 gwei) by the key of 32 bytes of 5 (library code signs nothing itself).
+    const SIGNED: [&str; 2] = [
+        "f86580843b9aca0082520894090909090909090909090909090909090909090901808281d5a0dc7f9487ca03b0a05f3b9955e0ad3e2f617ebfa76b2bdc82313a2536443d2037a06c5b6bfde4263f8ce0232467c764a5500500d8e86afb7d376d93e772581cb6a9",
+        "f86501843b9aca0082520894090909090909090909090909090909090909090901808281d5a0e012a6ec3d8243ce53740de3fb097a01c2904fa3fe310aaac482f174c075b328a04be0df7325e4e118338a124555d7b4f69f8c72e71a5388bf9330d01a3e7d1394",
+    ];
+
+    fn signed_transfer(nonce: usize) -> Vec<u8> {
+        let text = SIGNED[nonce];
+        (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    fn sender(chain: &ChainConfig) -> Address {
+        Prechecked::new(chain, signed_transfer(0))
+            .expect("a valid transfer")
+            .transaction()
+            .from
     }
 
     /// A ledger whose first account read predates a block the pool already saw executed.
@@ -720,7 +723,6 @@ mod tests {
     #[test]
     fn an_account_read_older_than_the_executed_head_is_read_again() {
         deterministic::Runner::default().start(|_| async move {
-            let client = PrivateKeySigner::from_slice(&[5; 32]).expect("a key");
             let chain = Arc::new(ChainConfig::default());
             let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let ledger = RacingLedger {
@@ -737,14 +739,11 @@ mod tests {
                 dropped: Vec::new(),
                 accounts: Vec::new(),
             });
-            let mut transaction = signed_transfer(&chain, &client, 1);
-            handle.submit(transaction.clone()).await.expect("admitted");
+            handle.submit(signed_transfer(1)).await.expect("admitted");
             assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
-            let sender = client.address().into_array();
-            assert_eq!(pool.lock().pending_nonce(&sender), Some(2));
-            transaction = signed_transfer(&chain, &client, 0);
+            assert_eq!(pool.lock().pending_nonce(&sender(&chain)), Some(2));
             assert!(matches!(
-                handle.submit(transaction).await,
+                handle.submit(signed_transfer(0)).await,
                 Err(MempoolError::NonceTooLow { .. })
             ));
         });
@@ -755,10 +754,9 @@ mod tests {
     #[test]
     fn a_pending_transaction_is_gossiped_again_after_a_lost_message() {
         deterministic::Runner::default().start(|context| async move {
-            let client = PrivateKeySigner::from_slice(&[5; 32]).expect("a key");
             let chain = Arc::new(ChainConfig {
                 genesis_accounts: vec![chain_lite::GenesisAccount {
-                    address: client.address().into_array(),
+                    address: sender(&ChainConfig::default()),
                     balance: U256::from(10u64).pow(U256::from(21u64)),
                 }],
                 ..ChainConfig::default()
@@ -811,10 +809,7 @@ mod tests {
                 .spawn(move |_| receive(receiver, b_receiver, blocker));
 
             // No link yet: the first gossip message is lost.
-            let hash = a
-                .submit(signed_transfer(&chain, &client, 0))
-                .await
-                .expect("admitted");
+            let hash = a.submit(signed_transfer(0)).await.expect("admitted");
             context.sleep(Duration::from_millis(500)).await;
             assert!(b.is_empty(), "nothing reached b without a link");
             let link = Link {
